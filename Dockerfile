@@ -1,0 +1,21 @@
+# Production image of gridsvc (used by docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# A CJK font for static maps and PDFs; GDAL comes inside the pyogrio wheel.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY gridsvc ./gridsvc
+COPY geodata ./geodata
+COPY maps ./maps
+RUN pip install '.[maps]'
+
+RUN useradd --system --home /app gridsvc && mkdir -p /app/var && chown gridsvc /app/var
+USER gridsvc
+ENV GRIDSVC_ENVIRONMENT=production GRIDSVC_HOST=0.0.0.0 GRIDSVC_VAR_DIR=/app/var
+EXPOSE 8000
+# `serve` applies migrations before it starts listening.
+CMD ["gridsvc", "serve", "--workers", "2"]

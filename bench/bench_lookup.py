@@ -1,0 +1,138 @@
+"""Point → cell lookup over HTTP: one uvicorn worker, concurrent clients on loopback.
+
+Serves the demo street from a fresh database, signs in as the admin, then sends GET
+/api/v1/lookup for random points inside the street from `CONCURRENCY` connections.
+Reports requests/s and p50/p95/p99 latency. Bounded: REQUESTS requests, then it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from bench.common import fresh_database, machine
+
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "5000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _prepare(url: str) -> tuple[np.ndarray, str]:
+    from geodata.synth import SynthConfig, generate_street
+    from gridsvc.services.demo import load_street
+    from gridsvc.services.users import create_user
+
+    engine = create_engine(url)
+    with Session(engine) as session:
+        load_street(session, generate_street(SynthConfig(seed=1)))
+        create_user(session, username="bench", password="bench-password", role="admin")
+        session.commit()
+        bounds = session.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM (SELECT ST_Extent(geom) e FROM community) t"
+            )
+        ).one()
+    engine.dispose()
+    rng = np.random.default_rng(3)
+    pts = np.column_stack(
+        [rng.uniform(bounds[0], bounds[2], REQUESTS), rng.uniform(bounds[1], bounds[3], REQUESTS)]
+    )
+    return pts, "bench-password"
+
+
+async def _load(base: str, token: str, pts: np.ndarray) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[tuple[float, float]] = asyncio.Queue()
+    for p in pts:
+        queue.put_nowait((float(p[0]), float(p[1])))
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            lon, lat = queue.get_nowait()
+            t = time.perf_counter()
+            r = await client.get(
+                f"{base}/api/v1/lookup", params={"lon": lon, "lat": lat}, headers=headers
+            )
+            latencies.append(time.perf_counter() - t)
+            errors += r.status_code != 200
+
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+    return latencies, errors
+
+
+def main() -> None:
+    """Start the server, run the bounded load, print the figures, stop the server."""
+    url = fresh_database("gridsvc_bench_lookup")
+    pts, password = _prepare(url)
+    port = _free_port()
+    env = dict(
+        os.environ, GRIDSVC_DATABASE_URL=url, GRIDSVC_LOG_LEVEL="WARNING", GRIDSVC_LOAD_DEMO="false"
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gridsvc.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": "bench", "password": password}
+        ).json()["access_token"]
+        asyncio.run(_load(base, token, pts[:200]))  # warm-up
+        start = time.perf_counter()
+        latencies, errors = asyncio.run(_load(base, token, pts))
+        elapsed = time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(10)
+    q = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
+    print(f"machine: {machine()}")
+    print(
+        f"{len(latencies)} lookups, {CONCURRENCY} connections, 1 worker: "
+        f"{len(latencies) / elapsed:,.0f} req/s; p50 {q[0]:.1f} ms, p95 {q[1]:.1f} ms, "
+        f"p99 {q[2]:.1f} ms; errors {errors}; mean {statistics.mean(latencies) * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

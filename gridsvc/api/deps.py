@@ -1,0 +1,83 @@
+"""Typed dependencies that keep routes to one line: session, user, scope checks, paging."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from gridsvc.db.engine import get_session
+from gridsvc.errors import InvalidInput, NotAuthenticated
+from gridsvc.repositories import areas as area_repo
+from gridsvc.repositories import cells as cell_repo
+from gridsvc.security import decode_access_token
+from gridsvc.services.access import Principal, principal_for, require_in_scope, require_role
+from gridsvc.services.users import get_active_user
+from gridsvc.settings import get_settings
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def current_principal(
+    session: SessionDep, token: Annotated[str | None, Depends(_oauth2)]
+) -> Principal:
+    """The signed-in user from the bearer token (401 without a valid one)."""
+    if not token:
+        raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>'")
+    claims = decode_access_token(token)
+    return principal_for(session, get_active_user(session, str(claims["sub"])))
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def cell_in_scope(code: str, session: SessionDep, user: CurrentUser) -> cell_repo.CellRef:
+    """The cell named in the path, if it lies in the user's scope (404 unknown, 403 outside)."""
+    cell = cell_repo.get_cell(session, code)
+    require_in_scope(user, cell.place, f"cell {code}")
+    return cell
+
+
+def community_in_scope(code: str, session: SessionDep, user: CurrentUser) -> area_repo.CommunityRef:
+    """The community named in the path, if the user may see it."""
+    community = area_repo.get_community(session, code)
+    if user.cell_id is not None and user.cell_community_id == community.id:
+        return community
+    require_in_scope(user, community.place, f"community {code}")
+    return community
+
+
+ScopedCell = Annotated[cell_repo.CellRef, Depends(cell_in_scope)]
+ScopedCommunity = Annotated[area_repo.CommunityRef, Depends(community_in_scope)]
+
+
+def staff(user: CurrentUser) -> Principal:
+    """The user, if street or community staff (or admin): the roles that redraw and import."""
+    require_role(user, ("street_staff", "community_staff"), "change cells or import data")
+    return user
+
+
+StaffUser = Annotated[Principal, Depends(staff)]
+
+
+class Page:
+    """limit/offset paging with the configured default and maximum page size."""
+
+    def __init__(
+        self,
+        limit: Annotated[int | None, Query(ge=1, description="page size")] = None,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> None:
+        app = get_settings().app
+        if limit is not None and limit > app.max_page_size:
+            raise InvalidInput(f"limit {limit} is above the largest page size, {app.max_page_size}")
+        self.limit = limit or app.default_page_size
+        self.offset = offset
+        self.requested_limit = limit
+
+
+PageDep = Annotated[Page, Depends()]

@@ -1,0 +1,326 @@
+"""All routes of the v1 API; each one translates HTTP to a service or repository call."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import text
+
+from geodata.china import Datum, convert_geometries
+from geodata.geojson import features_to_gdf
+from geodata.readers import read_features
+from geodata.validate import repair_geometries
+from gridsvc.api.deps import (
+    CurrentUser,
+    PageDep,
+    ScopedCell,
+    ScopedCommunity,
+    SessionDep,
+    StaffUser,
+)
+from gridsvc.api.responses import GEOJSON, GEOJSON_RESPONSE, count_features, geojson_page
+from gridsvc.errors import Forbidden, InvalidInput, TooLarge
+from gridsvc.repositories import areas as area_repo
+from gridsvc.repositories import cells as cell_repo
+from gridsvc.repositories.geojson import feature_collection
+from gridsvc.schemas import (
+    CellLookup,
+    HealthOut,
+    HouseholdPage,
+    ImportResult,
+    MeOut,
+    TokenOut,
+)
+from gridsvc.security import create_access_token
+from gridsvc.services import imports
+from gridsvc.services.access import require_in_scope
+from gridsvc.services.users import authenticate
+from gridsvc.settings import get_settings
+
+router = APIRouter()
+api = APIRouter(prefix="/api/v1")
+
+#: Roles that see personal fields (name, phone) of households.
+PERSONAL_DATA_ROLES = {"admin", "street_staff", "community_staff", "leader", "grid_worker"}
+
+
+@router.get("/health", response_model=HealthOut, tags=["system"])
+def health(session: SessionDep) -> HealthOut:
+    """Liveness and database check (no sign-in needed)."""
+    postgis = session.execute(text("SELECT postgis_lib_version()")).scalar_one()
+    return HealthOut(status="ok", database="ok", postgis=postgis)
+
+
+@api.post("/auth/token", response_model=TokenOut, tags=["auth"])
+def login(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
+    """OAuth2 password sign-in; returns a bearer token (JWT)."""
+    user = authenticate(session, form.username, form.password)
+    return TokenOut(access_token=create_access_token(user.username, user.role), token_type="bearer")
+
+
+@api.get("/me", response_model=MeOut, tags=["auth"])
+def me(user: CurrentUser) -> MeOut:
+    """The signed-in user and their scope."""
+    return MeOut(
+        username=user.username,
+        role=user.role,
+        scope=user.scope_label,
+        street_id=user.street_id,
+        community_id=user.community_id,
+        cell_id=user.cell_id,
+    )
+
+
+@api.get("/communities", responses=GEOJSON_RESPONSE, tags=["areas"])
+def list_communities(session: SessionDep, user: CurrentUser) -> Response:
+    """Communities in your scope, as a GeoJSON FeatureCollection with counts."""
+    return Response(
+        feature_collection(area_repo.community_features(session, user)), media_type=GEOJSON
+    )
+
+
+@api.get("/communities/{code}/cells", responses=GEOJSON_RESPONSE, tags=["cells"])
+def community_cells(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    community: ScopedCommunity,
+    page: PageDep,
+) -> Response:
+    """Current cells of a community (those in your scope), paged."""
+    features, total = cell_repo.cell_features(
+        session, user, community_id=community.id, limit=page.limit, offset=page.offset
+    )
+    return geojson_page(
+        request,
+        features,
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+        returned=count_features(features),
+    )
+
+
+@api.get("/cells", responses=GEOJSON_RESPONSE, tags=["cells"])
+def list_cells(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    kind: Annotated[Literal["general", "dedicated", "micro"] | None, Query()] = None,
+) -> Response:
+    """Current cells in your scope, as a paged GeoJSON FeatureCollection."""
+    features, total = cell_repo.cell_features(
+        session, user, kind=kind, limit=page.limit, offset=page.offset
+    )
+    return geojson_page(
+        request,
+        features,
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+        returned=count_features(features),
+    )
+
+
+@api.get("/cells/{code}", responses=GEOJSON_RESPONSE, tags=["cells"])
+def get_cell(session: SessionDep, user: CurrentUser, cell: ScopedCell) -> Response:
+    """One cell as a GeoJSON Feature (its current boundary, counts and 格长)."""
+    return Response(cell_repo.cell_feature(session, user, cell.id), media_type=GEOJSON)
+
+
+@api.get("/cells/{code}/buildings", responses=GEOJSON_RESPONSE, tags=["cells"])
+def cell_buildings(
+    request: Request, session: SessionDep, cell: ScopedCell, page: PageDep
+) -> Response:
+    """Buildings assigned to the cell, as a paged GeoJSON FeatureCollection."""
+    features, total = cell_repo.building_features(
+        session, cell.id, limit=page.limit, offset=page.offset
+    )
+    return geojson_page(
+        request,
+        features,
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+        returned=count_features(features),
+    )
+
+
+@api.get("/cells/{code}/households", response_model=HouseholdPage, tags=["cells"])
+def cell_households(
+    session: SessionDep, user: CurrentUser, cell: ScopedCell, page: PageDep
+) -> HouseholdPage:
+    """Households living in the cell's buildings, paged; personal fields masked for viewers."""
+    rows, total = cell_repo.households(session, cell.id, limit=page.limit, offset=page.offset)
+    if user.role not in PERSONAL_DATA_ROLES:
+        for row in rows:
+            row["head_name"] = _mask_name(row["head_name"])
+            row["phone"] = _mask_phone(row["phone"])
+    return HouseholdPage(
+        items=rows,
+        number_matched=total,
+        number_returned=len(rows),
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def _mask_phone(phone: str | None) -> str | None:
+    return None if not phone else (phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****")
+
+
+def _mask_name(name: str | None) -> str | None:
+    return None if not name else name[0] + "*" * (len(name) - 1)
+
+
+@api.get("/lookup", response_model=CellLookup, tags=["cells"])
+def lookup(
+    session: SessionDep,
+    user: CurrentUser,
+    lon: Annotated[float, Query(ge=-180, le=180, description="longitude, WGS84")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="latitude, WGS84")],
+    datum: Annotated[Datum, Query(description="datum of the point")] = Datum.WGS84,
+) -> CellLookup:
+    """Which cell (and community) holds a point; GCJ-02/BD-09 points are converted first."""
+    if datum in (Datum.GCJ02, Datum.BD09):
+        import shapely
+
+        pt = convert_geometries([shapely.Point(lon, lat)], datum)[0]
+        lon, lat = pt.x, pt.y
+    hit = cell_repo.lookup_point(session, lon, lat)
+    if hit.cell is not None:
+        require_in_scope(user, hit.cell.place, "this point")
+        return CellLookup(
+            lon=lon,
+            lat=lat,
+            cell_code=hit.cell.code,
+            cell_name=hit.cell.name,
+            community_code=hit.community_code,
+        )
+    if hit.community_id is not None:
+        from gridsvc.services.access import Place, allows
+
+        if not allows(user, Place(street_id=hit.street_id, community_id=hit.community_id)) and not (
+            user.cell_community_id == hit.community_id
+        ):
+            raise Forbidden("this point is outside your scope")
+    elif not user.is_admin:
+        raise Forbidden("this point is outside your scope")
+    return CellLookup(
+        lon=lon, lat=lat, cell_code=None, cell_name=None, community_code=hit.community_code
+    )
+
+
+@api.post("/communities/{code}/cells", response_model=ImportResult, status_code=201, tags=["cells"])
+def create_cells(
+    session: SessionDep,
+    user: StaffUser,
+    community: ScopedCommunity,
+    collection: Annotated[
+        dict[str, Any], Body(description="GeoJSON FeatureCollection of polygons")
+    ],
+    kind: Annotated[Literal["general", "dedicated", "micro"], Query()] = "general",
+    datum: Annotated[Datum, Query()] = Datum.WGS84,
+) -> ImportResult:
+    """Create cells in a community from GeoJSON polygons, and assign buildings to them."""
+    gdf = features_to_gdf(collection, max_features=get_settings().app.max_import_features)
+    if datum in (Datum.GCJ02, Datum.BD09):
+        gdf = gdf.set_geometry(convert_geometries(gdf.geometry.values, datum))
+    gdf, notes = _repair(gdf)
+    summary = imports.create_cells(
+        session,
+        gdf,
+        community=community,
+        kind=kind,
+        reason="created through the API",
+        changed_by=user.username,
+    )
+    summary.repaired = notes
+    session.commit()
+    summary.committed = True
+    return ImportResult(**summary.as_dict())
+
+
+def _repair(gdf: Any) -> tuple[Any, list[Any]]:
+    """Repaired polygons and the repair notes; InvalidInput if any feature had no polygon."""
+    repaired, notes = repair_geometries(gdf, "polygon")
+    rejected = [n for n in notes if n.action == "rejected"]
+    if rejected:
+        reasons = "; ".join(f"feature {n.index}: {n.reason}" for n in rejected[:5])
+        raise InvalidInput(f"{len(rejected)} feature(s) have no usable polygon: {reasons}")
+    return repaired, [n for n in notes if n.action == "repaired"]
+
+
+@api.post("/imports/{kind}", response_model=ImportResult, tags=["imports"])
+def import_file(
+    session: SessionDep,
+    user: StaffUser,
+    kind: Literal["buildings", "estates", "cells"],
+    file: Annotated[
+        UploadFile,
+        File(description="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV, XLSX or OSM XML"),
+    ],
+    datum: Annotated[Datum, Form()] = Datum.WGS84,
+    community: Annotated[str | None, Form(description="community code (cells)")] = None,
+    commit: Annotated[bool, Form(description="write; without it this is a dry run")] = False,
+) -> ImportResult:
+    """Import a file: a dry run by default that reports what it would do; commit=true writes."""
+    if kind != "cells" and user.role != "admin" and user.street_id is None:
+        raise Forbidden("only street staff and admins import buildings and estates")
+    settings = get_settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(file.filename or "upload").name
+        _save_upload(file, path, settings.app.max_upload_bytes)
+        result = read_features(
+            path,
+            kind="polygon",
+            datum=datum,
+            max_features=settings.app.max_import_features,
+            osm_filter={"building": None} if kind == "buildings" else None,
+        )
+        if kind == "buildings":
+            summary = imports.import_buildings(session, result, source=path.stem, geo=settings.geo)
+        elif kind == "estates":
+            summary = imports.import_estates(session, result, source=path.stem)
+        else:
+            if community:
+                require_in_scope(
+                    user,
+                    area_repo.get_community(session, community).place,
+                    f"community {community}",
+                )
+            summary = imports.import_cells(
+                session,
+                result,
+                source=path.stem,
+                community_code=community,
+                changed_by=user.username,
+            )
+    if commit:
+        session.commit()
+        summary.committed = True
+    else:
+        session.rollback()
+    return ImportResult(**summary.as_dict())
+
+
+def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
+    size = 0
+    with open(path, "wb") as out:
+        while chunk := upload.file.read(1024 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(
+                    f"the upload is larger than the limit of {limit // (1024 * 1024)} MiB"
+                )
+            out.write(chunk)
+    if size == 0:
+        raise InvalidInput("the uploaded file is empty")
+
+
+router.include_router(api)

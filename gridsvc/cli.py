@@ -1,0 +1,553 @@
+"""The `gridsvc` command: serve, manage the embedded database, import data, manage users."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geodata.china import Datum
+from gridsvc.errors import GridsvcError
+
+app = typer.Typer(
+    help="gridsvc — 网格化管理 service: cells, buildings, households, incidents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="Manage the database (the embedded PostGIS cluster by default).", no_args_is_help=True
+)
+import_app = typer.Typer(
+    help="Import geodata. Dry run by default: reports what it would do; --commit writes.",
+    no_args_is_help=True,
+)
+users_app = typer.Typer(help="Manage sign-in users.", no_args_is_help=True)
+cells_app = typer.Typer(help="Work with cells (网格).", no_args_is_help=True)
+demo_app = typer.Typer(help="Generated demo data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(users_app, name="users")
+app.add_typer(cells_app, name="cells")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _setup_logging() -> None:
+    from gridsvc.settings import get_settings
+
+    logging.basicConfig(
+        level=get_settings().app.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _main() -> None:
+    """Configure logging before any command (the CLI is an edge of the program)."""
+    _setup_logging()
+
+
+# -- serve ----------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Start the database if needed, migrate, load the demo (development), and serve HTTP."""
+    import uvicorn
+
+    from gridsvc.bootstrap import ensure_admin, ensure_demo, prepare_database
+    from gridsvc.db.engine import get_engine
+    from gridsvc.settings import get_settings
+
+    settings = get_settings()
+    host = host or settings.app.host
+    port = port or settings.app.port
+    try:
+        started = prepare_database()
+    except GridsvcError as exc:
+        _fail(exc.detail)
+    from sqlalchemy.orm import Session
+
+    try:
+        with Session(get_engine()) as session:
+            admin = ensure_admin(session)
+            demo_logins = ensure_demo(session, say=console.print)
+        console.rule("[bold]gridsvc")
+        console.print(f"serving on [bold]http://{host}:{port}[/]  (API docs: /docs)")
+        if admin:
+            console.print(f"admin login: [bold]{admin[0]}[/] / [bold]{admin[1]}[/]")
+        for username, password, what in demo_logins:
+            console.print(f"demo login:  {username} / {password}  ({what})")
+        if workers > 1:
+            uvicorn.run(
+                "gridsvc.main:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=settings.app.log_level.lower(),
+            )
+        else:
+            from gridsvc.main import create_app
+
+            uvicorn.run(
+                create_app(), host=host, port=port, log_level=settings.app.log_level.lower()
+            )
+    finally:
+        if started:
+            from gridsvc.localdb import embedded_cluster
+
+            get_engine().dispose()
+            embedded_cluster().stop()
+            console.print("embedded database stopped")
+
+
+# -- db -------------------------------------------------------------------------------------
+def _embedded():  # type: ignore[no-untyped-def]
+    from gridsvc.localdb import embedded_cluster
+    from gridsvc.settings import get_settings
+
+    if get_settings().db.database_url:
+        _fail("GRIDSVC_DATABASE_URL is set: the embedded cluster is not in use")
+    return embedded_cluster()
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Create (first time) and start the embedded PostGIS cluster, and migrate it."""
+    try:
+        cluster = _embedded()
+        started = cluster.start()
+        cluster.ensure_database()
+        from gridsvc.db import migrate
+
+        migrate.upgrade(cluster.url())
+    except GridsvcError as exc:
+        _fail(exc.detail)
+    console.print(
+        ("started" if started else "already running") + f" on port {cluster.credentials().port}"
+    )
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the embedded cluster (fast shutdown)."""
+    try:
+        stopped = _embedded().stop()
+    except GridsvcError as exc:
+        _fail(exc.detail)
+    console.print("stopped" if stopped else "was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the embedded cluster's folder, state and port, and the schema revision."""
+    from gridsvc.db import migrate
+    from gridsvc.settings import get_settings
+
+    settings = get_settings()
+    table = Table(show_header=False)
+    if settings.db.database_url:
+        table.add_row("database", "external (GRIDSVC_DATABASE_URL)")
+        url = settings.db.database_url
+    else:
+        cluster = _embedded()
+        info = cluster.status()
+        for key, value in info.items():
+            table.add_row(key, str(value))
+        url = cluster.url() if info.get("running") else None
+    if url:
+        try:
+            table.add_row("schema revision", str(migrate.current_revision(url)))
+        except Exception as exc:  # the database may not exist yet
+            table.add_row("schema revision", f"unknown ({type(exc).__name__})")
+    table.add_row("latest revision", str(migrate.head_revision()))
+    console.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply migrations (starting the embedded cluster if needed)."""
+    from gridsvc.db import migrate
+    from gridsvc.db.engine import database_url
+
+    try:
+        migrate.upgrade(database_url(), revision)
+    except GridsvcError as exc:
+        _fail(exc.detail)
+    console.print(f"database at revision {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="target revision")]) -> None:
+    """Revert migrations down to a revision ('base' removes every table)."""
+    from gridsvc.db import migrate
+    from gridsvc.db.engine import database_url
+
+    migrate.downgrade(database_url(), revision)
+    console.print(f"database at revision {revision}")
+
+
+# -- import ---------------------------------------------------------------------------------
+FileArg = Annotated[
+    Path, typer.Argument(help="GeoJSON, GPKG, SHP/ZIP, KML, CSV, XLSX or .osm file", exists=False)
+]
+DatumOpt = Annotated[Datum, typer.Option(help="datum of the file's coordinates")]
+CommitOpt = Annotated[
+    bool, typer.Option("--commit", help="write to the database (default: dry run)")
+]
+LayerOpt = Annotated[str | None, typer.Option(help="layer of a GeoPackage")]
+EncodingOpt = Annotated[
+    str | None, typer.Option(help="text encoding of a Shapefile/CSV (e.g. GBK)")
+]
+SourceOpt = Annotated[str | None, typer.Option(help="name of the data source (default: file name)")]
+
+
+def _read(
+    path: Path,
+    datum: Datum,
+    layer: str | None,
+    encoding: str | None,
+    osm_filter: dict[str, str | None] | None = None,
+):  # type: ignore[no-untyped-def]
+    from geodata.errors import GeodataError
+    from geodata.readers import read_features
+    from gridsvc.settings import get_settings
+
+    with console.status(f"reading {path.name} …"):
+        try:
+            return read_features(
+                path,
+                kind="polygon",
+                datum=datum,
+                layer=layer,
+                encoding=encoding,
+                osm_filter=osm_filter,
+                max_features=get_settings().app.max_import_features,
+            )
+        except GeodataError as exc:
+            _fail(str(exc))
+
+
+def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
+    """Run an import in one transaction; commit or roll back; print the summary."""
+    from sqlalchemy.orm import Session
+
+    from gridsvc.bootstrap import prepare_database
+    from gridsvc.db.engine import get_engine
+
+    try:
+        prepare_database()
+        with Session(get_engine()) as session:
+            summary = work(session)
+            if commit:
+                session.commit()
+                summary.committed = True
+            else:
+                session.rollback()
+    except GridsvcError as exc:
+        _fail(exc.detail)
+    table = Table(title=f"import {summary.kind} from {summary.source}", show_header=False)
+    for label, value in summary.rows():
+        table.add_row(label, value)
+    console.print(table)
+    for note in summary.repaired[:20]:
+        console.print(f"  repaired feature {note.index} ({note.source_id}): {note.reason}")
+    for note in summary.rejected[:20]:
+        console.print(
+            f"  [yellow]rejected[/] feature {note.index} ({note.source_id}): {note.reason}"
+        )
+    if len(summary.repaired) + len(summary.rejected) > 40:
+        console.print("  … (more notes not shown)")
+    if not commit:
+        console.print("[yellow]dry run:[/] nothing was written; add --commit to write")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@import_app.command("buildings")
+def import_buildings(
+    path: FileArg,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+    source: SourceOpt = None,
+) -> None:
+    """Import building footprints (OSM XML: every closed way/relation tagged building)."""
+    from gridsvc.services.imports import import_buildings as run
+    from gridsvc.settings import get_settings
+
+    result = _read(path, datum, layer, encoding, osm_filter={"building": None})
+    name = source or ("osm" if path.suffix in (".osm", ".xml") else path.stem)
+
+    def work(session):  # type: ignore[no-untyped-def]
+        with _progress() as bar:
+            task = bar.add_task("writing buildings", total=len(result.gdf))
+            return run(
+                session,
+                result,
+                source=name,
+                geo=get_settings().geo,
+                progress=lambda n: bar.advance(task, n),
+            )
+
+    _run_import(work, commit)
+
+
+@import_app.command("estates")
+def import_estates(
+    path: FileArg,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+    source: SourceOpt = None,
+) -> None:
+    """Import estates (小区) polygons (OSM XML: landuse=residential)."""
+    from gridsvc.services.imports import import_estates as run
+
+    result = _read(path, datum, layer, encoding, osm_filter={"landuse": "residential"})
+    _run_import(lambda s: run(s, result, source=source or path.stem), commit)
+
+
+@import_app.command("communities")
+def import_communities(
+    path: FileArg,
+    street: Annotated[str, typer.Option(help="code of the street (街道) they belong to")],
+    street_name: Annotated[
+        str | None, typer.Option(help="create the street with this name")
+    ] = None,
+    district: Annotated[str | None, typer.Option(help="district code for a new street")] = None,
+    district_name: Annotated[
+        str | None, typer.Option(help="district name for a new street")
+    ] = None,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Import community (社区) polygons of a street; `code`/`name` columns are used if present."""
+    from gridsvc.services.imports import ensure_street
+    from gridsvc.services.imports import import_communities as run
+
+    result = _read(path, datum, layer, encoding)
+
+    def work(session):  # type: ignore[no-untyped-def]
+        street_id = ensure_street(
+            session,
+            street_code=street,
+            street_name=street_name,
+            district_code=district,
+            district_name=district_name,
+        )
+        return run(session, result, street_id=street_id, street_code=street, source=path.stem)
+
+    _run_import(work, commit)
+
+
+@import_app.command("cells")
+def import_cells(
+    path: FileArg,
+    community: Annotated[
+        str | None, typer.Option(help="community code (default: by location)")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="general, dedicated or micro")] = "general",
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Import cell (网格) polygons and assign every building to the cell holding most of it."""
+    from gridsvc.services.imports import import_cells as run
+
+    result = _read(path, datum, layer, encoding)
+    _run_import(
+        lambda s: run(
+            s, result, source=path.stem, community_code=community, kind=kind, changed_by="cli"
+        ),
+        commit,
+    )
+
+
+# -- cells ----------------------------------------------------------------------------------
+@cells_app.command("assign")
+def cells_assign(
+    community: Annotated[str | None, typer.Option(help="only this community")] = None,
+) -> None:
+    """Re-assign buildings to cells (largest share of footprint), in SQL."""
+    from sqlalchemy.orm import Session
+
+    from gridsvc.bootstrap import prepare_database
+    from gridsvc.db.engine import get_engine
+    from gridsvc.repositories.areas import get_community
+    from gridsvc.services.assignment import assign_buildings_to_cells
+
+    prepare_database()
+    with Session(get_engine()) as session:
+        try:
+            cid = get_community(session, community).id if community else None
+        except GridsvcError as exc:
+            _fail(exc.detail)
+        result = assign_buildings_to_cells(session, community_id=cid)
+        session.commit()
+    console.print(
+        f"{result.considered} buildings looked at, {result.changed} changed cell, "
+        f"{result.unassigned} in no cell"
+    )
+
+
+# -- demo -----------------------------------------------------------------------------------
+@demo_app.command("load")
+def demo_load(
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same street)")] = 42,
+    communities: Annotated[int, typer.Option(help="communities in the street")] = 3,
+    street_code: Annotated[str, typer.Option(help="9-digit street code")] = "320102001",
+) -> None:
+    """Generate a demo street and load it."""
+    from sqlalchemy.orm import Session
+
+    from geodata.synth import SynthConfig, generate_street
+    from gridsvc.bootstrap import prepare_database
+    from gridsvc.db.engine import get_engine
+    from gridsvc.services.demo import load_street
+
+    prepare_database()
+    with console.status("generating …"):
+        street = generate_street(
+            SynthConfig(
+                seed=seed,
+                communities=communities,
+                street_code=street_code,
+                district_code=street_code[:6],
+            )
+        )
+    with Session(get_engine()) as session:
+        try:
+            loaded = load_street(session, street, step=lambda s: console.print(f"loading {s} …"))
+        except GridsvcError as exc:
+            _fail(exc.detail)
+        session.commit()
+    console.print(loaded)
+
+
+# -- users ----------------------------------------------------------------------------------
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    role: Annotated[
+        str,
+        typer.Option(help="admin, street_staff, community_staff, leader, grid_worker or viewer"),
+    ],
+    street: Annotated[str | None, typer.Option(help="scope: street code")] = None,
+    community: Annotated[str | None, typer.Option(help="scope: community code")] = None,
+    cell: Annotated[str | None, typer.Option(help="scope: cell code")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="password (generated and printed if omitted)")
+    ] = None,
+    full_name: Annotated[str | None, typer.Option(help="display name")] = None,
+) -> None:
+    """Create a user with a role and a scope (a 格长 gets --cell, street staff --street …)."""
+    from sqlalchemy.orm import Session
+
+    from gridsvc.bootstrap import prepare_database
+    from gridsvc.db.engine import get_engine
+    from gridsvc.services.users import ScopeSpec, create_user
+
+    given = [(k, v) for k, v in (("street", street), ("community", community), ("cell", cell)) if v]
+    if len(given) > 1:
+        _fail("give at most one of --street, --community, --cell")
+    scope = ScopeSpec(*given[0]) if given else ScopeSpec()
+    generated = password is None
+    password = password or secrets.token_urlsafe(9)
+    prepare_database()
+    with Session(get_engine()) as session:
+        try:
+            create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                scope=scope,
+                full_name=full_name,
+            )
+            session.commit()
+        except GridsvcError as exc:
+            _fail(exc.detail)
+    console.print(
+        f"created {username} ({role}" + (f", {scope.kind} {scope.code}" if scope.kind else "") + ")"
+    )
+    if generated:
+        console.print(f"password: {password}")
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List users with their role and scope."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from gridsvc.bootstrap import prepare_database
+    from gridsvc.db.engine import get_engine
+    from gridsvc.models import User
+
+    prepare_database()
+    with Session(get_engine()) as session:
+        users = session.scalars(select(User).order_by(User.username)).all()
+        rows = [
+            {
+                "username": u.username,
+                "role": u.role,
+                "street_id": u.street_id,
+                "community_id": u.community_id,
+                "cell_id": u.cell_id,
+                "active": u.is_active,
+            }
+            for u in users
+        ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    table = Table("user", "role", "scope", "active")
+    for r in rows:
+        scope = next(
+            (f"{k[:-3]} #{r[k]}" for k in ("street_id", "community_id", "cell_id") if r[k]), "all"
+        )
+        table.add_row(r["username"], r["role"], scope, "yes" if r["active"] else "no")
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point of the `gridsvc` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Persistence: engine and session factory, declarative base, Alembic migrations."""

@@ -1,0 +1,21 @@
+"""The declarative base every model derives from, with a stable naming convention."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+#: Constraint names Alembic can find again (ix_/uq_/ck_/fk_/pk_ prefixes).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all gridsvc tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)

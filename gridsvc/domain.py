@@ -1,0 +1,98 @@
+"""The domain vocabulary: identifiers in English, labels in Chinese (DESIGN §3)."""
+
+from __future__ import annotations
+
+#: Household flags (column name → label).
+HOUSEHOLD_FLAGS: dict[str, str] = {
+    "low_income": "低保",
+    "elderly_alone": "空巢/独居老人",
+    "disabled": "残疾",
+    "extreme_poverty": "特困",
+    "floating": "流动人口",
+    "rental": "出租房屋",
+}
+
+#: Party membership kinds.
+PARTY_STATUSES: dict[str, str] = {
+    "in_service": "在职党员",
+    "direct": "直管党员",
+    "floating": "流动党员",
+    "retired": "离退休党员",
+}
+
+#: Cell kinds: 综合网格, 专属网格 (a school, market, company), 微网格 (楼栋/单元 scale).
+CELL_KINDS: dict[str, str] = {"general": "综合网格", "dedicated": "专属网格", "micro": "微网格"}
+
+#: The four-level scheme.
+CELL_LEVELS: dict[int, str] = {
+    1: "一级网格(社区)",
+    2: "二级网格(片区)",
+    3: "三级网格(党支部)",
+    4: "四级网格",
+}
+
+#: Roles a person holds for a cell, building or household (dated assignments).
+ASSIGNMENT_ROLES: dict[str, str] = {
+    "leader": "格长",
+    "grid_worker": "网格员",
+    "building_captain": "楼栋长",
+    "unit_captain": "单元长",
+    "informant": "信息员",
+    "assistant": "协管员",
+}
+#: Which target each assignment role needs.
+ASSIGNMENT_TARGET: dict[str, str] = {
+    "leader": "cell",
+    "grid_worker": "cell",
+    "building_captain": "building",
+    "unit_captain": "building",
+    "informant": "household",
+    "assistant": "building",
+}
+
+#: Sign-in roles, and the kind of area each is scoped to (None: everything).
+USER_ROLES: dict[str, str] = {
+    "admin": "系统管理员",
+    "street_staff": "街道工作人员",
+    "community_staff": "社区工作人员",
+    "leader": "格长",
+    "grid_worker": "网格员",
+    "viewer": "只读用户",
+}
+USER_ROLE_SCOPE: dict[str, tuple[str, ...]] = {
+    "admin": (),
+    "street_staff": ("street",),
+    "community_staff": ("community",),
+    "leader": ("cell",),
+    "grid_worker": ("cell",),
+    "viewer": ("street", "community", "cell"),
+}
+SCOPE_KINDS = ("street", "community", "cell")
+
+#: Incident workflow states (立案 → 派遣 → 处置 → 核查 → 结案, plus 退回/上报/挂账).
+INCIDENT_STATUSES: dict[str, str] = {
+    "filed": "立案",
+    "dispatched": "派遣",
+    "handled": "处置",
+    "verified": "核查",
+    "closed": "结案",
+    "returned": "退回",
+    "escalated": "上报",
+    "parked": "挂账",
+}
+INCIDENT_CATEGORIES: dict[str, str] = {
+    "dispute": "矛盾纠纷",
+    "public_order": "治安隐患",
+    "safety": "安全隐患",
+    "sanitation": "环境卫生",
+    "municipal": "市政设施",
+    "livelihood": "民生诉求",
+    "floating_population": "流动人口",
+    "other": "其他",
+}
+REPORTER_KINDS: dict[str, str] = {
+    "resident": "居民",
+    "leader": "格长",
+    "grid_worker": "网格员",
+    "public": "匿名群众",
+}

@@ -1,0 +1,31 @@
+"""The FastAPI application: create_app() wires settings, routes and error handlers."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from gridsvc import __version__
+from gridsvc.api import problems
+from gridsvc.api.routes import router
+
+log = logging.getLogger(__name__)
+
+
+def create_app() -> FastAPI:
+    """A configured app; the database must already be migrated (the CLI does it before serving)."""
+    app = FastAPIOffline(
+        title="gridsvc 网格化管理服务",
+        version=__version__,
+        description=(
+            "Grid-based community management: streets, communities, cells (网格), buildings, "
+            "households and incidents. Sign in at `/api/v1/auth/token`; every route is limited "
+            "to your scope. Map data © OpenStreetMap contributors where imported from OSM."
+        ),
+        static_url="/static/docs",
+    )
+    problems.install(app)
+    app.include_router(router)
+    return app

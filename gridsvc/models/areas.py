@@ -1,0 +1,74 @@
+"""Administrative areas: 区 district → 街道 street → 社区 community, and 小区 estates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gridsvc.db.base import Base
+from gridsvc.models._types import created_at, multipolygon
+
+
+class District(Base):
+    """区: a district, identified by its 6-digit administrative code."""
+
+    __tablename__ = "district"
+    __table_args__ = (Index("ix_district_geom", "geom", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str]
+    geom = mapped_column(multipolygon(), nullable=True)
+    created_at: Mapped[datetime] = created_at()
+
+
+class Street(Base):
+    """街道: a street office's area, inside one district."""
+
+    __tablename__ = "street"
+    __table_args__ = (Index("ix_street_geom", "geom", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str]
+    district_id: Mapped[int] = mapped_column(
+        ForeignKey("district.id", ondelete="RESTRICT"), index=True
+    )
+    geom = mapped_column(multipolygon(), nullable=True)
+    created_at: Mapped[datetime] = created_at()
+
+
+class Community(Base):
+    """社区: a community, inside one street; its cells tile it."""
+
+    __tablename__ = "community"
+    __table_args__ = (
+        Index("ix_community_geom", "geom", postgresql_using="gist"),
+        CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="geom_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str]
+    street_id: Mapped[int] = mapped_column(ForeignKey("street.id", ondelete="RESTRICT"), index=True)
+    geom = mapped_column(multipolygon(), nullable=False)
+    created_at: Mapped[datetime] = created_at()
+
+
+class Estate(Base):
+    """小区: a residential compound; kept whole by partitions where possible."""
+
+    __tablename__ = "estate"
+    __table_args__ = (Index("ix_estate_geom", "geom", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None]
+    source: Mapped[str | None]
+    source_id: Mapped[str | None]
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("community.id", ondelete="SET NULL"), index=True
+    )
+    geom = mapped_column(multipolygon(), nullable=False)
+    created_at: Mapped[datetime] = created_at()

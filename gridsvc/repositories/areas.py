@@ -1,0 +1,92 @@
+"""Queries on districts, streets, communities and estates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gridsvc.errors import NotFound
+from gridsvc.models import Building, Cell, CellVersion, Community, Street
+from gridsvc.repositories.geojson import feature, json_array
+from gridsvc.services.access import Place, Principal, scope_filter
+
+
+@dataclass(frozen=True)
+class CommunityRef:
+    """A community's identity and place."""
+
+    id: int
+    code: str
+    name: str
+    street_id: int
+
+    @property
+    def place(self) -> Place:
+        """Where it lies, for scope checks."""
+        return Place(street_id=self.street_id, community_id=self.id)
+
+
+def get_community(session: Session, code: str) -> CommunityRef:
+    """The community with this code, or NotFound."""
+    row = session.execute(
+        select(Community.id, Community.code, Community.name, Community.street_id).where(
+            Community.code == code
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no community with code {code!r}")
+    return CommunityRef(*row)
+
+
+def get_street_id(session: Session, code: str) -> int:
+    """The id of the street with this code, or NotFound."""
+    street_id = session.scalar(select(Street.id).where(Street.code == code))
+    if street_id is None:
+        raise NotFound(f"no street with code {code!r}")
+    return street_id
+
+
+def community_features(session: Session, principal: Principal) -> str:
+    """JSON array of the communities in scope, with cell, building and household counts."""
+    cells = (
+        select(func.count())
+        .select_from(Cell)
+        .join(CellVersion, (CellVersion.cell_id == Cell.id) & CellVersion.valid_to.is_(None))
+        .where(Cell.community_id == Community.id)
+        .scalar_subquery()
+    )
+    buildings = select(func.count(), func.coalesce(func.sum(Building.households), 0)).where(
+        Building.community_id == Community.id
+    )
+    stmt = (
+        select(
+            feature(
+                Community.code,
+                Community.geom,
+                {
+                    "code": Community.code,
+                    "name": Community.name,
+                    "street_code": Street.code,
+                    "street_name": Street.name,
+                    "cells": cells,
+                    "buildings": buildings.with_only_columns(func.count()).scalar_subquery(),
+                    "households": buildings.with_only_columns(
+                        func.coalesce(func.sum(Building.households), 0)
+                    ).scalar_subquery(),
+                },
+            )
+        )
+        .join(Street, Street.id == Community.street_id)
+        .where(
+            scope_filter(
+                principal,
+                cell_id=None,
+                community_id=Community.id,
+                street_id=Community.street_id,
+            )
+        )
+        .order_by(Community.code)
+    )
+    return json_array(session, stmt)

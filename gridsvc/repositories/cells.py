@@ -1,0 +1,254 @@
+"""Queries on cells and what lies in them: buildings, households, point lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, Text, and_, func, literal, select
+from sqlalchemy.orm import Session, aliased
+
+from gridsvc.errors import NotFound
+from gridsvc.models import Building, Cell, CellVersion, Community, Household, Person, RoleAssignment
+from gridsvc.repositories.geojson import feature, json_array
+from gridsvc.services.access import Place, Principal, scope_filter
+
+
+@dataclass(frozen=True)
+class CellRef:
+    """A cell's identity, place and current boundary version."""
+
+    id: int
+    code: str
+    name: str
+    kind: str
+    community_id: int
+    street_id: int
+    version_id: int | None
+    version: int | None
+
+    @property
+    def place(self) -> Place:
+        """Where it lies, for scope checks."""
+        return Place(street_id=self.street_id, community_id=self.community_id, cell_id=self.id)
+
+
+def _cell_ref_select() -> Select[Any]:
+    return (
+        select(
+            Cell.id,
+            Cell.code,
+            Cell.name,
+            Cell.kind,
+            Cell.community_id,
+            Community.street_id,
+            CellVersion.id,
+            CellVersion.version,
+        )
+        .join(Community, Community.id == Cell.community_id)
+        .outerjoin(CellVersion, (CellVersion.cell_id == Cell.id) & CellVersion.valid_to.is_(None))
+    )
+
+
+def get_cell(session: Session, code: str) -> CellRef:
+    """The cell with this code, or NotFound."""
+    row = session.execute(_cell_ref_select().where(Cell.code == code)).one_or_none()
+    if row is None:
+        raise NotFound(f"no cell with code {code!r}")
+    return CellRef(*row)
+
+
+def _leader_name() -> Any:
+    leader = aliased(RoleAssignment)
+    return (
+        select(Person.name)
+        .join(leader, leader.person_id == Person.id)
+        .where(leader.cell_id == Cell.id, leader.role == "leader", leader.ends_on.is_(None))
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _cell_conditions(principal: Principal, **filters: Any) -> list[Any]:
+    conditions = [
+        CellVersion.valid_to.is_(None),
+        Cell.retired_at.is_(None),
+        scope_filter(
+            principal,
+            cell_id=Cell.id,
+            community_id=Cell.community_id,
+            street_id=Community.street_id,
+        ),
+    ]
+    columns = {"community_id": Cell.community_id, "kind": Cell.kind, "cell_id": Cell.id}
+    conditions += [columns[k] == v for k, v in filters.items() if v is not None]
+    return conditions
+
+
+def _cell_feature_select(conditions: list[Any]) -> Select[Any]:
+    building_stats = select(func.count(), func.coalesce(func.sum(Building.households), 0)).where(
+        Building.cell_id == Cell.id
+    )
+    return (
+        select(
+            feature(
+                Cell.code,
+                CellVersion.geom,
+                {
+                    "code": Cell.code,
+                    "name": Cell.name,
+                    "kind": Cell.kind,
+                    "level": Cell.level,
+                    "community_code": Community.code,
+                    "community_name": Community.name,
+                    "version": CellVersion.version,
+                    "valid_from": CellVersion.valid_from,
+                    "leader": _leader_name(),
+                    "buildings": building_stats.with_only_columns(func.count()).scalar_subquery(),
+                    "households": building_stats.with_only_columns(
+                        func.coalesce(func.sum(Building.households), 0)
+                    ).scalar_subquery(),
+                },
+            )
+        )
+        .join(CellVersion, CellVersion.cell_id == Cell.id)
+        .join(Community, Community.id == Cell.community_id)
+        .where(and_(*conditions))
+    )
+
+
+def cell_features(
+    session: Session,
+    principal: Principal,
+    *,
+    community_id: int | None = None,
+    kind: str | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[str, int]:
+    """(JSON array of current cell Features in scope, number matched)."""
+    conditions = _cell_conditions(principal, community_id=community_id, kind=kind)
+    base = (
+        select(Cell.id)
+        .join(CellVersion, CellVersion.cell_id == Cell.id)
+        .join(Community, Community.id == Cell.community_id)
+        .where(and_(*conditions))
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    stmt = _cell_feature_select(conditions).order_by(Cell.code).limit(limit).offset(offset)
+    return json_array(session, stmt), total
+
+
+def cell_feature(session: Session, principal: Principal, cell_id: int) -> str:
+    """One current cell as a GeoJSON Feature text, or NotFound if it has no current boundary."""
+    stmt = _cell_feature_select(_cell_conditions(principal, cell_id=cell_id))
+    found = session.scalar(select(stmt.subquery().c[0].cast(Text)))
+    if found is None:
+        raise NotFound("this cell has no current boundary (it was retired)")
+    return found
+
+
+def building_features(
+    session: Session, cell_id: int, *, limit: int, offset: int
+) -> tuple[str, int]:
+    """(JSON array of the cell's building Features, number matched), ordered by id."""
+    total = session.scalar(select(func.count()).where(Building.cell_id == cell_id)) or 0
+    stmt = (
+        select(
+            feature(
+                Building.id,
+                Building.footprint,
+                {
+                    "id": Building.id,
+                    "name": Building.name,
+                    "address": Building.address,
+                    "kind": Building.kind,
+                    "levels": Building.levels,
+                    "units": Building.units,
+                    "households": Building.households,
+                    "households_estimated": Building.households_estimated,
+                    "source": Building.source,
+                    "source_id": Building.source_id,
+                },
+            )
+        )
+        .where(Building.cell_id == cell_id)
+        .order_by(Building.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return json_array(session, stmt), total
+
+
+def households(
+    session: Session, cell_id: int, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """(households of the cell's buildings as dicts, number matched), ordered by building, room."""
+    base = (
+        select(Household)
+        .join(Building, Building.id == Household.building_id)
+        .where(Building.cell_id == cell_id)
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(
+        select(
+            Household.id,
+            Household.building_id,
+            Building.name.label("building_name"),
+            Household.unit,
+            Household.room,
+            Household.size,
+            Household.head_name,
+            Household.phone,
+            Household.low_income,
+            Household.elderly_alone,
+            Household.disabled,
+            Household.extreme_poverty,
+            Household.floating,
+            Household.rental,
+        )
+        .join(Building, Building.id == Household.building_id)
+        .where(Building.cell_id == cell_id)
+        .order_by(Household.building_id, Household.unit, Household.room, Household.id)
+        .limit(limit)
+        .offset(offset)
+    ).mappings()
+    return [dict(r) for r in rows], total
+
+
+@dataclass(frozen=True)
+class PointHit:
+    """The answer to a point lookup: the cell (if any) and the community."""
+
+    cell: CellRef | None
+    community_id: int | None
+    community_code: str | None
+    street_id: int | None
+
+
+def lookup_point(session: Session, lon: float, lat: float, kind: str = "general") -> PointHit:
+    """The current cell of `kind` holding the point, and its community (GiST index lookup)."""
+    pt = func.ST_SetSRID(func.ST_MakePoint(literal(lon), literal(lat)), 4326)
+    row = session.execute(
+        _cell_ref_select()
+        .where(
+            CellVersion.valid_to.is_(None),
+            Cell.kind == kind,
+            Cell.retired_at.is_(None),
+            func.ST_Intersects(CellVersion.geom, pt),
+        )
+        .order_by(Cell.code)
+        .limit(1)
+    ).one_or_none()
+    if row is not None:
+        cell = CellRef(*row)
+        code = session.scalar(select(Community.code).where(Community.id == cell.community_id))
+        return PointHit(cell, cell.community_id, code, cell.street_id)
+    community = session.execute(
+        select(Community.id, Community.code, Community.street_id)
+        .where(func.ST_Intersects(Community.geom, pt))
+        .limit(1)
+    ).one_or_none()
+    if community is None:
+        return PointHit(None, None, None, None)
+    return PointHit(None, community.id, community.code, community.street_id)

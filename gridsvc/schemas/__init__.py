@@ -1,0 +1,105 @@
+"""Pydantic models of the API's JSON bodies (GeoJSON is built in SQL, not here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class HealthOut(BaseModel):
+    """Service health."""
+
+    status: str
+    database: str
+    postgis: str
+
+
+class TokenOut(BaseModel):
+    """An OAuth2 bearer token."""
+
+    access_token: str
+    token_type: str = "bearer"
+
+
+class MeOut(BaseModel):
+    """The signed-in user."""
+
+    username: str
+    role: str
+    scope: str
+    street_id: int | None = None
+    community_id: int | None = None
+    cell_id: int | None = None
+
+
+class HouseholdOut(BaseModel):
+    """A household (户) with its flags; personal fields may be masked."""
+
+    id: int
+    building_id: int
+    building_name: str | None = None
+    unit: str | None = None
+    room: str | None = None
+    size: int
+    head_name: str | None = None
+    phone: str | None = None
+    low_income: bool = Field(description="低保")
+    elderly_alone: bool = Field(description="空巢/独居老人")
+    disabled: bool = Field(description="残疾")
+    extreme_poverty: bool = Field(description="特困")
+    floating: bool = Field(description="流动人口")
+    rental: bool = Field(description="出租房屋")
+
+
+class HouseholdPage(BaseModel):
+    """A page of households."""
+
+    items: list[HouseholdOut]
+    number_matched: int
+    number_returned: int
+    limit: int
+    offset: int
+
+
+class CellLookup(BaseModel):
+    """Where a point lies: its cell (None outside every cell) and community."""
+
+    lon: float
+    lat: float
+    cell_code: str | None
+    cell_name: str | None
+    community_code: str | None
+
+
+class RepairNoteOut(BaseModel):
+    """A geometry that was repaired or rejected."""
+
+    index: int
+    source_id: str | None = None
+    action: str
+    reason: str
+
+
+class ImportResult(BaseModel):
+    """What an import or a cell creation did."""
+
+    kind: str
+    source: str
+    features_read: int
+    repaired: list[RepairNoteOut] = []
+    rejected: list[RepairNoteOut] = []
+    inserted: int
+    updated: int
+    estimated_households: int = 0
+    households_total: int = 0
+    assigned_to_cells: int = 0
+    not_in_any_cell: int = 0
+    outside_communities: int = 0
+    codes: list[str] = []
+    committed: bool
+
+    model_config = {"extra": "ignore"}
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)

@@ -1,0 +1,119 @@
+"""Who may see and change what: a user's role and scope (a street, community or cell).
+
+Every read and write route passes its target through :func:`require_in_scope`; list queries
+filter with :func:`scope_filter`. A 格长 sees their own cell, street staff their whole street.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy.orm import Session
+
+from gridsvc.errors import Forbidden
+from gridsvc.models import Cell, Community, User
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a target lies in the hierarchy (any of the ids may be unknown)."""
+
+    street_id: int | None = None
+    community_id: int | None = None
+    cell_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user, as the services need it."""
+
+    id: int
+    username: str
+    role: str
+    street_id: int | None = None
+    community_id: int | None = None
+    cell_id: int | None = None
+    #: The community of a cell-scoped user (filled at sign-in, for community-level reads).
+    cell_community_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the admin role (no scope limit)."""
+        return self.role == "admin"
+
+    @property
+    def scope_label(self) -> str:
+        """A short description of the scope for messages."""
+        if self.is_admin:
+            return "all areas"
+        if self.street_id:
+            return f"street #{self.street_id}"
+        if self.community_id:
+            return f"community #{self.community_id}"
+        return f"cell #{self.cell_id}"
+
+
+def principal_for(session: Session, user: User) -> Principal:
+    """Build the Principal of a user (one lookup for cell-scoped users)."""
+    cell_community = None
+    if user.cell_id is not None:
+        cell_community = session.scalar(select(Cell.community_id).where(Cell.id == user.cell_id))
+    return Principal(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        street_id=user.street_id,
+        community_id=user.community_id,
+        cell_id=user.cell_id,
+        cell_community_id=cell_community,
+    )
+
+
+def allows(principal: Principal, place: Place) -> bool:
+    """True when the place lies inside the principal's scope."""
+    if principal.is_admin:
+        return True
+    if principal.street_id is not None:
+        return place.street_id == principal.street_id
+    if principal.community_id is not None:
+        return place.community_id == principal.community_id
+    if principal.cell_id is not None:
+        return place.cell_id == principal.cell_id
+    return False
+
+
+def require_in_scope(principal: Principal, place: Place, what: str) -> None:
+    """Raise Forbidden unless the place is inside the principal's scope."""
+    if not allows(principal, place):
+        raise Forbidden(f"{what} is outside your scope ({principal.scope_label})")
+
+
+def require_role(principal: Principal, roles: Iterable[str], action: str) -> None:
+    """Raise Forbidden unless the principal has one of the roles (admin always may)."""
+    allowed = set(roles) | {"admin"}
+    if principal.role not in allowed:
+        raise Forbidden(f"the {principal.role} role may not {action}")
+
+
+def scope_filter(principal: Principal, *, cell_id, community_id, street_id) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """A SQL condition limiting rows to the scope, given the columns that locate a row.
+
+    Pass the columns of the row's cell, community and street (any may be None when the row
+    has no such column; the condition then uses what is available).
+    """
+    if principal.is_admin:
+        return true()
+    if principal.street_id is not None:
+        if street_id is not None:
+            return street_id == principal.street_id
+        return community_id.in_(
+            select(Community.id).where(Community.street_id == principal.street_id)
+        )
+    if principal.community_id is not None:
+        return community_id == principal.community_id
+    if cell_id is not None:
+        return cell_id == principal.cell_id
+    # A cell-scoped user looking at community-level rows sees only their cell's community.
+    return and_(community_id == principal.cell_community_id)

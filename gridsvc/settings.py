@@ -1,0 +1,132 @@
+"""All configuration, one settings class per concern, every variable prefixed ``GRIDSVC_``."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository (or install) root; the embedded database and secrets live below ``var/``.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+#: Placeholder secrets that must never reach production.
+INSECURE_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
+
+
+def _config(prefix: str = "GRIDSVC_") -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+
+
+class AppSettings(BaseSettings):
+    """Where and how the service runs."""
+
+    model_config = _config()
+
+    environment: Literal["development", "production", "test"] = "development"
+    var_dir: Path = PROJECT_ROOT / "var"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    #: Largest accepted request body for uploads, in bytes.
+    max_upload_bytes: int = 50 * 1024 * 1024
+    #: Most features accepted in one import or one API geometry payload.
+    max_import_features: int = 500_000
+    #: Page size used when a list request names none, and the largest one allowed.
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    #: Load the generated demo street when the database is empty (development only).
+    load_demo: bool = True
+    demo_seed: int = 42
+
+    @property
+    def is_development(self) -> bool:
+        """True outside production (development and test)."""
+        return self.environment != "production"
+
+
+class DatabaseSettings(BaseSettings):
+    """PostGIS connection; with no URL gridsvc runs its own embedded cluster under var/pg."""
+
+    model_config = _config("GRIDSVC_")
+
+    database_url: str | None = None
+    #: Folder of the embedded cluster (used only when database_url is unset).
+    embedded_dir: Path = Field(default_factory=lambda: AppSettings().var_dir / "pg")
+    embedded_db_name: str = "gridsvc"
+    #: Folder with initdb/pg_ctl/postgres; found automatically when unset.
+    pg_bin_dir: Path | None = None
+    pool_size: int = 5
+
+
+class AuthSettings(BaseSettings):
+    """Sign-in: JWT signing and password policy."""
+
+    model_config = _config()
+
+    secret_key: str = ""
+    token_minutes: int = 8 * 60
+    jwt_algorithm: str = "HS256"
+    #: Password for the first admin created at start-up; generated (and printed) when empty.
+    admin_password: str = ""
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> AuthSettings:
+        if AppSettings().environment == "production":
+            if self.secret_key.strip().lower() in INSECURE_SECRETS or len(self.secret_key) < 32:
+                raise ValueError(
+                    "GRIDSVC_SECRET_KEY must be set to a random string of 32+ characters "
+                    "in production (e.g. `python -c 'import secrets;print(secrets.token_urlsafe(48))'`)"
+                )
+            if self.admin_password and self.admin_password.lower() in INSECURE_SECRETS | {
+                "admin",
+                "password",
+            }:
+                raise ValueError("GRIDSVC_ADMIN_PASSWORD is a default password; choose another")
+        return self
+
+
+class GeoSettings(BaseSettings):
+    """Spatial rules: household estimates and balance bands."""
+
+    model_config = _config()
+
+    #: Average floor area of one dwelling, for household estimates (m²).
+    dwelling_area_m2: float = 90.0
+    #: Levels assumed for a residential building whose level count is unknown.
+    default_levels: int = 6
+    cell_households_min: int = 200
+    cell_households_target: int = 300
+    cell_households_max: int = 500
+
+
+class Settings:
+    """Every concern's settings, read once."""
+
+    def __init__(self) -> None:
+        self.app = AppSettings()
+        self.db = DatabaseSettings()
+        self.auth = AuthSettings()
+        self.geo = GeoSettings()
+
+    def jwt_secret(self) -> str:
+        """The JWT signing key; in development a random one is kept in var/secret_key."""
+        if self.auth.secret_key:
+            return self.auth.secret_key
+        path = self.app.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache to change them)."""
+    return Settings()

@@ -1,0 +1,263 @@
+"""The HTTP API against real PostGIS: sign-in, scopes, GeoJSON, paging, lookups, problems."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gridsvc.models import Cell, Household
+from gridsvc.services.users import ScopeSpec, create_user
+from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for
+
+
+@pytest.fixture
+def users(db: Session, small_street: SmallStreet) -> SmallStreet:
+    """admin, street staff, community staff, a 格长 of the first cell, a viewer of the street."""
+    s = small_street
+    create_user(db, username="admin1", password=TEST_PASSWORD, role="admin")
+    create_user(
+        db,
+        username="street1",
+        password=TEST_PASSWORD,
+        role="street_staff",
+        scope=ScopeSpec("street", s.street_code),
+    )
+    create_user(
+        db,
+        username="comm1",
+        password=TEST_PASSWORD,
+        role="community_staff",
+        scope=ScopeSpec("community", s.community_code),
+    )
+    create_user(
+        db,
+        username="leader1",
+        password=TEST_PASSWORD,
+        role="leader",
+        scope=ScopeSpec("cell", s.cell_codes[0]),
+    )
+    create_user(
+        db,
+        username="viewer1",
+        password=TEST_PASSWORD,
+        role="viewer",
+        scope=ScopeSpec("street", s.street_code),
+    )
+    db.flush()
+    return s
+
+
+def test_health_reports_postgis(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["postgis"].startswith("3.")
+
+
+def test_routes_need_sign_in(client: TestClient, users: SmallStreet) -> None:
+    r = client.get("/api/v1/cells")
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "sign in" in r.json()["detail"]
+
+
+def test_wrong_password_is_401_and_repeated_failures_lock(
+    client: TestClient, users: SmallStreet
+) -> None:
+    for _ in range(5):
+        r = client.post("/api/v1/auth/token", data={"username": "leader1", "password": "nope-nope"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": "leader1", "password": TEST_PASSWORD})
+    assert r.status_code == 401
+    assert "locked" in r.json()["detail"]
+
+
+def test_bad_token_is_401(client: TestClient) -> None:
+    r = client.get("/api/v1/cells", headers={"Authorization": "Bearer not-a-jwt"})
+    assert r.status_code == 401
+
+
+def test_cells_are_geojson_and_coded_in_reading_order(
+    client: TestClient, users: SmallStreet
+) -> None:
+    r = client.get("/api/v1/cells", headers=token_for(client, "street1"))
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/geo+json"
+    body = r.json()
+    assert body["type"] == "FeatureCollection"
+    assert body["numberMatched"] == 4
+    codes = [f["id"] for f in body["features"]]
+    assert codes == sorted(users.cell_codes)
+    # Reading order: north row west→east, then south row west→east.
+    by_code = {f["id"]: f for f in body["features"]}
+    centroid = {
+        c: (
+            sum(p[0] for p in f["geometry"]["coordinates"][0][0]) / 5,
+            sum(p[1] for p in f["geometry"]["coordinates"][0][0]) / 5,
+        )
+        for c, f in by_code.items()
+    }
+    (nw, ne, sw, se) = [centroid[c] for c in sorted(codes)]
+    assert nw[1] > sw[1] and ne[1] > se[1]
+    assert nw[0] < ne[0] and sw[0] < se[0]
+    assert all(f["geometry"]["type"] == "MultiPolygon" for f in body["features"])
+    assert all(f["properties"]["buildings"] == 1 for f in body["features"])
+
+
+def test_leader_sees_only_their_cell(client: TestClient, users: SmallStreet) -> None:
+    headers = token_for(client, "leader1")
+    own, other = users.cell_codes[0], users.cell_codes[1]
+    listed = client.get("/api/v1/cells", headers=headers).json()
+    assert [f["id"] for f in listed["features"]] == [own]
+    assert client.get(f"/api/v1/cells/{own}", headers=headers).status_code == 200
+    for path in ("", "/buildings", "/households"):
+        r = client.get(f"/api/v1/cells/{other}{path}", headers=headers)
+        assert r.status_code == 403, path
+        assert other in r.json()["detail"]
+
+
+def test_unknown_cell_is_404(client: TestClient, users: SmallStreet) -> None:
+    r = client.get("/api/v1/cells/999999999999999", headers=token_for(client, "admin1"))
+    assert r.status_code == 404
+    assert r.json()["title"] == "Not found"
+
+
+def test_community_staff_sees_their_community(client: TestClient, users: SmallStreet) -> None:
+    headers = token_for(client, "comm1")
+    communities = client.get("/api/v1/communities", headers=headers).json()
+    assert [f["id"] for f in communities["features"]] == [users.community_code]
+    cells = client.get(f"/api/v1/communities/{users.community_code}/cells", headers=headers)
+    assert cells.json()["numberMatched"] == 4
+
+
+def test_buildings_paged(client: TestClient, users: SmallStreet) -> None:
+    headers = token_for(client, "admin1")
+    code = users.cell_codes[0]
+    r = client.get(f"/api/v1/cells/{code}/buildings?limit=1", headers=headers).json()
+    assert r["numberMatched"] == 1 and r["numberReturned"] == 1
+    assert r["features"][0]["properties"]["households"] > 0
+    too_big = client.get(f"/api/v1/cells/{code}/buildings?limit=100000", headers=headers)
+    assert too_big.status_code == 422
+    assert "largest page size" in too_big.json()["detail"]
+
+
+def test_households_masked_for_viewer(client: TestClient, db: Session, users: SmallStreet) -> None:
+    from gridsvc.models import Building
+
+    code = users.cell_codes[0]
+    cell_id = db.scalar(select(Cell.id).where(Cell.code == code))
+    building_id = db.scalar(select(Building.id).where(Building.cell_id == cell_id))
+    for room in ("101", "102", "201"):
+        db.add(
+            Household(
+                building_id=building_id,
+                unit="1单元",
+                room=room,
+                size=3,
+                head_name="王小明",
+                phone="13812341234",
+                low_income=room == "101",
+            )
+        )
+    db.flush()
+    staff = client.get(
+        f"/api/v1/cells/{code}/households?limit=2", headers=token_for(client, "leader1")
+    ).json()
+    assert staff["number_matched"] == 3 and staff["number_returned"] == 2
+    assert staff["items"][0]["phone"] == "13812341234"
+    viewer = client.get(
+        f"/api/v1/cells/{code}/households", headers=token_for(client, "viewer1")
+    ).json()
+    assert viewer["items"][0]["phone"] == "138****1234"
+    assert viewer["items"][0]["head_name"] == "王**"
+    assert db.scalar(select(func.count()).select_from(Household)) >= 3
+
+
+def test_point_lookup(client: TestClient, users: SmallStreet) -> None:
+    headers = token_for(client, "street1")
+    cells = client.get("/api/v1/cells", headers=headers).json()["features"]
+    ring = cells[2]["geometry"]["coordinates"][0][0]
+    lon = sum(p[0] for p in ring[:4]) / 4
+    lat = sum(p[1] for p in ring[:4]) / 4
+    r = client.get(f"/api/v1/lookup?lon={lon}&lat={lat}", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["cell_code"] == cells[2]["id"]
+    assert r.json()["community_code"] == users.community_code
+    # Outside every community: only an admin may ask; street staff get a 403.
+    far = client.get("/api/v1/lookup?lon=100.0&lat=30.0", headers=headers)
+    assert far.status_code == 403
+    admin = client.get("/api/v1/lookup?lon=100.0&lat=30.0", headers=token_for(client, "admin1"))
+    assert admin.json()["cell_code"] is None
+    bad = client.get("/api/v1/lookup?lon=500&lat=30", headers=headers)
+    assert bad.status_code == 422 and "lon" in bad.json()["detail"]
+
+
+def test_leader_lookup_outside_their_cell_is_403(client: TestClient, users: SmallStreet) -> None:
+    cells = client.get("/api/v1/cells", headers=token_for(client, "admin1")).json()["features"]
+    ring = cells[3]["geometry"]["coordinates"][0][0]
+    lon, lat = sum(p[0] for p in ring[:4]) / 4, sum(p[1] for p in ring[:4]) / 4
+    r = client.get(f"/api/v1/lookup?lon={lon}&lat={lat}", headers=token_for(client, "leader1"))
+    assert r.status_code == 403
+
+
+def test_create_cells_via_api_and_refuse_bad_input(
+    client: TestClient, db: Session, users: SmallStreet
+) -> None:
+    headers = token_for(client, "street1")
+    before = db.scalar(select(func.count()).select_from(Cell))
+    outside = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[119.5, 32.1], [119.6, 32.1], [119.6, 32.2], [119.5, 32.1]]],
+                },
+            }
+        ],
+    }
+    r = client.post(
+        f"/api/v1/communities/{users.community_code}/cells", json=outside, headers=headers
+    )
+    assert r.status_code == 422 and "outside" in r.json()["detail"]
+    projected = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [[500000, 3550000], [500100, 3550000], [500100, 3550100], [500000, 3550000]]
+                    ],
+                },
+            }
+        ],
+    }
+    r = client.post(
+        f"/api/v1/communities/{users.community_code}/cells", json=projected, headers=headers
+    )
+    assert r.status_code == 422 and "longitude/latitude" in r.json()["detail"]
+    garbage = client.post(
+        f"/api/v1/communities/{users.community_code}/cells", json={"type": "Point"}, headers=headers
+    )
+    assert garbage.status_code == 422
+    leader = client.post(
+        f"/api/v1/communities/{users.community_code}/cells",
+        json=outside,
+        headers=token_for(client, "leader1"),
+    )
+    assert leader.status_code == 403
+    assert db.scalar(select(func.count()).select_from(Cell)) == before
+
+
+def test_openapi_docs_served_without_cdn(client: TestClient) -> None:
+    page = client.get("/docs").text
+    assert "swagger-ui-bundle.js" in page
+    assert "http://" not in page and "https://" not in page
+    assert client.get("/static/docs/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"].startswith("gridsvc")
