@@ -431,7 +431,7 @@ def generate_street(config: SynthConfig = SynthConfig()) -> SynthStreet:
 
 
 def iter_streets(n: int, config: SynthConfig = SynthConfig()) -> Iterator[SynthStreet]:
-    """Streams n streets side by side (each offset east of the last, distinct codes, seeds derived from config.seed), one at a time, for city-scale benchmarks without holding the city in memory."""  # noqa: E501
+    """Streams n streets side by side (each offset east of the last, distinct codes, seeds derived from config.seed), one at a time, for city-scale benchmarks without holding the city in memory."""
     _check_config(config)
     if n < 0:
         raise ValueError("n must be >= 0")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
 
 SHARED_DATA = Path(
     os.environ.get(
@@ -42,3 +46,76 @@ def nanjing(shared_data: Path) -> Path:
 def beijing(shared_data: Path) -> Path:
     """Beijing 学院路 extract folder."""
     return shared_data / "beijing_haidian_xueyuanlu"
+
+
+# -- real PostGIS: the embedded cluster the server uses, database gridsvc_test ----------
+os.environ.setdefault("GRIDSVC_ENVIRONMENT", "test")
+os.environ.setdefault("GRIDSVC_EMBEDDED_DB_NAME", "gridsvc_test")
+
+from gridsvc.db import migrate  # noqa: E402  (after the environment defaults above)
+from gridsvc.db.engine import get_session  # noqa: E402
+from gridsvc.settings import get_settings  # noqa: E402
+
+
+def _test_database_url() -> tuple[str, bool]:
+    """URL of a clean, migrated test database, and whether we started the cluster."""
+    settings = get_settings()
+    if settings.db.database_url:
+        return settings.db.database_url, False
+    from gridsvc.localdb import embedded_cluster
+
+    cluster = embedded_cluster()
+    started = cluster.start()
+    cluster.drop_database(settings.db.embedded_db_name)
+    return cluster.ensure_database(settings.db.embedded_db_name), started
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A migrated test database; the embedded cluster is stopped afterwards if we started it."""
+    url, started = _test_database_url()
+    migrate.upgrade(url)
+    yield url
+    if started:
+        from gridsvc.localdb import embedded_cluster
+
+        embedded_cluster().stop()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """Engine on the test database."""
+    eng = create_engine(database_url, pool_pre_ping=True)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back when the test ends."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(db: Session) -> Iterator[TestClient]:
+    """An HTTP client of the app, whose requests use the test's session."""
+    from gridsvc.main import create_app
+
+    app = create_app()
+
+    def _session() -> Iterator[Session]:
+        yield db
+
+    app.dependency_overrides[get_session] = _session
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client

@@ -118,7 +118,7 @@ class Person(Base):
     name: Mapped[str]
     phone: Mapped[str | None] = mapped_column(String(20))
     id_number: Mapped[str | None] = mapped_column(String(18))
-    gender: Mapped[str | None] = mapped_column(String(1))
+    gender: Mapped[str | None] = mapped_column(String(8))
     birth_year: Mapped[int | None] = mapped_column(SmallInteger)
     household_id: Mapped[int | None] = mapped_column(
         ForeignKey("household.id", ondelete="SET NULL"), index=True

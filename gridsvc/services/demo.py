@@ -56,6 +56,11 @@ def _none(value: Any) -> Any:
     return value
 
 
+def _ids(keys: pd.Series, id_of: dict[Any, int]) -> pd.Series:
+    """Database ids for generator keys (missing keys → NULL), as integers, not floats."""
+    return keys.map(id_of).astype("Int64")
+
+
 def _rows(*columns: Any) -> Any:
     return (tuple(_none(v) for v in row) for row in zip(*columns, strict=True))
 
@@ -97,7 +102,7 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
     community_ids = dict(
         session.execute(
             select(Community.code, Community.id).where(Community.street_id == street_row.id)
-        ).tuples()
+        ).all()
     )
 
     say("estates")
@@ -112,7 +117,7 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
             estates["name"],
             [source] * len(estates),
             estates["estate_key"],
-            estates["community_code"].map(community_ids),
+            _ids(estates["community_code"], community_ids),
             ewkb_hex(estates.geometry.values),
         ),
     )
@@ -125,7 +130,7 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
         session.execute(
             text("SELECT code, id FROM cell WHERE code = ANY(:codes)"),
             {"codes": list(cells["code"])},
-        ).tuples()
+        ).all()
     )
     cell_id_of = {
         k: cell_id_of_code[c] for k, c in zip(cells["cell_key"], cells["code"], strict=True)
@@ -165,8 +170,8 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
             b["units"],
             b["households"],
             [False] * len(b),
-            b["estate_key"].map(estate_id_of),
-            b["community_code"].map(community_ids),
+            _ids(b["estate_key"], estate_id_of),
+            _ids(b["community_code"], community_ids),
             ewkb_hex(b.geometry.values),
             [json.dumps({"structure": _none(s)}) for s in structure],
         ),
@@ -193,7 +198,7 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
         ("id", "building_id", "unit", "room", "size", "head_name", "phone", *flag_columns),
         _rows(
             household_ids,
-            h["building_key"].map(building_id_of),
+            _ids(h["building_key"], building_id_of),
             h["unit"],
             h["room"],
             h["size"],
@@ -211,7 +216,7 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
         session,
         "volunteer_team",
         ("id", "name", "kind", "community_id"),
-        _rows(team_ids, teams["name"], teams["kind"], teams["community_code"].map(community_ids)),
+        _rows(team_ids, teams["name"], teams["kind"], _ids(teams["community_code"], community_ids)),
     )
     team_id_of = dict(zip(teams["team_key"], team_ids.tolist(), strict=True))
     p = street.persons
@@ -235,9 +240,9 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
             p["phone"],
             p["gender"],
             p["birth_year"],
-            p["household_key"].map(household_id_of),
+            _ids(p["household_key"], household_id_of),
             p["party_status"],
-            p["volunteer_team_key"].map(team_id_of),
+            _ids(p["volunteer_team_key"], team_id_of),
         ),
     )
     session.execute(
@@ -255,10 +260,10 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
         "role_assignment",
         ("person_id", "role", "cell_id", "building_id", "employment", "starts_on"),
         _rows(
-            r["person_key"].map(person_id_of),
+            _ids(r["person_key"], person_id_of),
             r["role"],
-            r["cell_key"].map(cell_id_of),
-            r["building_key"].map(building_id_of),
+            _ids(r["cell_key"], cell_id_of),
+            _ids(r["building_key"], building_id_of),
             r["employment"],
             r["starts_on"],
         ),

@@ -6,88 +6,14 @@ transaction that is rolled back at its end (routes that commit only release a sa
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
-os.environ.setdefault("GRIDSVC_ENVIRONMENT", "test")
-os.environ.setdefault("GRIDSVC_EMBEDDED_DB_NAME", "gridsvc_test")
-
-from gridsvc.db import migrate
-from gridsvc.db.engine import get_session
-from gridsvc.settings import get_settings
-
 TEST_PASSWORD = "test-password-123"
-
-
-def _test_database_url() -> tuple[str, bool]:
-    """URL of a clean, migrated test database, and whether we started the cluster."""
-    settings = get_settings()
-    if settings.db.database_url:
-        return settings.db.database_url, False
-    from gridsvc.localdb import embedded_cluster
-
-    cluster = embedded_cluster()
-    started = cluster.start()
-    cluster.drop_database(settings.db.embedded_db_name)
-    return cluster.ensure_database(settings.db.embedded_db_name), started
-
-
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A migrated test database; the embedded cluster is stopped afterwards if we started it."""
-    url, started = _test_database_url()
-    migrate.upgrade(url)
-    yield url
-    if started:
-        from gridsvc.localdb import embedded_cluster
-
-        embedded_cluster().stop()
-
-
-@pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    """Engine on the test database."""
-    eng = create_engine(database_url, pool_pre_ping=True)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Session]:
-    """A session inside a transaction that is rolled back when the test ends."""
-    connection = engine.connect()
-    transaction = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-    try:
-        yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()
-
-
-@pytest.fixture
-def client(db: Session) -> Iterator[TestClient]:
-    """An HTTP client of the app, whose requests use the test's session."""
-    from gridsvc.main import create_app
-
-    app = create_app()
-
-    def _session() -> Iterator[Session]:
-        yield db
-
-    app.dependency_overrides[get_session] = _session
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def token_for(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, str]:

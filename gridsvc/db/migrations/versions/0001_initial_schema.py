@@ -492,7 +492,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("phone", sa.String(length=20), nullable=True),
         sa.Column("id_number", sa.String(length=18), nullable=True),
-        sa.Column("gender", sa.String(length=1), nullable=True),
+        sa.Column("gender", sa.String(length=8), nullable=True),
         sa.Column("birth_year", sa.SmallInteger(), nullable=True),
         sa.Column("household_id", sa.Integer(), nullable=True),
         sa.Column("community_id", sa.Integer(), nullable=True),

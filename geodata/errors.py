@@ -1,0 +1,9 @@
+"""The one error type of the geodata package."""
+
+from __future__ import annotations
+
+__all__ = ["GeodataError"]
+
+
+class GeodataError(ValueError):
+    """A user's file or input is unusable; the message says which file, which row and why."""

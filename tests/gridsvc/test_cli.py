@@ -1,0 +1,97 @@
+"""The `gridsvc` command as a user runs it: dry-run imports, --commit, errors, users, db status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from gridsvc.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A scratch database the CLI writes to (commits are real there)."""
+    from gridsvc.db import engine as engine_module
+    from gridsvc.localdb import embedded_cluster
+    from gridsvc.settings import get_settings
+
+    if get_settings().db.database_url:
+        pytest.skip("needs the embedded cluster for a scratch database")
+    cluster = embedded_cluster()
+    cluster.drop_database("gridsvc_cli_test")
+    url = cluster.ensure_database("gridsvc_cli_test")
+    from gridsvc.db import migrate
+
+    migrate.upgrade(url)
+    monkeypatch.setenv("GRIDSVC_DATABASE_URL", url)
+    for cached in (get_settings, engine_module.get_engine, engine_module._session_factory):
+        cached.cache_clear()
+    yield url
+    engine_module.get_engine().dispose()
+    monkeypatch.delenv("GRIDSVC_DATABASE_URL")
+    for cached in (get_settings, engine_module.get_engine, engine_module._session_factory):
+        cached.cache_clear()
+    cluster.drop_database("gridsvc_cli_test")
+
+
+def _buildings(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM building")).scalar_one()
+    engine.dispose()
+    return n
+
+
+@pytest.mark.shared_data
+def test_import_is_dry_run_until_commit(cli_db: str, nanjing: Path) -> None:
+    path = str(nanjing / "buildings.geojson")
+    dry = runner.invoke(app, ["import", "buildings", path])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run" in dry.output and "1277" in dry.output
+    assert _buildings(cli_db) == 0
+    real = runner.invoke(app, ["import", "buildings", path, "--commit"])
+    assert real.exit_code == 0, real.output
+    assert "committed" in real.output
+    assert _buildings(cli_db) == 1277
+
+
+def test_bad_file_is_a_clear_error_and_writes_nothing(cli_db: str, tmp_path: Path) -> None:
+    bad = tmp_path / "cells.geojson"
+    bad.write_text("this is not json")
+    result = runner.invoke(app, ["import", "buildings", str(bad), "--commit"])
+    assert result.exit_code == 1
+    assert "error" in result.output and "cells.geojson" in result.output
+    assert "Traceback" not in result.output
+    assert _buildings(cli_db) == 0
+    missing = runner.invoke(app, ["import", "buildings", str(tmp_path / "nope.gpkg")])
+    assert missing.exit_code == 1 and "nope.gpkg" in missing.output
+
+
+def test_users_create_checks_role_and_scope(cli_db: str) -> None:
+    no_scope = runner.invoke(app, ["users", "create", "gz", "--role", "leader"])
+    assert no_scope.exit_code == 1 and "cell" in no_scope.output
+    unknown = runner.invoke(app, ["users", "create", "gz", "--role", "leader", "--cell", "000"])
+    assert unknown.exit_code == 1 and "no cell" in unknown.output
+    ok = runner.invoke(app, ["users", "create", "boss", "--role", "admin"])
+    assert ok.exit_code == 0 and "password:" in ok.output
+    again = runner.invoke(app, ["users", "create", "boss", "--role", "admin"])
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_db_status_names_the_revision(cli_db: str) -> None:
+    result = runner.invoke(app, ["db", "status"])
+    assert result.exit_code == 0
+    assert "0001" in result.output
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "db", "import", "users", "cells", "demo"):
+        assert command in result.output
