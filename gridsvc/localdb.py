@@ -244,6 +244,8 @@ class EmbeddedCluster:
                 "fsync = on\n"
                 "shared_buffers = '256MB'\n"
                 "max_connections = 100\n"
+                # JIT compiles for 0.2 s before big spatial queries and never pays back here.
+                "jit = off\n"
             )
         self._save_credentials(creds)
         log.info("initialised embedded PostGIS cluster in %s", self.data_dir)

@@ -12,40 +12,49 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-_ASSIGN_CELLS = text(
-    """
-    WITH scope AS (
-        SELECT b.id, b.footprint FROM building b
-        WHERE (CAST(:envelope AS geometry) IS NULL OR b.footprint && CAST(:envelope AS geometry))
-          AND (CAST(:community_id AS integer) IS NULL OR b.community_id = :community_id
-               OR b.cell_id IN (SELECT id FROM cell WHERE community_id = :community_id))
+#: Which buildings a run looks at: all, those within an envelope, or one community's.
+_IN_SCOPE = """
+    (CAST(:envelope AS geometry) IS NULL OR b.footprint && CAST(:envelope AS geometry))
+    AND (CAST(:community_id AS integer) IS NULL OR b.community_id = :community_id
+         OR b.cell_id IN (SELECT id FROM cell WHERE community_id = :community_id))
+"""
+
+# Step 1: the best cell of every building in scope, into an analysed temp table. The cell side
+# drives the spatial join (one GiST probe of buildings per cell, and PostGIS's prepared-geometry
+# cache on the repeated cell polygon); the intersection area is computed only for footprints a
+# cell does not wholly contain.
+_BEST_CELLS = f"""
+    CREATE TEMP TABLE assign_best ON COMMIT DROP AS
+    SELECT DISTINCT ON (b.id) b.id AS building_id, cv.cell_id
+    FROM cell_version cv
+    JOIN cell c ON c.id = cv.cell_id AND c.kind = 'general' AND c.retired_at IS NULL
+    JOIN building b ON ST_Intersects(cv.geom, b.footprint)
+    WHERE cv.valid_to IS NULL AND {_IN_SCOPE}
+    ORDER BY b.id,
+             CASE WHEN ST_Contains(cv.geom, b.footprint) THEN ST_Area(b.footprint)
+                  ELSE ST_Area(ST_Intersection(b.footprint, cv.geom)) END DESC,
+             cv.cell_id
+"""
+
+# Step 2: move the buildings whose best cell differs, and clear those that are in no cell now.
+_APPLY_BEST = text(
+    f"""
+    WITH moved AS (
+        UPDATE building b SET cell_id = best.cell_id
+        FROM assign_best best
+        WHERE b.id = best.building_id AND b.cell_id IS DISTINCT FROM best.cell_id
+        RETURNING b.id
     ),
-    candidates AS (
-        SELECT s.id AS building_id, cv.cell_id,
-               CASE WHEN ST_CoveredBy(s.footprint, cv.geom) THEN ST_Area(s.footprint)
-                    ELSE ST_Area(ST_Intersection(s.footprint, cv.geom)) END AS shared
-        FROM scope s
-        JOIN cell_version cv ON cv.valid_to IS NULL AND ST_Intersects(cv.geom, s.footprint)
-        JOIN cell c ON c.id = cv.cell_id AND c.kind = 'general' AND c.retired_at IS NULL
-    ),
-    best AS (
-        SELECT DISTINCT ON (building_id) building_id, cell_id
-        FROM candidates WHERE shared > 0
-        ORDER BY building_id, shared DESC, cell_id
-    ),
-    target AS (
-        SELECT s.id, best.cell_id FROM scope s LEFT JOIN best ON best.building_id = s.id
-    ),
-    changed AS (
-        UPDATE building b SET cell_id = t.cell_id
-        FROM target t
-        WHERE b.id = t.id AND b.cell_id IS DISTINCT FROM t.cell_id
-        RETURNING b.id, t.cell_id
+    cleared AS (
+        UPDATE building b SET cell_id = NULL
+        WHERE b.cell_id IS NOT NULL AND {_IN_SCOPE}
+          AND NOT EXISTS (SELECT 1 FROM assign_best best WHERE best.building_id = b.id)
+        RETURNING b.id
     )
     SELECT
-        (SELECT count(*) FROM target) AS considered,
-        (SELECT count(*) FROM changed) AS changed,
-        (SELECT count(*) FROM target WHERE cell_id IS NULL) AS unassigned
+        (SELECT count(*) FROM building b WHERE {_IN_SCOPE}) AS considered,
+        (SELECT count(*) FROM moved) + (SELECT count(*) FROM cleared) AS changed,
+        (SELECT count(*) FROM assign_best) AS assigned
     """
 )
 
@@ -90,9 +99,18 @@ def assign_buildings_to_cells(
     session: Session, *, community_id: int | None = None, envelope_wkt: str | None = None
 ) -> AssignmentResult:
     """Assign buildings (all, one community's, or those within an envelope) to cells."""
-    envelope = f"SRID=4326;{envelope_wkt}" if envelope_wkt else None
-    row = session.execute(_ASSIGN_CELLS, {"envelope": envelope, "community_id": community_id}).one()
-    return AssignmentResult(int(row.considered), int(row.changed), int(row.unassigned))
+    params = {
+        "envelope": f"SRID=4326;{envelope_wkt}" if envelope_wkt else None,
+        "community_id": community_id,
+    }
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.assign_best"))
+    session.execute(text(_BEST_CELLS), params)
+    session.execute(text("ALTER TABLE assign_best ADD PRIMARY KEY (building_id)"))
+    session.execute(text("ANALYZE assign_best"))
+    row = session.execute(_APPLY_BEST, params).one()
+    return AssignmentResult(
+        int(row.considered), int(row.changed), int(row.considered) - int(row.assigned)
+    )
 
 
 def assign_buildings_to_areas(session: Session, *, only_unset: bool = False) -> None:
