@@ -2,17 +2,21 @@
 
 Serves the demo street from a fresh database, signs in as the admin, then sends GET
 /api/v1/lookup for random points inside the street from `CONCURRENCY` connections.
-Reports requests/s and p50/p95/p99 latency. Bounded: REQUESTS requests, then it stops.
+Reports requests/s and p50/p95/p99 latency. The load comes from `wrk` (Debian package; C, so the
+client does not steal the server's CPU) with a Lua script that picks random points, for
+DURATION seconds; without wrk, from a Python asyncio client, bounded to REQUESTS requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -24,6 +28,48 @@ from bench.common import fresh_database, machine
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "5000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "20"))
+
+WRK_SCRIPT = """
+math.randomseed(7)
+wrk.headers["Authorization"] = "Bearer %(token)s"
+request = function()
+  local lon = %(x0)f + math.random() * %(dx)f
+  local lat = %(y0)f + math.random() * %(dy)f
+  return wrk.format("GET", string.format("/api/v1/lookup?lon=%%.6f&lat=%%.6f", lon, lat))
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%.3f %%.3f %%.3f\\n", summary.requests,
+    summary.duration, summary.errors.status + summary.errors.connect + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def _wrk(base: str, token: str, bounds: tuple[float, float, float, float]) -> str:
+    script = WRK_SCRIPT % {
+        "token": token,
+        "x0": bounds[0],
+        "y0": bounds[1],
+        "dx": bounds[2] - bounds[0],
+        "dy": bounds[3] - bounds[1],
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{DURATION}s", "-s", f.name, base],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    n, micros, errors, p50, p95, p99 = line.split()[1:]
+    rate = int(n) / (int(micros) / 1e6)
+    return (
+        f"wrk, {CONCURRENCY} connections, {DURATION} s, 1 worker: {rate:,.0f} req/s; "
+        f"p50 {float(p50):.1f} ms, p95 {float(p95):.1f} ms, p99 {float(p99):.1f} ms; "
+        f"{n} requests, errors {errors}"
+    )
 
 
 def _free_port() -> int:
@@ -32,7 +78,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare(url: str) -> tuple[np.ndarray, str]:
+def _prepare(url: str) -> tuple[np.ndarray, str, tuple[float, float, float, float]]:
     from geodata.synth import SynthConfig, generate_street
     from gridsvc.services.demo import load_street
     from gridsvc.services.users import create_user
@@ -53,7 +99,7 @@ def _prepare(url: str) -> tuple[np.ndarray, str]:
     pts = np.column_stack(
         [rng.uniform(bounds[0], bounds[2], REQUESTS), rng.uniform(bounds[1], bounds[3], REQUESTS)]
     )
-    return pts, "bench-password"
+    return pts, "bench-password", tuple(float(v) for v in bounds)  # type: ignore[return-value]
 
 
 async def _load(base: str, token: str, pts: np.ndarray) -> tuple[list[float], int]:
@@ -84,7 +130,7 @@ async def _load(base: str, token: str, pts: np.ndarray) -> tuple[list[float], in
 def main() -> None:
     """Start the server, run the bounded load, print the figures, stop the server."""
     url = fresh_database("gridsvc_bench_lookup")
-    pts, password = _prepare(url)
+    pts, password, bounds = _prepare(url)
     port = _free_port()
     env = dict(
         os.environ, GRIDSVC_DATABASE_URL=url, GRIDSVC_LOG_LEVEL="WARNING", GRIDSVC_LOAD_DEMO="false"
@@ -119,6 +165,10 @@ def main() -> None:
             f"{base}/api/v1/auth/token", data={"username": "bench", "password": password}
         ).json()["access_token"]
         asyncio.run(_load(base, token, pts[:200]))  # warm-up
+        print(f"machine: {machine()}")
+        if shutil.which("wrk"):
+            print(_wrk(base, token, bounds))
+            return
         start = time.perf_counter()
         latencies, errors = asyncio.run(_load(base, token, pts))
         elapsed = time.perf_counter() - start

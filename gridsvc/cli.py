@@ -253,16 +253,12 @@ def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
 
     from gridsvc.bootstrap import prepare_database
     from gridsvc.db.engine import get_engine
+    from gridsvc.services.imports import run_in_savepoint
 
     try:
         prepare_database()
         with Session(get_engine()) as session:
-            summary = work(session)
-            if commit:
-                session.commit()
-                summary.committed = True
-            else:
-                session.rollback()
+            summary = run_in_savepoint(session, lambda: work(session), commit=commit)
     except GridsvcError as exc:
         _fail(exc.detail)
     table = Table(title=f"import {summary.kind} from {summary.source}", show_header=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -36,6 +37,7 @@ def create_access_token(subject: str, role: str, minutes: int | None = None) -> 
         "sub": subject,
         "role": role,
         "iat": now,
+        "jti": secrets.token_urlsafe(8),
         "exp": now + timedelta(minutes=minutes or settings.auth.token_minutes),
     }
     return jwt.encode(claims, settings.jwt_secret(), algorithm=settings.auth.jwt_algorithm)

@@ -59,7 +59,7 @@ class DatabaseSettings(BaseSettings):
     embedded_db_name: str = "gridsvc"
     #: Folder with initdb/pg_ctl/postgres; found automatically when unset.
     pg_bin_dir: Path | None = None
-    pool_size: int = 5
+    pool_size: int = 10
 
 
 class AuthSettings(BaseSettings):
@@ -69,6 +69,9 @@ class AuthSettings(BaseSettings):
 
     secret_key: str = ""
     token_minutes: int = 8 * 60
+    #: Seconds a verified token's user and scope are remembered in the process (0: check the
+    #: database on every request). A disabled user is refused at most this long after.
+    principal_cache_seconds: int = 30
     jwt_algorithm: str = "HS256"
     #: Password for the first admin created at start-up; generated (and printed) when empty.
     admin_password: str = ""

@@ -51,6 +51,8 @@ def beijing(shared_data: Path) -> Path:
 # -- real PostGIS: the embedded cluster the server uses, database gridsvc_test ----------
 os.environ.setdefault("GRIDSVC_ENVIRONMENT", "test")
 os.environ.setdefault("GRIDSVC_EMBEDDED_DB_NAME", "gridsvc_test")
+# Each test's users live in a rolled-back transaction: never reuse a verified token across tests.
+os.environ.setdefault("GRIDSVC_PRINCIPAL_CACHE_SECONDS", "0")
 
 from gridsvc.db import migrate  # noqa: E402  (after the environment defaults above)
 from gridsvc.db.engine import get_session  # noqa: E402

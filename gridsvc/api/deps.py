@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from functools import lru_cache
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import Depends, Query
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
@@ -22,6 +25,15 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
+@lru_cache
+def _principal_cache() -> TTLCache[str, Principal]:
+    ttl = get_settings().auth.principal_cache_seconds
+    return TTLCache(maxsize=10_000, ttl=max(ttl, 1))
+
+
+_cache_lock = threading.Lock()
+
+
 def current_principal(
     session: SessionDep, token: Annotated[str | None, Depends(_oauth2)]
 ) -> Principal:
@@ -29,7 +41,17 @@ def current_principal(
     if not token:
         raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>'")
     claims = decode_access_token(token)
-    return principal_for(session, get_active_user(session, str(claims["sub"])))
+    use_cache = get_settings().auth.principal_cache_seconds > 0
+    if use_cache:
+        with _cache_lock:
+            cached = _principal_cache().get(token)
+        if cached is not None:
+            return cached
+    principal = principal_for(session, get_active_user(session, str(claims["sub"])))
+    if use_cache:
+        with _cache_lock:
+            _principal_cache()[token] = principal
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

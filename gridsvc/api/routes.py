@@ -283,29 +283,24 @@ def import_file(
             max_features=settings.app.max_import_features,
             osm_filter={"building": None} if kind == "buildings" else None,
         )
-        if kind == "buildings":
-            summary = imports.import_buildings(session, result, source=path.stem, geo=settings.geo)
-        elif kind == "estates":
-            summary = imports.import_estates(session, result, source=path.stem)
-        else:
-            if community:
-                require_in_scope(
-                    user,
-                    area_repo.get_community(session, community).place,
-                    f"community {community}",
-                )
-            summary = imports.import_cells(
+        if kind == "cells" and community:
+            place = area_repo.get_community(session, community).place
+            require_in_scope(user, place, f"community {community}")
+
+        def work() -> imports.ImportSummary:
+            if kind == "buildings":
+                return imports.import_buildings(session, result, source=path.stem, geo=settings.geo)
+            if kind == "estates":
+                return imports.import_estates(session, result, source=path.stem)
+            return imports.import_cells(
                 session,
                 result,
                 source=path.stem,
                 community_code=community,
                 changed_by=user.username,
             )
-    if commit:
-        session.commit()
-        summary.committed = True
-    else:
-        session.rollback()
+
+        summary = imports.run_in_savepoint(session, work, commit=commit)
     return ImportResult(**summary.as_dict())
 
 

@@ -31,7 +31,7 @@ def get_engine() -> Engine:
         database_url(),
         pool_size=settings.db.pool_size,
         max_overflow=10,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         future=True,
     )
 

@@ -227,10 +227,11 @@ class PointHit:
 
 
 def lookup_point(session: Session, lon: float, lat: float, kind: str = "general") -> PointHit:
-    """The current cell of `kind` holding the point, and its community (GiST index lookup)."""
+    """The current cell of `kind` holding the point, and its community (GiST index lookups)."""
     pt = func.ST_SetSRID(func.ST_MakePoint(literal(lon), literal(lat)), 4326)
     row = session.execute(
         _cell_ref_select()
+        .add_columns(Community.code)
         .where(
             CellVersion.valid_to.is_(None),
             Cell.kind == kind,
@@ -241,9 +242,8 @@ def lookup_point(session: Session, lon: float, lat: float, kind: str = "general"
         .limit(1)
     ).one_or_none()
     if row is not None:
-        cell = CellRef(*row)
-        code = session.scalar(select(Community.code).where(Community.id == cell.community_id))
-        return PointHit(cell, cell.community_id, code, cell.street_id)
+        cell = CellRef(*row[:-1])
+        return PointHit(cell, cell.community_id, row[-1], cell.street_id)
     community = session.execute(
         select(Community.id, Community.code, Community.street_id)
         .where(func.ST_Intersects(Community.geom, pt))

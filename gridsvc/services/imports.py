@@ -97,6 +97,28 @@ class ImportSummary:
         return data
 
 
+def run_in_savepoint(
+    session: Session, work: Callable[[], ImportSummary], *, commit: bool
+) -> ImportSummary:
+    """Run an import inside a SAVEPOINT: committed with `commit`, else rolled back (dry run).
+
+    Only the import's own writes are undone by a dry run or a failure; nothing is half-written.
+    """
+    savepoint = session.begin_nested()
+    try:
+        summary = work()
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if commit:
+        savepoint.commit()
+        session.commit()
+        summary.committed = True
+    else:
+        savepoint.rollback()
+    return summary
+
+
 def _first_column(gdf: pd.DataFrame, names: Iterable[str]) -> pd.Series | None:
     for name in names:
         if name in gdf.columns:

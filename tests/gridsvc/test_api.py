@@ -261,3 +261,57 @@ def test_openapi_docs_served_without_cdn(client: TestClient) -> None:
     assert "http://" not in page and "https://" not in page
     assert client.get("/static/docs/swagger-ui-bundle.js").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"].startswith("gridsvc")
+
+
+@pytest.mark.shared_data
+def test_upload_import_dry_run_then_commit(
+    client: TestClient, db: Session, users: SmallStreet, beijing
+) -> None:
+    from gridsvc.models import Building
+
+    headers = token_for(client, "street1")
+    path = beijing / "buildings.geojson"
+    before = db.scalar(select(func.count()).select_from(Building))
+    with open(path, "rb") as f:
+        dry = client.post(
+            "/api/v1/imports/buildings", files={"file": ("bj.geojson", f)}, headers=headers
+        )
+    assert dry.status_code == 200, dry.text
+    assert dry.json()["inserted"] == 257 and dry.json()["committed"] is False
+    assert db.scalar(select(func.count()).select_from(Building)) == before
+    with open(path, "rb") as f:
+        real = client.post(
+            "/api/v1/imports/buildings",
+            files={"file": ("bj.geojson", f)},
+            data={"commit": "true"},
+            headers=headers,
+        )
+    assert real.json()["committed"] is True
+    assert db.scalar(select(func.count()).select_from(Building)) == before + 257
+
+
+def test_upload_refusals(
+    client: TestClient, db: Session, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridsvc.settings import get_settings
+
+    headers = token_for(client, "street1")
+    bad = client.post(
+        "/api/v1/imports/buildings", files={"file": ("x.geojson", b"{nope")}, headers=headers
+    )
+    assert bad.status_code == 422 and "x.geojson" in bad.json()["detail"]
+    empty = client.post(
+        "/api/v1/imports/buildings", files={"file": ("e.geojson", b"")}, headers=headers
+    )
+    assert empty.status_code == 422
+    monkeypatch.setattr(get_settings().app, "max_upload_bytes", 1000)
+    big = client.post(
+        "/api/v1/imports/buildings", files={"file": ("big.geojson", b" " * 5000)}, headers=headers
+    )
+    assert big.status_code == 413 and "limit" in big.json()["detail"]
+    leader = client.post(
+        "/api/v1/imports/buildings",
+        files={"file": ("x.geojson", b"{}")},
+        headers=token_for(client, "leader1"),
+    )
+    assert leader.status_code == 403
