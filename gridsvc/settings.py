@@ -59,7 +59,10 @@ class DatabaseSettings(BaseSettings):
     embedded_db_name: str = "gridsvc"
     #: Folder with initdb/pg_ctl/postgres; found automatically when unset.
     pg_bin_dir: Path | None = None
-    pool_size: int = 10
+    #: Connections kept open per process. Requests beyond it wait for one rather than open a
+    #: short-lived extra connection (a new PostgreSQL backend plans its first PostGIS queries
+    #: 20-50x slower while it loads its catalog caches).
+    pool_size: int = 20
 
 
 class AuthSettings(BaseSettings):

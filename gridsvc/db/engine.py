@@ -30,7 +30,8 @@ def get_engine() -> Engine:
     return create_engine(
         database_url(),
         pool_size=settings.db.pool_size,
-        max_overflow=10,
+        max_overflow=0,
+        pool_timeout=30,
         pool_pre_ping=False,
         future=True,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, func, literal, select
+from sqlalchemy import Select, Text, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
 from gridsvc.errors import NotFound
@@ -226,29 +226,39 @@ class PointHit:
     street_id: int | None
 
 
+def _point() -> Any:
+    return func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)
+
+
+# Built once: the hot path only binds lon/lat/kind (statement construction costs more than
+# the indexed query itself).
+_LOOKUP_CELL = (
+    _cell_ref_select()
+    .add_columns(Community.code)
+    .where(
+        CellVersion.valid_to.is_(None),
+        Cell.kind == bindparam("kind"),
+        Cell.retired_at.is_(None),
+        func.ST_Intersects(CellVersion.geom, _point()),
+    )
+    .order_by(Cell.code)
+    .limit(1)
+)
+_LOOKUP_COMMUNITY = (
+    select(Community.id, Community.code, Community.street_id)
+    .where(func.ST_Intersects(Community.geom, _point()))
+    .limit(1)
+)
+
+
 def lookup_point(session: Session, lon: float, lat: float, kind: str = "general") -> PointHit:
     """The current cell of `kind` holding the point, and its community (GiST index lookups)."""
-    pt = func.ST_SetSRID(func.ST_MakePoint(literal(lon), literal(lat)), 4326)
-    row = session.execute(
-        _cell_ref_select()
-        .add_columns(Community.code)
-        .where(
-            CellVersion.valid_to.is_(None),
-            Cell.kind == kind,
-            Cell.retired_at.is_(None),
-            func.ST_Intersects(CellVersion.geom, pt),
-        )
-        .order_by(Cell.code)
-        .limit(1)
-    ).one_or_none()
+    params = {"lon": lon, "lat": lat, "kind": kind}
+    row = session.execute(_LOOKUP_CELL, params).one_or_none()
     if row is not None:
         cell = CellRef(*row[:-1])
         return PointHit(cell, cell.community_id, row[-1], cell.street_id)
-    community = session.execute(
-        select(Community.id, Community.code, Community.street_id)
-        .where(func.ST_Intersects(Community.geom, pt))
-        .limit(1)
-    ).one_or_none()
+    community = session.execute(_LOOKUP_COMMUNITY, params).one_or_none()
     if community is None:
         return PointHit(None, None, None, None)
     return PointHit(None, community.id, community.code, community.street_id)
