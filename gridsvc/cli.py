@@ -393,6 +393,24 @@ def import_cells(
     )
 
 
+@import_app.command("incidents")
+def import_incidents(
+    path: FileArg,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Import incidents from points: CSV/XLSX with 经度/纬度 (lon/lat) columns, or any point file.
+
+    Columns: 类别 (category), 描述 (description), 上报时间 (reported_at), 地址 (address).
+    """
+    from gridsvc.services.imports import import_incidents as run
+
+    result = _read(path, datum, layer, encoding, kind="point")
+    _run_import(lambda s: run(s, result, source=path.stem), commit)
+
+
 # -- cells ----------------------------------------------------------------------------------
 @cells_app.command("assign")
 def cells_assign(

@@ -36,19 +36,24 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", path.parent.name) or [0])
 
 
-def find_pg_bin(configured: Path | None = None) -> Path:
+def find_pg_bin(
+    configured: Path | None = None,
+    roots: tuple[Path, ...] = (Path("/usr/lib/postgresql"),),
+    search_path: bool = True,
+) -> Path:
     """The folder holding initdb, pg_ctl and postgres, or an error naming the package to install."""
     candidates: list[Path] = []
     if configured:
         candidates.append(Path(configured))
-    pg_config = shutil.which("pg_config")
+    pg_config = shutil.which("pg_config") if search_path else None
     if pg_config:
         with contextlib.suppress(OSError, subprocess.CalledProcessError):
             out = subprocess.run(
                 [pg_config, "--bindir"], capture_output=True, text=True, check=True
             ).stdout.strip()
             candidates.append(Path(out))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True)
+    for root in roots:
+        candidates += sorted(root.glob("*/bin"), key=_version_key, reverse=True)
     for folder in candidates:
         if all((folder / exe).exists() for exe in ("initdb", "pg_ctl", "postgres")):
             return folder

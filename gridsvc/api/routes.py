@@ -260,7 +260,7 @@ def _repair(gdf: Any) -> tuple[Any, list[Any]]:
 def import_file(
     session: SessionDep,
     user: StaffUser,
-    kind: Literal["buildings", "estates", "cells"],
+    kind: Literal["buildings", "estates", "cells", "incidents"],
     file: Annotated[
         UploadFile,
         File(description="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV, XLSX or OSM XML"),
@@ -278,7 +278,7 @@ def import_file(
         _save_upload(file, path, settings.app.max_upload_bytes)
         result = read_features(
             path,
-            kind="polygon",
+            kind="point" if kind == "incidents" else "polygon",
             datum=datum,
             max_features=settings.app.max_import_features,
             osm_filter={"building": None} if kind == "buildings" else None,
@@ -292,6 +292,8 @@ def import_file(
                 return imports.import_buildings(session, result, source=path.stem, geo=settings.geo)
             if kind == "estates":
                 return imports.import_estates(session, result, source=path.stem)
+            if kind == "incidents":
+                return imports.import_incidents(session, result, source=path.stem)
             return imports.import_cells(
                 session,
                 result,

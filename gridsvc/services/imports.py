@@ -82,6 +82,8 @@ class ImportSummary:
                 ("buildings in no cell", str(self.not_in_any_cell)),
                 ("buildings outside every community", str(self.outside_communities)),
             ]
+        if self.kind == "incidents":
+            out.append(("incidents placed in a cell", str(self.assigned_to_cells)))
         if self.kind == "cells":
             out.append(
                 ("cell codes", ", ".join(self.codes[:10]) + (" …" if len(self.codes) > 10 else ""))
@@ -540,3 +542,98 @@ def current_cell_count(session: Session) -> int:
         )
         or 0
     )
+
+
+# -- incidents -----------------------------------------------------------------------------------
+CATEGORY_COLUMNS = ("category", "类别", "分类", "事件类型", "事件类别")
+DESCRIPTION_COLUMNS = ("description", "描述", "内容", "事件描述")
+REPORTED_COLUMNS = ("reported_at", "上报时间", "时间", "发生时间")
+REPORTER_COLUMNS = ("reporter_kind", "上报人类型", "来源")
+_LOCAL_TZ = "Asia/Shanghai"
+
+
+def _codes_from_labels(
+    values: list[str | None],
+    labels: dict[str, str],
+    what: str,
+    ids: list[str | None],
+    default: str,
+) -> list[str]:
+    """Map codes or Chinese labels to codes; an unknown value names its row and the choices."""
+    by_label = {label: code for code, label in labels.items()}
+    out = []
+    for value, row in zip(values, ids, strict=True):
+        if value is None:
+            out.append(default)
+        elif value in labels:
+            out.append(value)
+        elif value in by_label:
+            out.append(by_label[value])
+        else:
+            choices = "、".join(labels.values())
+            raise InvalidInput(f"row {row}: unknown {what} {value!r}; use one of {choices}")
+    return out
+
+
+def import_incidents(session: Session, result: ReadResult, *, source: str) -> ImportSummary:
+    """Insert incidents (points) and attribute each to the cell version valid at its report time.
+
+    Columns (English or Chinese headers): category/类别 (code or label, e.g. 环境卫生),
+    description/描述, reported_at/上报时间 (local time when no zone; default now),
+    reporter_kind/上报人类型, address/地址.
+    """
+    from gridsvc.domain import INCIDENT_CATEGORIES, REPORTER_KINDS
+
+    summary = _start_summary("incidents", source, result)
+    gdf = result.gdf
+    n = len(gdf)
+    ids = _text(gdf["source_id"], n)
+    categories = _codes_from_labels(
+        _text(_first_column(gdf, CATEGORY_COLUMNS), n),
+        INCIDENT_CATEGORIES,
+        "category",
+        ids,
+        "other",
+    )
+    reporters = _codes_from_labels(
+        _text(_first_column(gdf, REPORTER_COLUMNS), n),
+        REPORTER_KINDS,
+        "reporter",
+        ids,
+        "resident",
+    )
+    raw_times = _first_column(gdf, REPORTED_COLUMNS)
+    now = pd.Timestamp.now(tz=_LOCAL_TZ)
+    if raw_times is None:
+        times = [now] * n
+    else:
+        parsed = pd.to_datetime(raw_times.astype("string"), errors="coerce", format="mixed")
+        bad = parsed.isna() & raw_times.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InvalidInput(f"row {ids[i]}: {raw_times.iloc[i]!r} is not a date and time")
+        if parsed.dt.tz is None:
+            parsed = parsed.dt.tz_localize(_LOCAL_TZ)
+        times = [now if pd.isna(t) else t for t in parsed]
+        future = [i for i, t in enumerate(times) if t > now + pd.Timedelta(minutes=5)]
+        if future:
+            raise InvalidInput(f"row {ids[future[0]]}: the report time lies in the future")
+    points = ewkb_hex(gdf.geometry.values)
+    summary.inserted = copy_rows(
+        session,
+        "incident",
+        ("location", "category", "description", "reporter_kind", "reported_at", "address"),
+        zip(
+            points,
+            categories,
+            _text(_first_column(gdf, DESCRIPTION_COLUMNS), n),
+            reporters,
+            [t.isoformat() for t in times],
+            _text(_first_column(gdf, ADDRESS_COLUMNS), n),
+            strict=True,
+        ),
+    )
+    from gridsvc.services.assignment import attribute_incidents
+
+    summary.assigned_to_cells = attribute_incidents(session)
+    return summary
