@@ -33,7 +33,8 @@ from shapely.errors import GEOSException
 
 from geodata.china import Datum, convert_geometries, out_of_china, parse_datum
 from geodata.crs import crs_label, normalize_crs
-from geodata.errors import GeodataError
+from geodata.errors import GDAL_ERRORS, GeodataError
+from geodata.validate import TYPE_NAMES as _TYPE_NAMES
 from geodata.validate import Kind, RepairNote, parse_kind, repair_geometries
 
 __all__ = ["SUPPORTED_SUFFIXES", "ReadResult", "parse_other_tags", "read_features"]
@@ -42,16 +43,7 @@ logger = logging.getLogger(__name__)
 
 # pyogrio reads large files much faster through Arrow, but pyarrow is optional.
 _USE_ARROW = importlib.util.find_spec("pyarrow") is not None
-_GDAL_ERRORS = (
-    pyogrio.errors.DataSourceError,
-    pyogrio.errors.DataLayerError,
-    pyogrio.errors.FieldError,
-    pyogrio.errors.FeatureError,
-    pyogrio.errors.GeometryError,
-    pyogrio.errors.CRSError,
-    GEOSException,
-    UnicodeDecodeError,
-)
+_GDAL_ERRORS = (*GDAL_ERRORS, GEOSException, UnicodeDecodeError)
 
 GEOJSON, GPKG, SHAPEFILE, KML, CSV, XLSX, OSM = (
     "GeoJSON",
@@ -1005,16 +997,6 @@ def _geometry_from_wkt(column: pd.Series, name: str) -> np.ndarray:
 
 
 _TYPE_KIND = {0: "point", 1: "line", 2: "line", 3: "polygon", 4: "point", 5: "line", 6: "polygon"}
-_TYPE_NAMES = (
-    "Point",
-    "LineString",
-    "LinearRing",
-    "Polygon",
-    "MultiPoint",
-    "MultiLineString",
-    "MultiPolygon",
-    "GeometryCollection",
-)
 
 
 def _check_kind(gdf: gpd.GeoDataFrame, kind: Kind, name: str, fmt: str) -> None:

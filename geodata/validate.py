@@ -34,7 +34,8 @@ _KIND_ALIASES: dict[str, Kind] = {
 # shapely.get_type_id codes
 _POINT, _LINESTRING, _LINEARRING, _POLYGON = 0, 1, 2, 3
 _MULTI_OR_COLLECTION = 4  # 4 MultiPoint, 5 MultiLineString, 6 MultiPolygon, 7 GeometryCollection
-_TYPE_NAMES = (
+#: shapely type id → geometry type name.
+TYPE_NAMES = (
     "Point",
     "LineString",
     "LinearRing",
@@ -129,7 +130,7 @@ def _extract(geoms: np.ndarray, kind: Kind) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _type_name(geom: object) -> str:
-    return _TYPE_NAMES[int(shapely.get_type_id(geom))]
+    return TYPE_NAMES[int(shapely.get_type_id(geom))]
 
 
 def _family(geom: object) -> Kind | None:

@@ -10,7 +10,7 @@ import pyogrio
 import pyogrio.errors
 
 from geodata.crs import STORAGE_CRS
-from geodata.errors import GeodataError
+from geodata.errors import GDAL_ERRORS, GeodataError
 
 __all__ = ["WRITE_DRIVERS", "write_features"]
 
@@ -61,14 +61,7 @@ def write_features(
     _remove_existing(path, driver)
     try:
         pyogrio.write_dataframe(frame, path, driver=driver, **options)
-    except (
-        pyogrio.errors.DataSourceError,
-        pyogrio.errors.DataLayerError,
-        pyogrio.errors.FieldError,
-        pyogrio.errors.FeatureError,
-        pyogrio.errors.GeometryError,
-        pyogrio.errors.CRSError,
-    ) as exc:
+    except GDAL_ERRORS as exc:
         raise GeodataError(f"{path.name}: cannot write as {driver}: {exc}") from exc
     logger.info("wrote %d features to %s (%s)", len(frame), path, driver)
     return path

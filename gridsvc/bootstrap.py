@@ -7,9 +7,7 @@ demo street loaded into an empty development database → an admin account exist
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -44,24 +42,6 @@ def prepare_database() -> bool:
     return started
 
 
-def _secret_file(name: str) -> Path:
-    return get_settings().app.var_dir / name
-
-
-def _remembered_password(name: str, configured: str = "") -> str:
-    """A password from settings, else one generated once and kept in var/ (mode 600)."""
-    if configured:
-        return configured
-    path = _secret_file(name)
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(9)
-    path.write_text(password)
-    path.chmod(0o600)
-    return password
-
-
 def ensure_admin(session: Session) -> tuple[str, str] | None:
     """Create the first admin if there is none; returns (user, password) when it is known."""
     settings = get_settings()
@@ -70,13 +50,15 @@ def ensure_admin(session: Session) -> tuple[str, str] | None:
         if not has_admin:
             log.warning("no admin user: create one with `gridsvc users create NAME --role admin`")
         return None
-    password = _remembered_password("admin_password", settings.auth.admin_password)
+    password = settings.remembered_secret("admin_password", settings.auth.admin_password)
     if not has_admin:
         create_user(
             session, username="admin", password=password, role="admin", full_name="系统管理员"
         )
         session.commit()
-    elif not _secret_file("admin_password").exists() and not settings.auth.admin_password:
+    elif (
+        not (settings.app.var_dir / "admin_password").exists() and not settings.auth.admin_password
+    ):
         return None
     return ("admin", password)
 
@@ -103,7 +85,7 @@ def ensure_demo(session: Session, say=print) -> list[tuple[str, str, str]]:  # t
 
 
 def _ensure_demo_users(session: Session) -> list[tuple[str, str, str]]:
-    password = _remembered_password("demo_password")
+    password = get_settings().remembered_secret("demo_password")
     street_code = session.scalar(select(Street.code).order_by(Street.id).limit(1))
     community_code = session.scalar(select(Community.code).order_by(Community.code).limit(1))
     cell_code = session.scalar(

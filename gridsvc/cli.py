@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from geodata.china import Datum
 from gridsvc.errors import GridsvcError
@@ -52,6 +55,20 @@ def _setup_logging() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+@contextlib.contextmanager
+def _session() -> Iterator[Session]:
+    """The database ready (embedded cluster started, migrated) and a session on it."""
+    from gridsvc.bootstrap import prepare_database
+    from gridsvc.db.engine import get_engine
+
+    try:
+        prepare_database()
+    except GridsvcError as exc:
+        _fail(exc.detail)
+    with Session(get_engine()) as session:
+        yield session
+
+
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
@@ -84,8 +101,6 @@ def serve(
         started = prepare_database()
     except GridsvcError as exc:
         _fail(exc.detail)
-    from sqlalchemy.orm import Session
-
     try:
         with Session(get_engine()) as session:
             admin = ensure_admin(session)
@@ -249,15 +264,10 @@ def _read(
 
 def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
     """Run an import in one transaction; commit or roll back; print the summary."""
-    from sqlalchemy.orm import Session
-
-    from gridsvc.bootstrap import prepare_database
-    from gridsvc.db.engine import get_engine
     from gridsvc.services.imports import run_in_savepoint
 
     try:
-        prepare_database()
-        with Session(get_engine()) as session:
+        with _session() as session:
             summary = run_in_savepoint(session, lambda: work(session), commit=commit)
     except GridsvcError as exc:
         _fail(exc.detail)
@@ -417,15 +427,10 @@ def cells_assign(
     community: Annotated[str | None, typer.Option(help="only this community")] = None,
 ) -> None:
     """Re-assign buildings to cells (largest share of footprint), in SQL."""
-    from sqlalchemy.orm import Session
-
-    from gridsvc.bootstrap import prepare_database
-    from gridsvc.db.engine import get_engine
     from gridsvc.repositories.areas import get_community
     from gridsvc.services.assignment import assign_buildings_to_cells
 
-    prepare_database()
-    with Session(get_engine()) as session:
+    with _session() as session:
         try:
             cid = get_community(session, community).id if community else None
         except GridsvcError as exc:
@@ -446,14 +451,9 @@ def demo_load(
     street_code: Annotated[str, typer.Option(help="9-digit street code")] = "320102001",
 ) -> None:
     """Generate a demo street and load it."""
-    from sqlalchemy.orm import Session
-
     from geodata.synth import SynthConfig, generate_street
-    from gridsvc.bootstrap import prepare_database
-    from gridsvc.db.engine import get_engine
     from gridsvc.services.demo import load_street
 
-    prepare_database()
     with console.status("generating …"):
         street = generate_street(
             SynthConfig(
@@ -463,7 +463,7 @@ def demo_load(
                 district_code=street_code[:6],
             )
         )
-    with Session(get_engine()) as session:
+    with _session() as session:
         try:
             loaded = load_street(session, street, step=lambda s: console.print(f"loading {s} …"))
         except GridsvcError as exc:
@@ -489,10 +489,6 @@ def users_create(
     full_name: Annotated[str | None, typer.Option(help="display name")] = None,
 ) -> None:
     """Create a user with a role and a scope (a 格长 gets --cell, street staff --street …)."""
-    from sqlalchemy.orm import Session
-
-    from gridsvc.bootstrap import prepare_database
-    from gridsvc.db.engine import get_engine
     from gridsvc.services.users import ScopeSpec, create_user
 
     given = [(k, v) for k, v in (("street", street), ("community", community), ("cell", cell)) if v]
@@ -501,8 +497,7 @@ def users_create(
     scope = ScopeSpec(*given[0]) if given else ScopeSpec()
     generated = password is None
     password = password or secrets.token_urlsafe(9)
-    prepare_database()
-    with Session(get_engine()) as session:
+    with _session() as session:
         try:
             create_user(
                 session,
@@ -526,14 +521,10 @@ def users_create(
 def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List users with their role and scope."""
     from sqlalchemy import select
-    from sqlalchemy.orm import Session
 
-    from gridsvc.bootstrap import prepare_database
-    from gridsvc.db.engine import get_engine
     from gridsvc.models import User
 
-    prepare_database()
-    with Session(get_engine()) as session:
+    with _session() as session:
         users = session.scalars(select(User).order_by(User.username)).all()
         rows = [
             {

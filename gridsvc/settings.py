@@ -117,19 +117,24 @@ class Settings:
         self.db = DatabaseSettings()
         self.auth = AuthSettings()
         self.geo = GeoSettings()
+        self._secrets: dict[str, str] = {}
+
+    def remembered_secret(self, name: str, configured: str = "", nbytes: int = 9) -> str:
+        """`configured` if set, else a random secret generated once and kept in var/NAME (600)."""
+        if configured:
+            return configured
+        if name not in self._secrets:
+            path = self.app.var_dir / name
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets.token_urlsafe(nbytes))
+                path.chmod(0o600)
+            self._secrets[name] = path.read_text().strip()
+        return self._secrets[name]
 
     def jwt_secret(self) -> str:
         """The JWT signing key; in development a random one is kept in var/secret_key."""
-        if self.auth.secret_key:
-            return self.auth.secret_key
-        path = self.app.var_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+        return self.remembered_secret("secret_key", self.auth.secret_key, nbytes=48)
 
 
 @lru_cache

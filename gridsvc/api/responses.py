@@ -33,24 +33,19 @@ def paging_links(request: Request, limit: int, offset: int, total: int) -> list[
     return links
 
 
-def geojson_page(
-    request: Request, features_json: str, *, total: int, limit: int, offset: int, returned: int
-) -> Response:
-    """A FeatureCollection response with numberMatched/numberReturned and links."""
+def geojson_page(request: Request, limit: int, offset: int, page: tuple[str, int, int]) -> Response:
+    """A FeatureCollection response with numberMatched/numberReturned and paging links.
+
+    `page` is what the repositories return: (features JSON array, returned, matched).
+    """
+    features, returned, total = page
     body = feature_collection(
-        features_json,
+        features,
         numberMatched=total,
         numberReturned=returned,
         links=paging_links(request, limit, offset, total),
     )
     return Response(body, media_type=GEOJSON)
-
-
-def count_features(features_json: str) -> int:
-    """How many features a JSON array text holds (cheap: counts top-level objects)."""
-    import json
-
-    return len(json.loads(features_json)) if features_json != "[]" else 0
 
 
 GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {

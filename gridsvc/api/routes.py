@@ -22,7 +22,7 @@ from gridsvc.api.deps import (
     SessionDep,
     StaffUser,
 )
-from gridsvc.api.responses import GEOJSON, GEOJSON_RESPONSE, count_features, geojson_page
+from gridsvc.api.responses import GEOJSON, GEOJSON_RESPONSE, geojson_page
 from gridsvc.errors import Forbidden, InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
@@ -79,7 +79,7 @@ def me(user: CurrentUser) -> MeOut:
 def list_communities(session: SessionDep, user: CurrentUser) -> Response:
     """Communities in your scope, as a GeoJSON FeatureCollection with counts."""
     return Response(
-        feature_collection(area_repo.community_features(session, user)), media_type=GEOJSON
+        feature_collection(area_repo.community_features(session, user)[0]), media_type=GEOJSON
     )
 
 
@@ -92,17 +92,10 @@ def community_cells(
     page: PageDep,
 ) -> Response:
     """Current cells of a community (those in your scope), paged."""
-    features, total = cell_repo.cell_features(
+    result = cell_repo.cell_features(
         session, user, community_id=community.id, limit=page.limit, offset=page.offset
     )
-    return geojson_page(
-        request,
-        features,
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-        returned=count_features(features),
-    )
+    return geojson_page(request, page.limit, page.offset, result)
 
 
 @api.get("/cells", responses=GEOJSON_RESPONSE, tags=["cells"])
@@ -114,17 +107,8 @@ def list_cells(
     kind: Annotated[Literal["general", "dedicated", "micro"] | None, Query()] = None,
 ) -> Response:
     """Current cells in your scope, as a paged GeoJSON FeatureCollection."""
-    features, total = cell_repo.cell_features(
-        session, user, kind=kind, limit=page.limit, offset=page.offset
-    )
-    return geojson_page(
-        request,
-        features,
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-        returned=count_features(features),
-    )
+    result = cell_repo.cell_features(session, user, kind=kind, limit=page.limit, offset=page.offset)
+    return geojson_page(request, page.limit, page.offset, result)
 
 
 @api.get("/cells/{code}", responses=GEOJSON_RESPONSE, tags=["cells"])
@@ -138,17 +122,8 @@ def cell_buildings(
     request: Request, session: SessionDep, cell: ScopedCell, page: PageDep
 ) -> Response:
     """Buildings assigned to the cell, as a paged GeoJSON FeatureCollection."""
-    features, total = cell_repo.building_features(
-        session, cell.id, limit=page.limit, offset=page.offset
-    )
-    return geojson_page(
-        request,
-        features,
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-        returned=count_features(features),
-    )
+    result = cell_repo.building_features(session, cell.id, limit=page.limit, offset=page.offset)
+    return geojson_page(request, page.limit, page.offset, result)
 
 
 @api.get("/cells/{code}/households", response_model=HouseholdPage, tags=["cells"])

@@ -48,7 +48,7 @@ def get_street_id(session: Session, code: str) -> int:
     return street_id
 
 
-def community_features(session: Session, principal: Principal) -> str:
+def community_features(session: Session, principal: Principal) -> tuple[str, int]:
     """JSON array of the communities in scope, with cell, building and household counts."""
     cells = (
         select(func.count())

@@ -125,8 +125,8 @@ def cell_features(
     kind: str | None = None,
     limit: int,
     offset: int,
-) -> tuple[str, int]:
-    """(JSON array of current cell Features in scope, number matched)."""
+) -> tuple[str, int, int]:
+    """(JSON array of current cell Features in scope, number returned, number matched)."""
     conditions = _cell_conditions(principal, community_id=community_id, kind=kind)
     base = (
         select(Cell.id)
@@ -136,7 +136,7 @@ def cell_features(
     )
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     stmt = _cell_feature_select(conditions).order_by(Cell.code).limit(limit).offset(offset)
-    return json_array(session, stmt), total
+    return (*json_array(session, stmt), total)
 
 
 def cell_feature(session: Session, principal: Principal, cell_id: int) -> str:
@@ -150,8 +150,8 @@ def cell_feature(session: Session, principal: Principal, cell_id: int) -> str:
 
 def building_features(
     session: Session, cell_id: int, *, limit: int, offset: int
-) -> tuple[str, int]:
-    """(JSON array of the cell's building Features, number matched), ordered by id."""
+) -> tuple[str, int, int]:
+    """(JSON array of the cell's building Features, number returned, number matched)."""
     total = session.scalar(select(func.count()).where(Building.cell_id == cell_id)) or 0
     stmt = (
         select(
@@ -177,7 +177,7 @@ def building_features(
         .limit(limit)
         .offset(offset)
     )
-    return json_array(session, stmt), total
+    return (*json_array(session, stmt), total)
 
 
 def households(

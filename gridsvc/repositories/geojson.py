@@ -33,12 +33,13 @@ def feature(id_column: Any, geom_column: Any, properties: dict[str, Any]) -> Any
     )
 
 
-def json_array(session: Session, stmt: Select[Any]) -> str:
-    """Run a select of one JSON column and return its rows as one JSON array text."""
+def json_array(session: Session, stmt: Select[Any]) -> tuple[str, int]:
+    """Run a select of one JSON column; its rows as one JSON array text, and how many."""
     sub = stmt.subquery()
     column = next(iter(sub.c))
     agg = func.coalesce(func.json_agg(column), literal_column("'[]'::json")).cast(Text)
-    return session.scalar(select(agg)) or "[]"
+    text, count = session.execute(select(agg, func.count())).one()
+    return text or "[]", int(count)
 
 
 def feature_collection(features_json: str, **members: Any) -> str:

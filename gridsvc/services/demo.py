@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geodata.synth import SynthStreet
+from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.models import Community, District, Street
 from gridsvc.repositories.bulk import copy_rows, ewkb_hex, reserve_ids, to_db_geometry
 from gridsvc.services.assignment import (
@@ -184,14 +185,7 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
     say("households")
     h = street.households
     household_ids = reserve_ids(session, "household", len(h))
-    flag_columns = [
-        "low_income",
-        "elderly_alone",
-        "disabled",
-        "extreme_poverty",
-        "floating",
-        "rental",
-    ]
+    flag_columns = list(HOUSEHOLD_FLAGS)
     copy_rows(
         session,
         "household",
