@@ -95,3 +95,67 @@ def test_help_lists_commands() -> None:
     assert result.exit_code == 0
     for command in ("serve", "db", "import", "users", "cells", "demo"):
         assert command in result.output
+
+
+@pytest.mark.shared_data
+def test_street_set_up_from_files(cli_db: str, nanjing: Path, tmp_path: Path) -> None:
+    """A street office's first day: community from a file, cells from a file, then buildings."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    extent = gpd.read_file(nanjing / "extent.geojson")
+    community = extent.assign(name="新街口社区")[["name", "geometry"]]
+    community_file = tmp_path / "社区.geojson"
+    community.to_file(community_file)
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            "communities",
+            str(community_file),
+            "--street",
+            "320102005",
+            "--street-name",
+            "新街口街道",
+            "--district",
+            "320102",
+            "--district-name",
+            "玄武区",
+            "--commit",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    minx, miny, maxx, maxy = extent.total_bounds
+    xs, ys = np.linspace(minx, maxx, 4), np.linspace(miny, maxy, 3)
+    area = extent.geometry.iloc[0]
+    grid = [
+        shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]).intersection(area)
+        for i in range(3)
+        for j in range(2)
+    ]
+    cells_file = tmp_path / "网格.gpkg"
+    gpd.GeoDataFrame(geometry=grid, crs=4326).to_file(cells_file)
+    result = runner.invoke(app, ["import", "cells", str(cells_file), "--commit"])
+    assert result.exit_code == 0, result.output
+    assert "320102005001001" in result.output
+    result = runner.invoke(
+        app, ["import", "buildings", str(nanjing / "buildings.geojson"), "--commit"]
+    )
+    assert result.exit_code == 0, result.output
+    engine = create_engine(cli_db)
+    with engine.connect() as conn:
+        total, in_cell, missed, stray = conn.execute(
+            text(
+                "SELECT count(*), count(b.cell_id), "
+                "count(*) FILTER (WHERE b.cell_id IS NULL AND ST_Intersects(b.footprint, c.geom)), "
+                "count(*) FILTER (WHERE b.cell_id IS NOT NULL "
+                "AND NOT ST_Intersects(b.footprint, c.geom)) "
+                "FROM building b, community c"
+            )
+        ).one()
+        cells = conn.execute(text("SELECT count(*) FROM cell")).scalar_one()
+    engine.dispose()
+    assert cells == 6 and total == 1277
+    # Every building touching the community has a cell; none outside it has one.
+    assert in_cell > 1000 and missed == 0 and stray == 0
