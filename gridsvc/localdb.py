@@ -332,9 +332,42 @@ class EmbeddedCluster:
         return info
 
 
+def _reachable_by_server_user(folder: Path) -> bool:
+    """True when the `postgres` user can reach (traverse into) the folder's nearest existing part."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    entry = pwd.getpwnam(_SERVER_USER)
+    probe = subprocess.run(
+        ["test", "-x", str(existing)],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=[],
+        check=False,
+    )
+    return probe.returncode == 0
+
+
 def embedded_cluster() -> EmbeddedCluster:
-    """The cluster configured by the settings."""
+    """The cluster configured by the settings.
+
+    As root, when the configured folder lies somewhere the `postgres` user cannot enter (a
+    checkout under /root, say), the cluster goes to /var/tmp/gridsvc-<hash>/pg instead.
+    """
+    import hashlib
+
     from gridsvc.settings import get_settings
 
     db = get_settings().db
-    return EmbeddedCluster(db.embedded_dir, db.embedded_db_name, db.pg_bin_dir)
+    folder = Path(db.embedded_dir).resolve()
+    if os.geteuid() == 0 and not (folder / "PG_VERSION").exists():
+        try:
+            reachable = _reachable_by_server_user(folder)
+        except KeyError:  # no postgres user yet: find_pg_bin will say what to install
+            reachable = True
+        if not reachable:
+            digest = hashlib.sha1(str(folder).encode()).hexdigest()[:10]
+            fallback = Path("/var/tmp") / f"gridsvc-{digest}" / folder.name
+            log.warning("%s is not reachable by the postgres user; using %s", folder, fallback)
+            folder = fallback
+    return EmbeddedCluster(folder, db.embedded_db_name, db.pg_bin_dir)

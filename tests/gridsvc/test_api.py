@@ -315,3 +315,19 @@ def test_upload_refusals(
         headers=token_for(client, "leader1"),
     )
     assert leader.status_code == 403
+
+
+def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
+    r = client.get("/api/v1/nowhere")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem")
+    r = client.delete("/health")
+    assert r.status_code == 405 and r.json()["status"] == 405
+
+
+def test_malformed_json_body_is_422(client: TestClient, users: SmallStreet) -> None:
+    r = client.post(
+        f"/api/v1/communities/{users.community_code}/cells",
+        content=b"{not json",
+        headers={**token_for(client, "street1"), "content-type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["title"] == "Invalid request"

@@ -194,3 +194,30 @@ def _cells_geometry(db: Session, codes: list[str]) -> list[object]:
     ).all()
     by_code = {code: shapely.from_wkb(bytes(w)) for code, w in wkbs}
     return [by_code[c] for c in codes]
+
+
+@pytest.mark.shared_data
+def test_beijing_estates_hold_their_buildings(db: Session, beijing: Path) -> None:
+    """Each named 小区 of 学院路 (from OSM XML) holds the buildings geopandas finds inside it."""
+    from gridsvc.services.imports import import_estates
+
+    _import(db, beijing / "buildings.geojson", "bj-estates")
+    estates = read_features(
+        beijing / "raw" / "map.osm", kind="polygon", osm_filter={"landuse": "residential"}
+    )
+    summary = import_estates(db, estates, source="bj-osm")
+    assert summary.inserted == 10
+    named = db.execute(
+        text(
+            "SELECT e.name, count(b.id) FROM estate e JOIN building b ON b.estate_id = e.id "
+            "WHERE e.source = 'bj-osm' AND e.name IS NOT NULL GROUP BY e.name"
+        )
+    ).all()
+    assert len(named) == 9 and "富润家园" in dict(named)
+    # Independent check: buildings whose representative point lies in each estate.
+    b = gpd.read_file(beijing / "buildings.geojson")[["geometry"]]
+    areas = gpd.read_file(beijing / "residential_areas.geojson")[["name", "geometry"]]
+    points = b.set_geometry(b.representative_point())
+    joined = gpd.sjoin(points, areas.rename(columns={"name": "estate"}), predicate="within")
+    expected = joined.dropna(subset=["estate"]).groupby("estate").size().to_dict()
+    assert dict(named) == expected
