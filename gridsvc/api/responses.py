@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from gridsvc.repositories.geojson import feature_collection
+from gridsvc.schemas import FeatureCollectionOut, FeatureOut
 
 GEOJSON = "application/geo+json"
 
@@ -49,5 +50,12 @@ def geojson_page(request: Request, limit: int, offset: int, page: tuple[str, int
 
 
 GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {GEOJSON: {}}, "description": "GeoJSON (RFC 7946)"}
+    200: {
+        "model": FeatureCollectionOut,
+        "content": {GEOJSON: {}},
+        "description": "GeoJSON FeatureCollection (RFC 7946)",
+    }
+}
+GEOJSON_FEATURE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"model": FeatureOut, "content": {GEOJSON: {}}, "description": "GeoJSON Feature"}
 }

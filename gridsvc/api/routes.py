@@ -22,7 +22,12 @@ from gridsvc.api.deps import (
     SessionDep,
     StaffUser,
 )
-from gridsvc.api.responses import GEOJSON, GEOJSON_RESPONSE, geojson_page
+from gridsvc.api.responses import (
+    GEOJSON,
+    GEOJSON_FEATURE_RESPONSE,
+    GEOJSON_RESPONSE,
+    geojson_page,
+)
 from gridsvc.errors import Forbidden, InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
@@ -111,7 +116,7 @@ def list_cells(
     return geojson_page(request, page.limit, page.offset, result)
 
 
-@api.get("/cells/{code}", responses=GEOJSON_RESPONSE, tags=["cells"])
+@api.get("/cells/{code}", responses=GEOJSON_FEATURE_RESPONSE, tags=["cells"])
 def get_cell(session: SessionDep, user: CurrentUser, cell: ScopedCell) -> Response:
     """One cell as a GeoJSON Feature (its current boundary, counts and 格长)."""
     return Response(cell_repo.cell_feature(session, user, cell.id), media_type=GEOJSON)

@@ -103,3 +103,36 @@ class ImportResult(BaseModel):
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
+
+
+class GeometryOut(BaseModel):
+    """A GeoJSON geometry (RFC 7946), coordinates in WGS84 longitude/latitude."""
+
+    type: str = Field(examples=["MultiPolygon"])
+    coordinates: list[Any]
+
+
+class FeatureOut(BaseModel):
+    """A GeoJSON Feature; `id` is the cell code or building id."""
+
+    type: str = Field("Feature", examples=["Feature"])
+    id: str | int
+    geometry: GeometryOut | None
+    properties: dict[str, Any]
+
+
+class LinkOut(BaseModel):
+    """A paging link (self, next, prev)."""
+
+    rel: str
+    href: str
+
+
+class FeatureCollectionOut(BaseModel):
+    """A GeoJSON FeatureCollection, with OGC API-style paging members on paged lists."""
+
+    type: str = Field("FeatureCollection", examples=["FeatureCollection"])
+    features: list[FeatureOut]
+    numberMatched: int | None = None
+    numberReturned: int | None = None
+    links: list[LinkOut] | None = None

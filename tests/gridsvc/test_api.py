@@ -331,3 +331,18 @@ def test_malformed_json_body_is_422(client: TestClient, users: SmallStreet) -> N
         headers={**token_for(client, "street1"), "content-type": "application/json"},
     )
     assert r.status_code == 422 and r.json()["title"] == "Invalid request"
+
+
+def test_geojson_responses_match_their_documented_schema(
+    client: TestClient, users: SmallStreet
+) -> None:
+    from gridsvc.schemas import FeatureCollectionOut, FeatureOut
+
+    headers = token_for(client, "admin1")
+    spec = client.get("/openapi.json").json()
+    documented = spec["paths"]["/api/v1/cells"]["get"]["responses"]["200"]["content"]
+    assert "application/geo+json" in documented
+    FeatureCollectionOut.model_validate(client.get("/api/v1/cells", headers=headers).json())
+    FeatureOut.model_validate(
+        client.get(f"/api/v1/cells/{users.cell_codes[0]}", headers=headers).json()
+    )
