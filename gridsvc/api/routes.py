@@ -6,14 +6,13 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import shapely
 from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import text
 
 from geodata.china import Datum, convert_geometries
-from geodata.geojson import features_to_gdf
 from geodata.readers import read_features
-from geodata.validate import repair_geometries
 from gridsvc.api.deps import (
     CurrentUser,
     PageDep,
@@ -167,32 +166,15 @@ def lookup(
     datum: Annotated[Datum, Query(description="datum of the point")] = Datum.WGS84,
 ) -> CellLookup:
     """Which cell (and community) holds a point; GCJ-02/BD-09 points are converted first."""
-    if datum in (Datum.GCJ02, Datum.BD09):
-        import shapely
-
-        pt = convert_geometries([shapely.Point(lon, lat)], datum)[0]
-        lon, lat = pt.x, pt.y
-    hit = cell_repo.lookup_point(session, lon, lat)
-    if hit.cell is not None:
-        require_in_scope(user, hit.cell.place, "this point")
-        return CellLookup(
-            lon=lon,
-            lat=lat,
-            cell_code=hit.cell.code,
-            cell_name=hit.cell.name,
-            community_code=hit.community_code,
-        )
-    if hit.community_id is not None:
-        from gridsvc.services.access import Place, allows
-
-        if not allows(user, Place(street_id=hit.street_id, community_id=hit.community_id)) and not (
-            user.cell_community_id == hit.community_id
-        ):
-            raise Forbidden("this point is outside your scope")
-    elif not user.is_admin:
-        raise Forbidden("this point is outside your scope")
+    point = convert_geometries(shapely.Point(lon, lat), datum)
+    hit = cell_repo.lookup_point(session, point.x, point.y)
+    require_in_scope(user, hit.place, "this point")
     return CellLookup(
-        lon=lon, lat=lat, cell_code=None, cell_name=None, community_code=hit.community_code
+        lon=point.x,
+        lat=point.y,
+        cell_code=hit.cell.code if hit.cell else None,
+        cell_name=hit.cell.name if hit.cell else None,
+        community_code=hit.community_code,
     )
 
 
@@ -208,32 +190,16 @@ def create_cells(
     datum: Annotated[Datum, Query()] = Datum.WGS84,
 ) -> ImportResult:
     """Create cells in a community from GeoJSON polygons, and assign buildings to them."""
-    gdf = features_to_gdf(collection, max_features=get_settings().app.max_import_features)
-    if datum in (Datum.GCJ02, Datum.BD09):
-        gdf = gdf.set_geometry(convert_geometries(gdf.geometry.values, datum))
-    gdf, notes = _repair(gdf)
-    summary = imports.create_cells(
+    summary = imports.create_cells_from_geojson(
         session,
-        gdf,
+        collection,
         community=community,
         kind=kind,
-        reason="created through the API",
-        changed_by=user.username,
+        datum=datum,
+        user=user.username,
+        max_features=get_settings().app.max_import_features,
     )
-    summary.repaired = notes
-    session.commit()
-    summary.committed = True
     return ImportResult(**summary.as_dict())
-
-
-def _repair(gdf: Any) -> tuple[Any, list[Any]]:
-    """Repaired polygons and the repair notes; InvalidInput if any feature had no polygon."""
-    repaired, notes = repair_geometries(gdf, "polygon")
-    rejected = [n for n in notes if n.action == "rejected"]
-    if rejected:
-        reasons = "; ".join(f"feature {n.index}: {n.reason}" for n in rejected[:5])
-        raise InvalidInput(f"{len(rejected)} feature(s) have no usable polygon: {reasons}")
-    return repaired, [n for n in notes if n.action == "repaired"]
 
 
 @api.post("/imports/{kind}", response_model=ImportResult, tags=["imports"])

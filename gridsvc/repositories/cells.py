@@ -225,6 +225,13 @@ class PointHit:
     community_code: str | None
     street_id: int | None
 
+    @property
+    def place(self) -> Place:
+        """Where the point lies, for scope checks (nowhere: only an admin may ask)."""
+        if self.cell is not None:
+            return self.cell.place
+        return Place(street_id=self.street_id, community_id=self.community_id)
+
 
 def _point() -> Any:
     return func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), 4326)

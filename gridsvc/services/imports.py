@@ -466,6 +466,46 @@ def create_cells(
     return summary
 
 
+def create_cells_from_geojson(
+    session: Session,
+    collection: dict[str, Any],
+    *,
+    community: CommunityRef,
+    kind: str,
+    datum: str,
+    user: str,
+    max_features: int,
+) -> ImportSummary:
+    """Create and commit cells from a GeoJSON FeatureCollection (API payload).
+
+    Coordinates in GCJ-02/BD-09 are converted; invalid polygons are repaired and reported; a
+    feature with no usable polygon refuses the whole request.
+    """
+    from geodata.china import convert_geometries
+    from geodata.geojson import features_to_gdf
+    from geodata.validate import repair_geometries
+
+    gdf = features_to_gdf(collection, max_features=max_features)
+    gdf = gdf.set_geometry(convert_geometries(gdf.geometry, datum))
+    gdf, notes = repair_geometries(gdf, "polygon")
+    rejected = [n for n in notes if n.action == "rejected"]
+    if rejected:
+        reasons = "; ".join(f"feature {n.index}: {n.reason}" for n in rejected[:5])
+        raise InvalidInput(f"{len(rejected)} feature(s) have no usable polygon: {reasons}")
+    summary = create_cells(
+        session,
+        gdf,
+        community=community,
+        kind=kind,
+        reason="created through the API",
+        changed_by=user,
+    )
+    summary.repaired = [n for n in notes if n.action == "repaired"]
+    session.commit()
+    summary.committed = True
+    return summary
+
+
 def _communities_for(
     session: Session, geoms_hex: list[str], community: CommunityRef | None
 ) -> list[int]:

@@ -346,3 +346,17 @@ def test_geojson_responses_match_their_documented_schema(
     FeatureOut.model_validate(
         client.get(f"/api/v1/cells/{users.cell_codes[0]}", headers=headers).json()
     )
+
+
+def test_lookup_converts_amap_and_baidu_points(client: TestClient, users: SmallStreet) -> None:
+    from geodata.china import wgs84_to_bd09, wgs84_to_gcj02
+
+    headers = token_for(client, "street1")
+    cells = client.get("/api/v1/cells", headers=headers).json()["features"]
+    ring = cells[1]["geometry"]["coordinates"][0][0]
+    lon, lat = sum(p[0] for p in ring[:4]) / 4, sum(p[1] for p in ring[:4]) / 4
+    for datum, convert in (("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)):
+        x, y = convert(lon, lat)
+        r = client.get(f"/api/v1/lookup?lon={x}&lat={y}&datum={datum}", headers=headers).json()
+        assert r["cell_code"] == cells[1]["id"], datum
+        assert abs(r["lon"] - lon) < 1e-6 and abs(r["lat"] - lat) < 1e-6
