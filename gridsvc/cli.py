@@ -403,6 +403,23 @@ def import_cells(
     )
 
 
+@import_app.command("roads")
+def import_roads(
+    path: FileArg,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+    source: SourceOpt = None,
+) -> None:
+    """Import road centre lines (OSM XML: every way tagged highway); proposals follow roads."""
+    from gridsvc.services.imports import import_roads as run
+
+    result = _read(path, datum, layer, encoding, osm_filter={"highway": None}, kind="line")
+    name = source or ("osm" if path.suffix in (".osm", ".xml") else path.stem)
+    _run_import(lambda s: run(s, result, source=name), commit)
+
+
 @import_app.command("incidents")
 def import_incidents(
     path: FileArg,

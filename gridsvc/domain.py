@@ -23,6 +23,17 @@ PARTY_STATUSES: dict[str, str] = {
 #: Cell kinds: 综合网格, 专属网格 (a school, market, company), 微网格 (楼栋/单元 scale).
 CELL_KINDS: dict[str, str] = {"general": "综合网格", "dedicated": "专属网格", "micro": "微网格"}
 
+#: Kinds of audited redraws (labels for the history view).
+CHANGE_KINDS: dict[str, str] = {
+    "create": "新建网格",
+    "reshape": "调整边界",
+    "split": "拆分",
+    "merge": "合并",
+    "move_buildings": "调整楼栋归属",
+    "revert": "恢复历史版本",
+    "proposal": "采用自动划格方案",
+}
+
 #: The four-level scheme.
 CELL_LEVELS: dict[int, str] = {
     1: "一级网格(社区)",

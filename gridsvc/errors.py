@@ -50,6 +50,12 @@ class Conflict(GridsvcError):
     title = "Conflict"
 
 
+class PreconditionRequired(GridsvcError):
+    """A change must name the version it was based on (If-Match) and did not."""
+
+    title = "Precondition required"
+
+
 class TooLarge(GridsvcError):
     """An upload or payload exceeds a configured limit."""
 
@@ -75,6 +81,7 @@ HTTP_STATUS: dict[type[GridsvcError], int] = {
     NotAuthenticated: 401,
     Forbidden: 403,
     Conflict: 409,
+    PreconditionRequired: 428,
     TooLarge: 413,
     TooManyRequests: 429,
     EmbeddedDatabaseError: 503,

@@ -21,6 +21,7 @@ from gridsvc.api.deps import (
     SessionDep,
     StaffUser,
 )
+from gridsvc.api.redraw import router as redraw_router
 from gridsvc.api.responses import (
     GEOJSON,
     GEOJSON_FEATURE_RESPONSE,
@@ -267,3 +268,4 @@ def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:
 
 
 router.include_router(api)
+router.include_router(redraw_router)

@@ -1,7 +1,7 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from gridsvc.models.areas import Community, District, Estate, Street
-from gridsvc.models.cells import Cell, CellVersion
+from gridsvc.models.areas import Community, District, Estate, Road, Street
+from gridsvc.models.cells import Cell, CellChange, CellLineage, CellVersion
 from gridsvc.models.housing import Building, Household, Person, VolunteerTeam
 from gridsvc.models.incidents import Incident
 from gridsvc.models.people import RoleAssignment
@@ -10,6 +10,8 @@ from gridsvc.models.users import User
 __all__ = [
     "Building",
     "Cell",
+    "CellChange",
+    "CellLineage",
     "CellVersion",
     "Community",
     "District",
@@ -17,6 +19,7 @@ __all__ = [
     "Household",
     "Incident",
     "Person",
+    "Road",
     "RoleAssignment",
     "Street",
     "User",

@@ -17,6 +17,11 @@ def multipolygon() -> Geometry:
     return Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False)
 
 
+def multilinestring() -> Geometry:
+    """A MultiLineString column in EPSG:4326."""
+    return Geometry("MULTILINESTRING", srid=SRID, spatial_index=False)
+
+
 def point() -> Geometry:
     """A Point column in EPSG:4326."""
     return Geometry("POINT", srid=SRID, spatial_index=False)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridsvc.db.base import Base
-from gridsvc.models._types import created_at, multipolygon
+from gridsvc.models._types import created_at, multilinestring, multipolygon
 
 
 class District(Base):
@@ -54,7 +56,27 @@ class Community(Base):
     name: Mapped[str]
     street_id: Mapped[int] = mapped_column(ForeignKey("street.id", ondelete="RESTRICT"), index=True)
     geom = mapped_column(multipolygon(), nullable=False)
+    #: Bumped by every committed redraw of its cells: the ETag of optimistic concurrency.
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()
+
+
+class Road(Base):
+    """A road centre line (OSM highway): blocks for proposed partitions, context on maps."""
+
+    __tablename__ = "road"
+    __table_args__ = (
+        Index("ix_road_geom", "geom", postgresql_using="gist"),
+        UniqueConstraint("source", "source_id", name="uq_road_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None]
+    highway: Mapped[str | None] = mapped_column(String(32))
+    geom = mapped_column(multilinestring(), nullable=False)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
 
 
 class Estate(Base):

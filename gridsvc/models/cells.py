@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -15,10 +16,11 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridsvc.db.base import Base
-from gridsvc.domain import CELL_KINDS
+from gridsvc.domain import CELL_KINDS, CHANGE_KINDS
 from gridsvc.models._types import created_at, multipolygon, one_of
 
 
@@ -81,3 +83,46 @@ class CellVersion(Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None]
     changed_by: Mapped[str | None] = mapped_column(String(64))
+    #: The redraw that opened this version (NULL for imports and the initial partition).
+    change_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cell_change.id", ondelete="SET NULL"), index=True
+    )
+
+
+class CellChange(Base):
+    """An audited redraw: who, when, why, what was asked and what it did (append-only)."""
+
+    __tablename__ = "cell_change"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", tuple(CHANGE_KINDS)), name="kind_known"),
+        CheckConstraint("length(trim(reason)) > 0", name="reason_required"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("community.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str]
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    #: The community revision this change produced (the ETag a later edit must present).
+    revision: Mapped[int]
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    impact: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class CellLineage(Base):
+    """Split and merge history: which cells a cell came from."""
+
+    __tablename__ = "cell_lineage"
+
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("cell.id", ondelete="CASCADE"), primary_key=True
+    )
+    child_id: Mapped[int] = mapped_column(
+        ForeignKey("cell.id", ondelete="CASCADE"), primary_key=True
+    )
+    change_id: Mapped[int | None] = mapped_column(ForeignKey("cell_change.id", ondelete="SET NULL"))

@@ -269,3 +269,97 @@ def lookup_point(session: Session, lon: float, lat: float, kind: str = "general"
     if community is None:
         return PointHit(None, None, None, None)
     return PointHit(None, community.id, community.code, community.street_id)
+
+
+def community_cells_frame(session: Session, community_id: int, kind: str = "general") -> Any:
+    """Current cells of a community as a GeoDataFrame: id, code, name, version, households,
+    has_leader, geometry (shapely, EPSG:4326) — the edge where geometry becomes shapely."""
+    import geopandas as gpd
+    from geoalchemy2.shape import to_shape
+
+    leader = (
+        select(func.count())
+        .where(
+            RoleAssignment.cell_id == Cell.id,
+            RoleAssignment.role == "leader",
+            RoleAssignment.ends_on.is_(None),
+        )
+        .scalar_subquery()
+    )
+    households = (
+        select(func.coalesce(func.sum(Building.households), 0))
+        .where(Building.cell_id == Cell.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Cell.id,
+            Cell.code,
+            Cell.name,
+            CellVersion.version,
+            CellVersion.id,
+            households,
+            leader > 0,
+            CellVersion.geom,
+        )
+        .join(CellVersion, (CellVersion.cell_id == Cell.id) & CellVersion.valid_to.is_(None))
+        .where(Cell.community_id == community_id, Cell.kind == kind, Cell.retired_at.is_(None))
+        .order_by(Cell.code)
+    ).all()
+    return gpd.GeoDataFrame(
+        {
+            "id": [r[0] for r in rows],
+            "code": [r[1] for r in rows],
+            "name": [r[2] for r in rows],
+            "version": [r[3] for r in rows],
+            "version_id": [r[4] for r in rows],
+            "households": [int(r[5]) for r in rows],
+            "has_leader": [bool(r[6]) for r in rows],
+        },
+        geometry=[to_shape(r[7]) for r in rows],
+        crs=4326,
+    )
+
+
+def community_geometry(session: Session, community_id: int) -> Any:
+    """The community's polygon as shapely."""
+    from geoalchemy2.shape import to_shape
+
+    return to_shape(session.scalar(select(Community.geom).where(Community.id == community_id)))
+
+
+def buildings_frame(
+    session: Session, *, community_id: int | None = None, envelope: Any = None
+) -> Any:
+    """Buildings (id, name, households, cell_id, cell_code, geometry) of a community or an area."""
+    import geopandas as gpd
+    import pandas as pd
+    from geoalchemy2.shape import from_shape, to_shape
+
+    stmt = select(
+        Building.id,
+        Building.name,
+        Building.households,
+        Building.cell_id,
+        Cell.code,
+        Building.footprint,
+    ).outerjoin(Cell, Cell.id == Building.cell_id)
+    if community_id is not None:
+        stmt = stmt.where(
+            (Building.community_id == community_id) | (Cell.community_id == community_id)
+        )
+    if envelope is not None:
+        stmt = stmt.where(Building.footprint.op("&&")(from_shape(envelope, srid=4326)))
+    rows = session.execute(stmt.order_by(Building.id)).all()
+    # object columns keep None (not NaN) for missing names and unassigned buildings
+    return gpd.GeoDataFrame(
+        {
+            "id": [r[0] for r in rows],
+            "name": pd.Series([r[1] for r in rows], dtype=object),
+            "households": [int(r[2]) for r in rows],
+            "cell_id": pd.Series([r[3] for r in rows], dtype=object),
+            "cell_code": pd.Series([r[4] for r in rows], dtype=object),
+        },
+        geometry=[to_shape(r[5]) for r in rows],
+        crs=4326,
+    )

@@ -677,3 +677,42 @@ def import_incidents(session: Session, result: ReadResult, *, source: str) -> Im
 
     summary.assigned_to_cells = attribute_incidents(session)
     return summary
+
+
+# -- roads -------------------------------------------------------------------------------------
+def import_roads(session: Session, result: ReadResult, *, source: str) -> ImportSummary:
+    """Insert or update road centre lines (OSM highway), keyed by source + source id."""
+    summary = _start_summary("roads", source, result)
+    gdf = result.gdf
+    n = len(gdf)
+    columns = ("source", "source_id", "name", "highway", "geom", "properties")
+    create_staging(session, "road_stage", "road", columns)
+    copy_rows(
+        session,
+        "road_stage",
+        columns,
+        zip(
+            [source] * n,
+            _text(gdf["source_id"], n),
+            _text(_first_column(gdf, NAME_COLUMNS), n),
+            _text(gdf.get("highway"), n),
+            ewkb_hex(gdf.geometry.values),
+            _extra_properties(gdf, {"source_id", "highway", *NAME_COLUMNS}),
+            strict=True,
+        ),
+    )
+    cols = ", ".join(columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
+    flags = (
+        session.execute(
+            text(
+                f"INSERT INTO road ({cols}) SELECT {cols} FROM road_stage "
+                f"ON CONFLICT (source, source_id) DO UPDATE SET {updates} RETURNING (xmax = 0)"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    summary.inserted = sum(1 for f in flags if f)
+    summary.updated = len(flags) - summary.inserted
+    return summary

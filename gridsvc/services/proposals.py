@@ -1,0 +1,82 @@
+"""Proposed partitions (自动划格) of a community, from its buildings, roads and estates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from geoalchemy2.shape import to_shape
+from geodata.partition import propose_partition
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gridsvc.errors import InvalidInput
+from gridsvc.models import Building, Community, Road
+from gridsvc.repositories.areas import CommunityRef
+from gridsvc.repositories.cells import community_geometry
+
+
+def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
+    rows = session.execute(
+        select(Road.highway, Road.properties, Road.geom)
+        .join(Community, func.ST_Intersects(Community.geom, Road.geom))
+        .where(Community.id == community_id)
+    ).all()
+    return gpd.GeoDataFrame(
+        {
+            "highway": [r[0] for r in rows],
+            "tunnel": [(r[1] or {}).get("tunnel") for r in rows],
+            "bridge": [(r[1] or {}).get("bridge") for r in rows],
+        },
+        geometry=[to_shape(r[2]) for r in rows],
+        crs=4326,
+    )
+
+
+def _buildings(session: Session, community_id: int) -> gpd.GeoDataFrame:
+    rows = session.execute(
+        select(Building.id, Building.households, Building.estate_id, Building.footprint)
+        .where(Building.community_id == community_id)
+        .order_by(Building.id)
+    ).all()
+    return gpd.GeoDataFrame(
+        {
+            "id": [r[0] for r in rows],
+            "households": [int(r[1]) for r in rows],
+            "estate_id": pd.array([r[2] for r in rows], dtype="Int64"),
+        },
+        geometry=[to_shape(r[3]) for r in rows],
+        crs=4326,
+    ).set_index("id", drop=False)
+
+
+def propose_for_community(
+    session: Session, community: CommunityRef, *, target: int, band: tuple[int, int], seed: int = 0
+) -> dict[str, Any]:
+    """A proposal as a FeatureCollection with a summary; nothing is written."""
+    if band[0] >= band[1] or not band[0] <= target <= band[1]:
+        raise InvalidInput(f"the target {target} must lie inside the band {band[0]}–{band[1]}")
+    buildings = _buildings(session, community.id)
+    if buildings.empty:
+        raise InvalidInput("the community has no buildings to partition; import buildings first")
+    proposal = propose_partition(
+        community_geometry(session, community.id),
+        buildings,
+        _roads(session, community.id),
+        households_column="households",
+        estate_column="estate_id",
+        target=target,
+        band=band,
+        seed=seed,
+    )
+    cells = proposal.cells.drop(columns=[c for c in ("cell_index",) if c in proposal.cells])
+    collection = json.loads(cells.to_json(drop_id=True, to_wgs84=True))
+    return {
+        "type": "FeatureCollection",
+        "features": collection["features"],
+        "summary": proposal.summary(),
+        "target": target,
+        "band": list(band),
+    }

@@ -1,0 +1,33 @@
+"""Validate a community's cells: gaps, overlaps, parts outside, non-contiguous cells, slivers,
+unassigned buildings, cells without a 格长, households outside the band (geodata.coverage)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from geodata.coverage import CoverageReport, validate_cells
+from gridsvc.repositories.areas import CommunityRef
+from gridsvc.repositories.cells import buildings_frame, community_cells_frame, community_geometry
+from gridsvc.settings import get_settings
+
+
+def validate_community(
+    session: Session,
+    community: CommunityRef,
+    *,
+    tolerance_m: float = 1.0,
+    sliver_m2: float = 50.0,
+    band: tuple[int, int] | None = None,
+) -> CoverageReport:
+    """The coverage report of the community's current general cells (band from settings)."""
+    geo = get_settings().geo
+    cells = community_cells_frame(session, community.id)
+    buildings = buildings_frame(session, community_id=community.id)
+    return validate_cells(
+        community_geometry(session, community.id),
+        cells[["code", "households", "has_leader", "geometry"]],
+        buildings[["id", "cell_code", "geometry"]],
+        tolerance_m=tolerance_m,
+        sliver_m2=sliver_m2,
+        band=band or (geo.cell_households_min, geo.cell_households_max),
+    )
