@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geodata.china import Datum
@@ -458,6 +459,149 @@ def cells_assign(
         f"{result.considered} buildings looked at, {result.changed} changed cell, "
         f"{result.unassigned} in no cell"
     )
+
+
+@cells_app.command("validate")
+def cells_validate(
+    community: Annotated[str, typer.Argument(help="community code")],
+    tolerance_m: Annotated[
+        float, typer.Option(help="ignore gaps/overlaps thinner than this")
+    ] = 1.0,
+    sliver_m2: Annotated[float, typer.Option(help="parts smaller than this are slivers")] = 50.0,
+    geojson: Annotated[Path | None, typer.Option(help="also write the problems as GeoJSON")] = None,
+) -> None:
+    """Check that a community's cells tile it: gaps, overlaps, outside parts, split cells,
+    slivers, unassigned buildings, cells without a 格长, household counts outside the band."""
+    from gridsvc.repositories.areas import get_community
+    from gridsvc.services.validation import validate_community
+
+    with _session() as session:
+        try:
+            report = validate_community(
+                session,
+                get_community(session, community),
+                tolerance_m=tolerance_m,
+                sliver_m2=sliver_m2,
+            )
+        except GridsvcError as exc:
+            _fail(exc.detail)
+    table = Table(
+        "问题 problem",
+        "网格 cells",
+        "详情 detail",
+        title=f"{community}: {report.cells_checked} cells checked",
+    )
+    for problem in report.problems[:200]:
+        table.add_row(problem.kind, ", ".join(problem.cells), problem.detail)
+    console.print(
+        table if report.problems else f"{community}: {report.cells_checked} cells, no problems"
+    )
+    if geojson:
+        geojson.write_text(json.dumps(report.to_geojson(), ensure_ascii=False))
+        console.print(f"problems written to {geojson}")
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+@cells_app.command("propose")
+def cells_propose(
+    community: Annotated[str, typer.Argument(help="community code")],
+    target: Annotated[int, typer.Option(help="households per cell")] = 300,
+    band_min: Annotated[int, typer.Option(help="fewest households per cell")] = 200,
+    band_max: Annotated[int, typer.Option(help="most households per cell")] = 500,
+    output: Annotated[Path | None, typer.Option("-o", help="write the proposal as GeoJSON")] = None,
+    commit: Annotated[bool, typer.Option("--commit", help="replace the cells by it")] = False,
+    reason: Annotated[str | None, typer.Option(help="why (required with --commit)")] = None,
+) -> None:
+    """Propose a balanced partition (自动划格) that follows roads and keeps estates together."""
+    from gridsvc.repositories.areas import get_community
+    from gridsvc.services import redraw
+    from gridsvc.services.proposals import propose_for_community
+
+    if commit and not reason:
+        _fail("--commit needs --reason (it goes into the audit log)")
+    with _session() as session:
+        try:
+            ref = get_community(session, community)
+            with console.status("partitioning …"):
+                proposal = propose_for_community(
+                    session, ref, target=target, band=(band_min, band_max)
+                )
+            table = Table(
+                "#",
+                "户数 households",
+                "楼栋 buildings",
+                "面积 m²",
+                "紧凑度 PP",
+                "in band",
+                title=f"proposal for {community}",
+            )
+            for i, f in enumerate(proposal["features"], 1):
+                p = f["properties"]
+                table.add_row(
+                    str(i),
+                    str(p["households"]),
+                    str(p["buildings"]),
+                    f"{p['area_m2']:.0f}",
+                    f"{p['polsby_popper']:.2f}",
+                    "yes" if p["in_band"] else f"no: {p.get('reason') or ''}",
+                )
+            console.print(table)
+            console.print(proposal["summary"])
+            if output:
+                output.write_text(json.dumps(proposal, ensure_ascii=False, default=str))
+                console.print(f"written to {output}")
+            if commit:
+                body = {"op": "proposal", "cells": proposal, "reason": reason}
+                plan = redraw.plan_from_request(session, ref, body)
+                revision = session.scalar(
+                    text("SELECT revision FROM community WHERE id = :i"), {"i": ref.id}
+                )
+                outcome = redraw.run(
+                    session,
+                    ref,
+                    plan,
+                    request={"op": "proposal", "target": target},
+                    reason=reason or "",
+                    user="cli",
+                    commit=True,
+                    if_match=redraw.etag_for(community, revision),
+                )
+                console.print(
+                    f"committed: {len(outcome.impact['cells_created'])} cells "
+                    f"replace {len(outcome.impact['cells_retired'])}"
+                )
+        except GridsvcError as exc:
+            _fail(exc.detail)
+
+
+@cells_app.command("history")
+def cells_history(cell: Annotated[str, typer.Argument(help="cell code")]) -> None:
+    """List a cell's boundary versions with who changed them, when and why."""
+    from gridsvc.repositories.cells import get_cell
+    from gridsvc.services.history import versions
+
+    with _session() as session:
+        try:
+            info = versions(session, get_cell(session, cell).id)
+        except GridsvcError as exc:
+            _fail(exc.detail)
+    table = Table("version", "valid from", "valid to", "m²", "by", "reason", title=cell)
+    for v in info["versions"]:
+        table.add_row(
+            str(v["version"]),
+            f"{v['valid_from']:%Y-%m-%d %H:%M}",
+            f"{v['valid_to']:%Y-%m-%d %H:%M}" if v["valid_to"] else "current",
+            f"{v['area_m2']:.0f}",
+            v["changed_by"] or "",
+            v["reason"] or "",
+        )
+    console.print(table)
+    if info["parents"] or info["children"]:
+        console.print(
+            f"parents: {', '.join(info['parents']) or '—'}; "
+            f"children: {', '.join(info['children']) or '—'}"
+        )
 
 
 # -- demo -----------------------------------------------------------------------------------

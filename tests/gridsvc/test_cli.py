@@ -161,3 +161,9 @@ def test_street_set_up_from_files(cli_db: str, nanjing: Path, tmp_path: Path) ->
     assert cells == 6 and total == 1277
     # Every building touching the community has a cell; none outside it has one.
     assert in_cell > 1000 and missed == 0 and stray == 0
+    # The cells tile the community; only the missing 格长 are reported (exit code 2).
+    result = runner.invoke(app, ["cells", "validate", "320102005001"])
+    assert result.exit_code == 2, result.output
+    assert "no_leader" in result.output and "gap" not in result.output
+    result = runner.invoke(app, ["cells", "history", "320102005001001"])
+    assert result.exit_code == 0 and "current" in result.output
