@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -24,7 +22,7 @@ import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from bench.common import fresh_database, machine
+from bench.common import fresh_database, machine, serve
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "5000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
@@ -70,12 +68,6 @@ def _wrk(base: str, token: str, bounds: tuple[float, float, float, float]) -> st
         f"p50 {float(p50):.1f} ms, p95 {float(p95):.1f} ms, p99 {float(p99):.1f} ms; "
         f"{n} requests, errors {errors}"
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _prepare(url: str) -> tuple[np.ndarray, str, tuple[float, float, float, float]]:
@@ -131,36 +123,7 @@ def main() -> None:
     """Start the server, run the bounded load, print the figures, stop the server."""
     url = fresh_database("gridsvc_bench_lookup")
     pts, password, bounds = _prepare(url)
-    port = _free_port()
-    env = dict(
-        os.environ, GRIDSVC_DATABASE_URL=url, GRIDSVC_LOG_LEVEL="WARNING", GRIDSVC_LOAD_DEMO="false"
-    )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "gridsvc.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with serve(url) as base:
         token = httpx.post(
             f"{base}/api/v1/auth/token", data={"username": "bench", "password": password}
         ).json()["access_token"]
@@ -172,9 +135,6 @@ def main() -> None:
         start = time.perf_counter()
         latencies, errors = asyncio.run(_load(base, token, pts))
         elapsed = time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(10)
     q = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
     print(f"machine: {machine()}")
     print(

@@ -45,6 +45,8 @@ def _redraw(
     response: Response,
 ) -> RedrawOut:
     request = body.model_dump(mode="json")
+    if commit:
+        redraw.lock_revision(session, community, if_match)
     plan = redraw.plan_from_request(session, community, request)
     outcome = redraw.run(
         session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyproj
 from sqlalchemy import Select, Text, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -31,6 +32,10 @@ class CellRef:
     def place(self) -> Place:
         """Where it lies, for scope checks."""
         return Place(street_id=self.street_id, community_id=self.community_id, cell_id=self.id)
+
+
+#: EPSG:4326 built once (constructing a CRS per frame costs milliseconds).
+_WGS84 = pyproj.CRS.from_epsg(4326)
 
 
 def _cell_ref_select() -> Select[Any]:
@@ -275,7 +280,6 @@ def community_cells_frame(session: Session, community_id: int, kind: str = "gene
     """Current cells of a community as a GeoDataFrame: id, code, name, version, households,
     has_leader, geometry (shapely, EPSG:4326) — the edge where geometry becomes shapely."""
     import geopandas as gpd
-    from geoalchemy2.shape import to_shape
 
     leader = (
         select(func.count())
@@ -316,9 +320,18 @@ def community_cells_frame(session: Session, community_id: int, kind: str = "gene
             "households": [int(r[5]) for r in rows],
             "has_leader": [bool(r[6]) for r in rows],
         },
-        geometry=[to_shape(r[7]) for r in rows],
-        crs=4326,
+        geometry=_from_wkb([r[7] for r in rows]),
+        crs=_WGS84,
     )
+
+
+def _from_wkb(values: list[Any]) -> Any:
+    """Geometries from WKB in one vectorised call (geometry → shapely at the repository edge)."""
+    import numpy as np
+    import shapely
+
+    raw = [bytes(getattr(v, "data", v)) for v in values]  # GeoAlchemy2 may wrap it (WKBElement)
+    return shapely.from_wkb(np.array(raw, dtype=object))
 
 
 def community_geometry(session: Session, community_id: int) -> Any:
@@ -329,12 +342,17 @@ def community_geometry(session: Session, community_id: int) -> Any:
 
 
 def buildings_frame(
-    session: Session, *, community_id: int | None = None, envelope: Any = None
+    session: Session,
+    *,
+    community_id: int | None = None,
+    envelope: Any = None,
+    with_geometry: bool = True,
+    ids: list[int] | None = None,
 ) -> Any:
     """Buildings (id, name, households, cell_id, cell_code, geometry) of a community or an area."""
     import geopandas as gpd
     import pandas as pd
-    from geoalchemy2.shape import from_shape, to_shape
+    from geoalchemy2.shape import from_shape
 
     stmt = select(
         Building.id,
@@ -360,6 +378,6 @@ def buildings_frame(
             "cell_id": pd.Series([r[3] for r in rows], dtype=object),
             "cell_code": pd.Series([r[4] for r in rows], dtype=object),
         },
-        geometry=[to_shape(r[5]) for r in rows],
-        crs=4326,
+        geometry=_from_wkb([r[5] for r in rows]) if with_geometry else [None] * len(rows),
+        crs=_WGS84,
     )

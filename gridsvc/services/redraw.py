@@ -531,7 +531,7 @@ def _people_follow(
 def _measure(
     session: Session, community: CommunityRef, before_b: gpd.GeoDataFrame, envelope: BaseGeometry
 ) -> tuple[dict[str, Any], dict[int, int | None], dict[int, int | None]]:
-    after_b = buildings_frame(session, envelope=envelope)
+    after_b = buildings_frame(session, envelope=envelope, with_geometry=False)
     old = dict(zip(before_b["id"], before_b["cell_id"], strict=True))
     new = dict(zip(after_b["id"], after_b["cell_id"], strict=True))
     code_of = dict(
@@ -577,6 +577,29 @@ def _measure(
     )
 
 
+def lock_revision(
+    session: Session, community: CommunityRef, if_match: str | None, *, commit: bool = True
+) -> int:
+    """Lock the community row for this transaction and return its revision; for a commit, the
+    If-Match ETag must name that revision (428 without one, 409 when the data moved on).
+
+    Call it before planning a commit, so a stale request gets 409 rather than an error about a
+    plan that no longer fits the changed cells.
+    """
+    revision = session.scalar(
+        select(Community.revision).where(Community.id == community.id).with_for_update()
+    )
+    if commit:
+        wanted = etag_revision(if_match, community.code)
+        if wanted != revision:
+            raise Conflict(
+                f"community {community.code} changed since your preview (revision {wanted} → "
+                f"{revision}); preview again",
+                current_revision=revision,
+            )
+    return int(revision)
+
+
 def run(
     session: Session,
     community: CommunityRef,
@@ -591,21 +614,11 @@ def run(
     """Preview (commit=False) or commit a plan; see the module docstring."""
     if not reason or not reason.strip():
         raise InvalidInput("a reason is required for every redraw (it goes into the audit log)")
-    community_code = session.scalar(select(Community.code).where(Community.id == community.id))
-    if commit:
-        wanted = etag_revision(if_match, community_code)
-    revision = session.scalar(
-        select(Community.revision).where(Community.id == community.id).with_for_update()
-    )
-    if commit and wanted != revision:
-        raise Conflict(
-            f"community {community_code} changed since your preview (revision {wanted} → "
-            f"{revision}); preview again",
-            current_revision=revision,
-        )
+    revision = lock_revision(session, community, if_match if commit else None, commit=commit)
+    community_code = community.code
     before_cells = _cells(session, community)
     envelope = _envelope(plan, before_cells)
-    before_b = buildings_frame(session, envelope=envelope)
+    before_b = buildings_frame(session, envelope=envelope, with_geometry=False)
     open_before = dict(
         session.execute(
             text(
@@ -729,7 +742,7 @@ def _impact(
     after_hh = dict(zip(after["code"], after["households"], strict=True))
     settings = get_settings().geo
     band = (settings.cell_households_min, settings.cell_households_max)
-    report = validate_community(session, community, band=band)
+    report = validate_community(session, community, band=band, cells=after)
     return {
         "community": community_code,
         "based_on_revision": revision,

@@ -3,6 +3,7 @@ unassigned buildings, cells without a 格长, households outside the band (geoda
 
 from __future__ import annotations
 
+import geopandas as gpd
 from sqlalchemy.orm import Session
 
 from geodata.coverage import CoverageReport, validate_cells
@@ -18,11 +19,22 @@ def validate_community(
     tolerance_m: float = 1.0,
     sliver_m2: float = 50.0,
     band: tuple[int, int] | None = None,
+    cells: gpd.GeoDataFrame | None = None,
 ) -> CoverageReport:
-    """The coverage report of the community's current general cells (band from settings)."""
+    """The coverage report of the community's current general cells (band from settings).
+
+    `cells` may pass the community's cells when the caller has just read them.
+    """
     geo = get_settings().geo
-    cells = community_cells_frame(session, community.id)
-    buildings = buildings_frame(session, community_id=community.id)
+    cells = community_cells_frame(session, community.id) if cells is None else cells
+    # Geometry is only drawn for unassigned buildings: fetch it for those alone.
+    buildings = buildings_frame(session, community_id=community.id, with_geometry=False)
+    unassigned = buildings["cell_code"].isna()
+    if unassigned.any():
+        shapes = buildings_frame(session, ids=[int(i) for i in buildings.loc[unassigned, "id"]])
+        buildings.loc[unassigned, "geometry"] = (
+            shapes.set_index("id").loc[buildings.loc[unassigned, "id"]].geometry.values
+        )
     return validate_cells(
         community_geometry(session, community.id),
         cells[["code", "households", "has_leader", "geometry"]],
