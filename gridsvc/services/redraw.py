@@ -721,6 +721,16 @@ def _record(
     session.execute(update(Community).where(Community.id == community.id).values(revision=revision))
 
 
+_CELL_LEVEL_PROBLEMS = {"no_leader", "households_out_of_band"}
+
+
+def _spatial_problems(collection: dict[str, Any]) -> dict[str, Any]:
+    features = [
+        f for f in collection["features"] if f["properties"]["kind"] not in _CELL_LEVEL_PROBLEMS
+    ]
+    return {**collection, "features": features}
+
+
 def _impact(
     session: Session,
     community: CommunityRef,
@@ -761,7 +771,8 @@ def _impact(
         "people_rule": PEOPLE_RULE,
         "cells_without_leader": sorted(after.loc[~after["has_leader"], "code"]),
         "validation": report.as_dict(),
-        "validation_geojson": report.to_geojson(),
+        # Spatial problems to draw; cell-level ones (no 格长, households) are in "validation".
+        "validation_geojson": _spatial_problems(report.to_geojson()),
     }
 
 
