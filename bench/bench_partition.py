@@ -80,15 +80,17 @@ def synthetic_community(
                     lon, lat = deg(np.array([bx, bx + w]), np.array([by, by + h]))
                     boxes.append((lon[0], lat[0], lon[1], lat[1]))
                     kind = kinds[i, j]
-                    levels = {0: rng.integers(2, 7), 1: rng.integers(10, 21), 2: rng.integers(3, 10)}
+                    levels = {
+                        0: rng.integers(2, 7),
+                        1: rng.integers(10, 21),
+                        2: rng.integers(3, 10),
+                    }
                     if kind == 3 or (kind == 2 and rng.random() < 0.5):
                         households.append(0)
                     else:
                         households.append(int(round(w * h * levels[int(kind)] / 90.0)))
     b = np.array(boxes)
-    buildings = gpd.GeoDataFrame(
-        {"households": households}, geometry=shapely.box(*b.T), crs=4326
-    )
+    buildings = gpd.GeoDataFrame({"households": households}, geometry=shapely.box(*b.T), crs=4326)
     lon, lat = deg(np.array([xs[0], xs[-1]]), np.array([ys[0], ys[-1]]))
     area = shapely.box(lon[0], lat[0], lon[1], lat[1])
     return area, buildings, roads

@@ -116,6 +116,7 @@ _SPLIT_STUB_M = 0.05  # split lines overshoot their block by this much, so they 
 _ESTATE_EDGE_BONUS = 1_000  # METIS edge weight added between units of one estate
 _MIN_COMPACT_GAIN_M = 0.5  # a compactness move must shorten the cells' boundaries by this much
 _TIE_SHARE = 0.1  # units holding this share of one building's footprint each go to one cell
+_STRIP_WIDTH_M = 20.0  # an empty face narrower than this (2·area/perimeter) is road space
 
 
 # ================================================================================ result =====
@@ -503,15 +504,104 @@ def _one_polygon(geom: Any) -> shapely.Polygon:
 # =========================================================================== road blocks =====
 
 
-def _blocks(area: Any, lines: np.ndarray, min_block_m2: float, frame: _Frame) -> tuple:
-    """Faces of the area, and the block label of each face after merging tiny ones."""
+def _blocks(
+    area: Any,
+    lines: np.ndarray,
+    min_block_m2: float,
+    frame: _Frame,
+    occupied: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pieces of the area, the block of each piece, and all the lines used to cut them.
+
+    Faces of the road network; thin empty faces (between the carriageways of a dual road) are
+    split lengthwise between their neighbours; then blocks under ``min_block_m2`` join their
+    longest-shared-edge neighbour. ``occupied`` holds points (EPSG:4326) of buildings: a face
+    holding one is never treated as a strip.
+    """
     faces = _faces(area, lines)
     if not len(faces):
         raise GeodataError("the area could not be split into blocks (no face inside it)")
     local = frame.fwd(faces)
     i, j, length = _adjacency(local)
-    labels = _merge_small(shapely.area(local), i, j, length, min_block_m2)
-    return faces, labels
+    record = np.arange(len(faces))
+    held = np.zeros(len(faces), dtype=bool)
+    if occupied is not None and len(occupied):
+        held[np.unique(shapely.STRtree(faces).query(occupied, predicate="within")[1])] = True
+    strip_lines, strips = _strips(local, i, j, length, held)
+    if len(strip_lines):
+        lines = np.concatenate([lines, frame.inv(strip_lines)])
+        pieces = _faces(area, lines)
+        pieces_local = frame.fwd(pieces)
+        points = shapely.point_on_surface(pieces_local)
+        record = _locate(points, local)
+        for f, (tree, owner) in strips.items():
+            idx = np.flatnonzero(record == f)
+            if len(idx):
+                record[idx] = _nearest_label(tree, points[idx], owner)
+        faces, local = pieces, pieces_local
+        i, j, length = _adjacency(local)
+        record = _connected_labels(record, i, j)
+    count = int(record.max()) + 1
+    gi, gj, glen = _aggregate_edges(record, i, j, length)
+    group_area = np.bincount(record, weights=shapely.area(local), minlength=count)
+    labels = _merge_small(group_area, gi, gj, glen, min_block_m2)[record]
+    return faces, labels, lines
+
+
+def _strips(
+    local: np.ndarray, i: np.ndarray, j: np.ndarray, length: np.ndarray, held: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple[shapely.STRtree, np.ndarray]]]:
+    """Lines splitting each thin empty face between its neighbours (Voronoi of their edges).
+
+    Returns the lines (local metres) and, per thin face, the sites along its shared edges with
+    the neighbour face each belongs to (a piece of the strip joins its nearest neighbour).
+    """
+    area = shapely.area(local)
+    perimeter = shapely.length(local)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = np.where(perimeter > 0, 2.0 * area / perimeter, 0.0)
+    thin = (width < _STRIP_WIDTH_M) & (area >= 0) & ~held
+    if not thin.any():
+        return np.zeros(0, dtype=object), {}
+    nbrs = _neighbours(len(local), i, j, length)
+    bounds = shapely.boundary(local)
+    out_lines: list[np.ndarray] = []
+    strips: dict[int, tuple[shapely.STRtree, np.ndarray]] = {}
+    for f in np.flatnonzero(thin).tolist():
+        sides = sorted(g for g in nbrs[f] if not thin[g])
+        if not sides:
+            continue
+        if len(sides) == 1:  # one solid neighbour: the whole strip joins it
+            strips[f] = (
+                shapely.STRtree(shapely.points(shapely.get_coordinates(bounds[sides[0]])[:1])),
+                np.array(sides),
+            )
+            continue
+        shared = shapely.intersection(bounds[f], bounds[np.array(sides)])
+        spacing = min(5.0, max(1.0, float(shapely.length(shared).sum()) / 1_000.0))
+        coords, owner = shapely.get_coordinates(
+            shapely.segmentize(shared, spacing), return_index=True
+        )
+        coords = np.round(coords, 2)
+        _, first = np.unique(coords, axis=0, return_index=True)
+        first.sort()
+        coords, owner = coords[first], np.array(sides)[owner[first]]
+        if len(np.unique(owner)) < 2 or len(coords) < 3:
+            continue
+        segments = _voronoi_edges_between(coords, owner, reach=50.0)
+        if not len(segments):
+            continue
+        cut = shapely.intersection(
+            shapely.union_all(shapely.linestrings(segments)),
+            shapely.buffer(local[f], _SPLIT_STUB_M),
+        )
+        parts = shapely.get_parts(cut)
+        parts = parts[np.isin(shapely.get_type_id(parts), (1, 2))]
+        if len(parts):
+            out_lines.append(parts)
+        strips[f] = (shapely.STRtree(shapely.points(coords)), owner)
+    lines = np.concatenate(out_lines) if out_lines else np.zeros(0, dtype=object)
+    return lines, strips
 
 
 def road_blocks(
@@ -520,19 +610,28 @@ def road_blocks(
     *,
     min_block_m2: float = 200.0,
     barrier_highways: Collection[str] | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Split the area into road-bounded blocks (noded roads + area boundary, polygonized); tiny blocks join their longest-shared-edge neighbour.
 
     Roads that do not bound blocks are ignored: tunnels, bridges, covered ways and, by default,
     the ``highway`` values in :data:`NON_BARRIER_HIGHWAYS` (footway, path, steps, service …);
-    ``barrier_highways`` lists the values that do bound blocks instead. Blocks tile the area
-    exactly and are numbered in reading order (north→south, west→east). Columns: block_id,
-    geometry (Polygon), in EPSG:4326.
+    ``barrier_highways`` lists the values that do bound blocks instead. Thin empty faces (the
+    space between the two carriageways of a dual road, narrower than 20 m) are split lengthwise
+    between the blocks on either side, so boundaries run along the middle of the road; a face
+    holding one of the optional ``buildings`` is never treated so. Blocks tile the area exactly
+    and are numbered in reading order (north→south, west→east). Columns: block_id, geometry
+    (Polygon), in EPSG:4326.
     """
     area = _as_area(area)
     frame = _Frame.around(area)
     lines = _barrier_lines(roads, barrier_highways)
-    faces, labels = _blocks(area, lines, min_block_m2, frame)
+    occupied = None
+    if buildings is not None and len(buildings):
+        footprints = _in_storage_crs(buildings.geometry).to_numpy()
+        footprints = footprints[~(shapely.is_missing(footprints) | shapely.is_empty(footprints))]
+        occupied = shapely.point_on_surface(footprints)
+    faces, labels, _ = _blocks(area, lines, min_block_m2, frame, occupied)
     count = int(labels.max()) + 1
     geoms = _dissolve(faces, labels, count)
     order = reading_order(geoms)
@@ -596,9 +695,12 @@ def _split_block(
     areas = shapely.area(pieces)
     item_w = np.bincount(item_of, weights=households, minlength=n_items)
     item_a = np.bincount(item_of, weights=areas, minlength=n_items)
-    item_xy = np.column_stack(
-        [np.bincount(item_of, weights=centres[:, d] * areas, minlength=n_items) for d in (0, 1)]
-    ) / item_a[:, None]
+    item_xy = (
+        np.column_stack(
+            [np.bincount(item_of, weights=centres[:, d] * areas, minlength=n_items) for d in (0, 1)]
+        )
+        / item_a[:, None]
+    )
     total = float(households.sum())
     parts = max(2, math.ceil(total / upper), round(total / target))
     parts = min(parts, int((item_w > 0).sum()))
@@ -638,7 +740,9 @@ def _split_block(
     return frame.inv(lines), sites
 
 
-def _items(pieces: np.ndarray, households: np.ndarray, estates: np.ndarray, upper: int) -> np.ndarray:
+def _items(
+    pieces: np.ndarray, households: np.ndarray, estates: np.ndarray, upper: int
+) -> np.ndarray:
     """Item of each building for the bisection: overlapping buildings and fitting estates join."""
     n = len(pieces)
     parent = list(range(n))
@@ -657,7 +761,9 @@ def _items(pieces: np.ndarray, households: np.ndarray, estates: np.ndarray, uppe
     if len(i):
         common = shapely.area(shapely.intersection(pieces[i], pieces[j]))
         smaller = np.minimum(shapely.area(pieces[i]), shapely.area(pieces[j]))
-        for a, b in zip(i[common > 0.01 * smaller].tolist(), j[common > 0.01 * smaller].tolist(), strict=True):
+        for a, b in zip(
+            i[common > 0.01 * smaller].tolist(), j[common > 0.01 * smaller].tolist(), strict=True
+        ):
             join(a, b)
     estate_hh: dict[Hashable, int] = defaultdict(int)
     first: dict[Hashable, int] = {}
@@ -1054,7 +1160,13 @@ class _Cells:
             sums = np.bincount(parts, weights=[self.w[u] for u in nodes])
             if self.viol(self.h[a]) <= sum(self.viol(int(s)) for s in sums):
                 continue
-            if any(len(_components([u for u, p in zip(nodes, parts, strict=True) if p == q], self.nbrs)) != 1 for q in np.unique(parts)):
+            if any(
+                len(
+                    _components([u for u, p in zip(nodes, parts, strict=True) if p == q], self.nbrs)
+                )
+                != 1
+                for q in np.unique(parts)
+            ):
                 continue
             for q in np.unique(parts)[1:]:
                 new = self.next_id
@@ -1229,7 +1341,9 @@ def _check_band(target: int, band: tuple[int, int]) -> tuple[int, int]:
     try:
         lower, upper = (int(v) for v in band)
     except (TypeError, ValueError) as exc:
-        raise GeodataError(f"band must be two household counts (lower, upper), not {band!r}") from exc
+        raise GeodataError(
+            f"band must be two household counts (lower, upper), not {band!r}"
+        ) from exc
     if not 0 <= lower <= upper or upper <= 0:
         raise GeodataError(f"band must satisfy 0 ≤ lower ≤ upper and upper > 0, not {band!r}")
     if not lower <= target <= upper:
@@ -1360,9 +1474,7 @@ def _contract(
         if len(units) < 2:
             continue
         members = set(units)
-        pairs = sorted(
-            (a, b) for a in units for b in edges_by_unit[a] if b in members and a < b
-        )
+        pairs = sorted((a, b) for a in units for b in edges_by_unit[a] if b in members and a < b)
         estate_edges.update(pairs)
         if totals[estate] > upper:
             continue
@@ -1397,7 +1509,7 @@ def propose_partition(
 
     # 1. road blocks, and each building's block (largest share of its footprint)
     lines = _barrier_lines(roads)
-    faces, face_block = _blocks(area, lines, 200.0, frame)
+    faces, face_block, lines = _blocks(area, lines, 200.0, frame, shapely.point_on_surface(geoms))
     n_blocks = int(face_block.max()) + 1
     bi, fi, share = _overlay_pairs(geoms, faces)
     block_of_building = _largest(bi, face_block[fi], share, nb)
@@ -1480,15 +1592,23 @@ def propose_partition(
     nbrs = _neighbours(n_nodes, ni, nj, nlen)
     edge_weight = {
         (a, b): max(1, round(ln)) + (_ESTATE_EDGE_BONUS if bo > 0 else 0)
-        for a, b, ln, bo in zip(ni.tolist(), nj.tolist(), nlen.tolist(), nbonus.tolist(), strict=True)
+        for a, b, ln, bo in zip(
+            ni.tolist(), nj.tolist(), nlen.tolist(), nbonus.tolist(), strict=True
+        )
     }
     atom_area = shapely.area(atoms_local)
     atom_xy = shapely.get_coordinates(shapely.centroid(atoms_local))
     node_of_atom = unit_node[atom_unit]
     node_area = np.bincount(node_of_atom, weights=atom_area, minlength=n_nodes)
-    node_xy = np.column_stack(
-        [np.bincount(node_of_atom, weights=atom_xy[:, d] * atom_area, minlength=n_nodes) for d in (0, 1)]
-    ) / np.maximum(node_area, 1e-12)[:, None]
+    node_xy = (
+        np.column_stack(
+            [
+                np.bincount(node_of_atom, weights=atom_xy[:, d] * atom_area, minlength=n_nodes)
+                for d in (0, 1)
+            ]
+        )
+        / np.maximum(node_area, 1e-12)[:, None]
+    )
     part = _partition_graph(nbrs, node_hh, edge_weight, node_xy, target, (lower, upper), seed)
     label = part.label
     # A building goes to the cell holding the largest share of its footprint, which for a
@@ -1516,8 +1636,14 @@ def propose_partition(
     cell_of_building = rank[_largest(bi, cell_of_atom[ti], share, nb)]
     cell_geoms = cell_geoms[order]
     isolated = {int(rank[cell_of_node[u]]) for u in part.isolated}
+    whole_block = {int(rank[cell_of_node[u]]) for u in np.flatnonzero(node_hh > upper)}
     cells = _cell_table(
-        cell_geoms, cell_of_building, households, (lower, upper), isolated, int(households.sum())
+        cell_geoms,
+        cell_of_building,
+        households,
+        (lower, upper),
+        {"isolated": isolated, "block": whole_block},
+        int(households.sum()),
     )
     multi = int((cells.geometry.geom_type != "Polygon").sum())
     if multi:  # pragma: no cover - contiguity on shared edges makes each cell one polygon
@@ -1533,10 +1659,14 @@ def _cell_table(
     cell_of_building: np.ndarray,
     households: np.ndarray,
     band: tuple[int, int],
-    isolated: set[int],
+    known: dict[str, set[int]],
     total: int,
 ) -> gpd.GeoDataFrame:
-    """The cells' figures: households, buildings, area, Polsby-Popper, band check and reason."""
+    """The cells' figures: households, buildings, area, Polsby-Popper, band check and reason.
+
+    ``known`` names cells already known to be unfixable: "isolated" (a detached part of the area
+    with too few households) and "block" (one unsplittable unit over the band).
+    """
     lower, upper = band
     n = len(geoms)
     hh = np.bincount(cell_of_building, weights=households, minlength=n).astype(np.int64)
@@ -1558,10 +1688,12 @@ def _cell_table(
             reasons.append(REASONS["total"])
         elif hh[c] > upper and biggest[c] > upper:
             reasons.append(REASONS["building"])
-        elif hh[c] == 0:
-            reasons.append(REASONS["isolated"] if c in isolated else REASONS["empty"])
-        elif c in isolated:
+        elif hh[c] > upper and c in known["block"]:
+            reasons.append(REASONS["block"])
+        elif c in known["isolated"]:
             reasons.append(REASONS["isolated"])
+        elif hh[c] == 0:
+            reasons.append(REASONS["empty"])
         elif hh[c] > upper:
             reasons.append(REASONS["over"])
         else:

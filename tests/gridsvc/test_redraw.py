@@ -424,3 +424,71 @@ def test_leader_may_not_redraw(
     assert (
         db.scalar(select(func.count()).select_from(Building).where(Building.source == "nj")) == 1277
     )
+
+
+def test_split_by_buildings_keeps_them_together(
+    client: TestClient, db: Session, nanjing_cells: RealCommunity
+) -> None:
+    rc = nanjing_cells
+    code = rc.codes[4]
+    ids = (
+        db.execute(
+            text(
+                "SELECT b.id FROM building b JOIN cell c ON c.id = b.cell_id WHERE c.code = :c "
+                "ORDER BY ST_X(ST_Centroid(b.footprint)) LIMIT 10"
+            ),
+            {"c": code},
+        )
+        .scalars()
+        .all()
+    )
+    body = {"op": "split", "cell": code, "buildings": list(ids), "reason": "西侧楼栋单独成格"}
+    preview = _preview(client, rc, body)
+    assert _commit(client, rc, body, preview["etag"]).status_code == 200
+    new_cells = (
+        db.execute(
+            text(
+                "SELECT DISTINCT c.code FROM building b JOIN cell c ON "
+                "c.id = b.cell_id WHERE b.id = ANY(:ids)"
+            ),
+            {"ids": list(ids)},
+        )
+        .scalars()
+        .all()
+    )
+    assert len(new_cells) == 1 and new_cells[0] in preview["impact"]["cells_created"]
+    counts = preview["impact"]["validation"]["counts"]
+    assert counts.get("gap", 0) == 0 and counts.get("overlap", 0) == 0
+    assert counts.get("not_contiguous", 0) == 0
+
+
+def test_shrink_leaves_a_gap_that_create_fills(
+    client: TestClient, db: Session, nanjing_cells: RealCommunity
+) -> None:
+    rc = nanjing_cells
+    code = rc.codes[5]
+    geom = _cell_geom(client, rc, code)
+    smaller = geom.buffer(-0.0008)
+    body = {
+        "op": "reshape",
+        "cell": code,
+        "geometry": shapely.geometry.mapping(smaller),
+        "reason": "缩小",
+    }
+    preview = _preview(client, rc, body)
+    assert preview["impact"]["validation"]["counts"]["gap"] >= 1
+    assert _commit(client, rc, body, preview["etag"]).status_code == 200
+    body = {
+        "op": "create",
+        "geometry": shapely.geometry.mapping(geom),
+        "reason": "补齐空白",
+        "name": "新设网格",
+    }
+    preview = _preview(client, rc, body)
+    assert len(preview["impact"]["cells_created"]) == 1
+    assert preview["impact"]["validation"]["counts"].get("gap", 0) == 0
+    assert _commit(client, rc, body, preview["etag"]).status_code == 200
+    nothing = client.post(
+        f"/api/v1/communities/{COMMUNITY}/redraw/preview", headers=rc.headers, json=body
+    )
+    assert nothing.status_code == 422 and "covers no gap" in nothing.json()["detail"]
