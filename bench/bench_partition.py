@@ -64,10 +64,13 @@ def synthetic_community(
         road_kinds.append("footway")
     roads = gpd.GeoDataFrame({"highway": road_kinds}, geometry=road_geoms, crs=4326)
 
+    # block kinds: 0 low-rise (2–6 floors), 1 high-rise (10–20), 2 mixed (half empty), 3 empty
     kinds = rng.choice(4, size=(blocks_x, blocks_y), p=[0.6, 0.25, 0.05, 0.10])
+    floors = {0: (2, 7), 1: (10, 21), 2: (3, 10), 3: (1, 2)}
     boxes, households = [], []
     for i in range(blocks_x):
         for j in range(blocks_y):
+            kind = int(kinds[i, j])
             x0, x1, y0, y1 = xs[i] + 12, xs[i + 1] - 12, ys[j] + 12, ys[j + 1] - 12
             cols, rows = 5, 4
             cw, rh = (x1 - x0) / cols, (y1 - y0) / rows
@@ -79,16 +82,9 @@ def synthetic_community(
                     by = y0 + r * rh + rng.uniform(0, rh - h)
                     lon, lat = deg(np.array([bx, bx + w]), np.array([by, by + h]))
                     boxes.append((lon[0], lat[0], lon[1], lat[1]))
-                    kind = kinds[i, j]
-                    levels = {
-                        0: rng.integers(2, 7),
-                        1: rng.integers(10, 21),
-                        2: rng.integers(3, 10),
-                    }
-                    if kind == 3 or (kind == 2 and rng.random() < 0.5):
-                        households.append(0)
-                    else:
-                        households.append(int(round(w * h * levels[int(kind)] / 90.0)))
+                    levels = int(rng.integers(*floors[kind]))
+                    empty = kind == 3 or (kind == 2 and rng.random() < 0.5)
+                    households.append(0 if empty else int(np.rint(w * h * levels / 90.0)))
     b = np.array(boxes)
     buildings = gpd.GeoDataFrame({"households": households}, geometry=shapely.box(*b.T), crs=4326)
     lon, lat = deg(np.array([xs[0], xs[-1]]), np.array([ys[0], ys[-1]]))
@@ -119,7 +115,7 @@ def _timed(fn: Callable[[], Proposal], repeat: int) -> tuple[list[float], Propos
 
 
 def _report(label: str, area, buildings, roads, repeat: int) -> None:
-    blocks = road_blocks(area, roads)
+    blocks = road_blocks(area, roads, buildings=buildings)
     times, proposal = _timed(
         lambda: propose_partition(area, buildings, roads, target=TARGET, band=BAND), repeat
     )

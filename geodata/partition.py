@@ -116,7 +116,8 @@ _SPLIT_STUB_M = 0.05  # split lines overshoot their block by this much, so they 
 _ESTATE_EDGE_BONUS = 1_000  # METIS edge weight added between units of one estate
 _MIN_COMPACT_GAIN_M = 0.5  # a compactness move must shorten the cells' boundaries by this much
 _TIE_SHARE = 0.1  # units holding this share of one building's footprint each go to one cell
-_STRIP_WIDTH_M = 20.0  # an empty face narrower than this (2·area/perimeter) is road space
+_STRIP_WIDTH_M = 20.0  # an empty face narrower than this (2·area/perimeter) is road space …
+_STRIP_MIN_LENGTH_M = 50.0  # … when it is at least this long (half its perimeter)
 
 
 # ================================================================================ result =====
@@ -515,8 +516,8 @@ def _blocks(
 
     Faces of the road network; thin empty faces (between the carriageways of a dual road) are
     split lengthwise between their neighbours; then blocks under ``min_block_m2`` join their
-    longest-shared-edge neighbour. ``occupied`` holds points (EPSG:4326) of buildings: a face
-    holding one is never treated as a strip.
+    longest-shared-edge neighbour. ``occupied`` holds building footprints (EPSG:4326): a face
+    holding part of one is never treated as a strip.
     """
     faces = _faces(area, lines)
     if not len(faces):
@@ -526,7 +527,9 @@ def _blocks(
     record = np.arange(len(faces))
     held = np.zeros(len(faces), dtype=bool)
     if occupied is not None and len(occupied):
-        held[np.unique(shapely.STRtree(faces).query(occupied, predicate="within")[1])] = True
+        oi, fi = shapely.STRtree(faces).query(occupied, predicate="intersects")
+        overlap = shapely.area(shapely.intersection(occupied[oi], faces[fi])) > 0
+        held[np.unique(fi[overlap])] = True
     strip_lines, strips = _strips(local, i, j, length, held)
     if len(strip_lines):
         lines = np.concatenate([lines, frame.inv(strip_lines)])
@@ -537,7 +540,7 @@ def _blocks(
         for f, (tree, owner) in strips.items():
             idx = np.flatnonzero(record == f)
             if len(idx):
-                record[idx] = _nearest_label(tree, points[idx], owner)
+                record[idx] = owner[0] if tree is None else _nearest_label(tree, points[idx], owner)
         faces, local = pieces, pieces_local
         i, j, length = _adjacency(local)
         record = _connected_labels(record, i, j)
@@ -550,32 +553,30 @@ def _blocks(
 
 def _strips(
     local: np.ndarray, i: np.ndarray, j: np.ndarray, length: np.ndarray, held: np.ndarray
-) -> tuple[np.ndarray, dict[int, tuple[shapely.STRtree, np.ndarray]]]:
+) -> tuple[np.ndarray, dict[int, tuple[shapely.STRtree | None, np.ndarray]]]:
     """Lines splitting each thin empty face between its neighbours (Voronoi of their edges).
 
     Returns the lines (local metres) and, per thin face, the sites along its shared edges with
-    the neighbour face each belongs to (a piece of the strip joins its nearest neighbour).
+    the neighbour face each belongs to (a piece of the strip joins its nearest neighbour), or
+    no sites and the one neighbour that takes the whole strip.
     """
     area = shapely.area(local)
     perimeter = shapely.length(local)
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(perimeter > 0, 2.0 * area / perimeter, 0.0)
-    thin = (width < _STRIP_WIDTH_M) & (area >= 0) & ~held
+    thin = (width < _STRIP_WIDTH_M) & (perimeter / 2.0 >= _STRIP_MIN_LENGTH_M) & ~held
     if not thin.any():
         return np.zeros(0, dtype=object), {}
     nbrs = _neighbours(len(local), i, j, length)
     bounds = shapely.boundary(local)
     out_lines: list[np.ndarray] = []
-    strips: dict[int, tuple[shapely.STRtree, np.ndarray]] = {}
+    strips: dict[int, tuple[shapely.STRtree | None, np.ndarray]] = {}
     for f in np.flatnonzero(thin).tolist():
         sides = sorted(g for g in nbrs[f] if not thin[g])
         if not sides:
             continue
         if len(sides) == 1:  # one solid neighbour: the whole strip joins it
-            strips[f] = (
-                shapely.STRtree(shapely.points(shapely.get_coordinates(bounds[sides[0]])[:1])),
-                np.array(sides),
-            )
+            strips[f] = (None, np.array(sides))
             continue
         shared = shapely.intersection(bounds[f], bounds[np.array(sides)])
         spacing = min(5.0, max(1.0, float(shapely.length(shared).sum()) / 1_000.0))
@@ -612,16 +613,17 @@ def road_blocks(
     barrier_highways: Collection[str] | None = None,
     buildings: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
-    """Split the area into road-bounded blocks (noded roads + area boundary, polygonized); tiny blocks join their longest-shared-edge neighbour.
+    """Split the area into road-bounded blocks (noded roads + area boundary, polygonized).
 
-    Roads that do not bound blocks are ignored: tunnels, bridges, covered ways and, by default,
-    the ``highway`` values in :data:`NON_BARRIER_HIGHWAYS` (footway, path, steps, service …);
+    Blocks under ``min_block_m2`` join their longest-shared-edge neighbour. Roads that do not
+    bound blocks are ignored: tunnels, bridges, covered ways and, by default, the ``highway``
+    values in :data:`NON_BARRIER_HIGHWAYS` (footway, path, steps, service …);
     ``barrier_highways`` lists the values that do bound blocks instead. Thin empty faces (the
-    space between the two carriageways of a dual road, narrower than 20 m) are split lengthwise
-    between the blocks on either side, so boundaries run along the middle of the road; a face
-    holding one of the optional ``buildings`` is never treated so. Blocks tile the area exactly
-    and are numbered in reading order (north→south, west→east). Columns: block_id, geometry
-    (Polygon), in EPSG:4326.
+    space between the two carriageways of a dual road: narrower than 20 m, at least 50 m long)
+    are split lengthwise between the blocks on either side, so boundaries run along the middle
+    of the road; a face holding part of one of the optional ``buildings`` is never treated so.
+    Blocks tile the area exactly and are numbered in reading order (north→south, west→east).
+    Columns: block_id, geometry (Polygon), in EPSG:4326.
     """
     area = _as_area(area)
     frame = _Frame.around(area)
@@ -630,7 +632,7 @@ def road_blocks(
     if buildings is not None and len(buildings):
         footprints = _in_storage_crs(buildings.geometry).to_numpy()
         footprints = footprints[~(shapely.is_missing(footprints) | shapely.is_empty(footprints))]
-        occupied = shapely.point_on_surface(footprints)
+        occupied = shapely.make_valid(footprints)
     faces, labels, _ = _blocks(area, lines, min_block_m2, frame, occupied)
     count = int(labels.max()) + 1
     geoms = _dissolve(faces, labels, count)
@@ -674,6 +676,7 @@ def _split_block(
     target: int,
     upper: int,
     frame: _Frame,
+    others: np.ndarray | None = None,
 ) -> tuple[np.ndarray, _Sites] | None:
     """Split lines (EPSG:4326) between building groups of one block, and the groups' sites.
 
@@ -726,45 +729,77 @@ def _split_block(
     inner = shapely.intersection(shapely.union_all(shapely.linestrings(segments)), clip)
     if inner.is_empty:
         return None
-    crossed = np.unique(shapely.STRtree(pieces).query(inner, predicate="intersects"))
-    outlines = shapely.intersection(shapely.boundary(frame.fwd(bgeoms[ok][crossed])), clip)
+    # buildings the split lines still cross keep their outline and stay whole; buildings of
+    # a neighbouring block reaching in (over a road) go with their nearest group
+    whole = frame.fwd(bgeoms[ok])
+    if others is not None and len(others):
+        reach_in = frame.fwd(others)
+        foreign = shapely.intersection(reach_in, local_block)
+        inside = shapely.area(foreign) > 0
+        foreign, reach_in = foreign[inside], reach_in[inside]
+        foreign_group = _nearest_label(
+            shapely.STRtree(shapely.points(coords)), shapely.point_on_surface(foreign), group
+        )
+        fi, mi = shapely.STRtree(pieces).query(foreign, predicate="intersects")
+        if len(fi):  # one drawn over a member building goes with that building
+            common = shapely.area(shapely.intersection(foreign[fi], pieces[mi]))
+            order = np.lexsort((mi, -common, fi))
+            fi, mi, common = fi[order], mi[order], common[order]
+            first = np.r_[True, fi[1:] != fi[:-1]] & (common > 1e-6)
+            foreign_group[fi[first]] = labels[mi[first]]
+        pieces = np.concatenate([pieces, foreign])
+        whole = np.concatenate([whole, reach_in])
+        labels = np.concatenate([labels, foreign_group])
+    buildings_tree = shapely.STRtree(pieces)
+    crossed = np.unique(buildings_tree.query(inner, predicate="intersects"))
     parts_ = [shapely.get_parts(shapely.line_merge(inner))]
     if len(crossed):
+        outlines = shapely.intersection(shapely.boundary(whole[crossed]), clip)
         parts_.append(shapely.get_parts(outlines))
     lines = np.concatenate(parts_)
     lines = lines[np.isin(shapely.get_type_id(lines), (1, 2))]
     lines = lines[shapely.length(lines) > 0]
     if not len(lines):
         return None
-    sites = _Sites(shapely.STRtree(shapely.points(coords)), group, shapely.STRtree(pieces), labels)
+    sites = _Sites(shapely.STRtree(shapely.points(coords)), group, buildings_tree, labels)
     return frame.inv(lines), sites
 
 
 def _items(
     pieces: np.ndarray, households: np.ndarray, estates: np.ndarray, upper: int
 ) -> np.ndarray:
-    """Item of each building for the bisection: overlapping buildings and fitting estates join."""
+    """Item of each building for the bisection: overlapping buildings and fitting estates join.
+
+    Overlapping footprints (a tower drawn over its podium) stay together where the joined
+    households fit the band, biggest overlap first: their common part could only go to one of
+    them. An estate that fits the band is one item as well.
+    """
     n = len(pieces)
     parent = list(range(n))
+    weight = households.astype(np.int64).tolist()
 
-    def join(a: int, b: int) -> None:
+    def root(a: int) -> int:
         while parent[a] != a:
             a = parent[a]
-        while parent[b] != b:
-            b = parent[b]
-        if a != b:
+        return a
+
+    def join(a: int, b: int, limit: float) -> None:
+        a, b = root(a), root(b)
+        if a != b and weight[a] + weight[b] <= limit:
             parent[max(a, b)] = min(a, b)
+            weight[min(a, b)] += weight[max(a, b)]
 
     i, j = shapely.STRtree(pieces).query(pieces, predicate="intersects")
     keep = i < j
     i, j = i[keep], j[keep]
     if len(i):
         common = shapely.area(shapely.intersection(pieces[i], pieces[j]))
-        smaller = np.minimum(shapely.area(pieces[i]), shapely.area(pieces[j]))
-        for a, b in zip(
-            i[common > 0.01 * smaller].tolist(), j[common > 0.01 * smaller].tolist(), strict=True
+        order = np.lexsort((j, i, -common))
+        for a, b, area in zip(
+            i[order].tolist(), j[order].tolist(), common[order].tolist(), strict=True
         ):
-            join(a, b)
+            if area > 1e-6:  # m²: a real overlap, not just a shared wall
+                join(a, b, upper)
     estate_hh: dict[Hashable, int] = defaultdict(int)
     first: dict[Hashable, int] = {}
     for n_, (e, h) in enumerate(zip(estates.tolist(), households.tolist(), strict=True)):
@@ -773,12 +808,8 @@ def _items(
             first.setdefault(e, n_)
     for n_, e in enumerate(estates.tolist()):
         if e is not None and estate_hh[e] <= upper:
-            join(first[e], n_)
-    roots = []
-    for x in range(n):
-        while parent[x] != x:
-            x = parent[x]
-        roots.append(x)
+            join(first[e], n_, math.inf)
+    roots = [root(x) for x in range(n)]
     return np.unique(np.array(roots), return_inverse=True)[1].astype(np.int64)
 
 
@@ -844,15 +875,20 @@ class _Sites:
     buildings: shapely.STRtree
     building_group: np.ndarray
 
-    def label(self, points_local: np.ndarray) -> np.ndarray:
-        """The group of each point: its building's, else the nearest site's (Voronoi region)."""
-        out = _nearest_label(self.tree, points_local, self.group)
-        pi, bi = self.buildings.query(points_local, predicate="within")
-        if len(pi):
-            order = np.lexsort((bi, pi))
-            pi, bi = pi[order], bi[order]
-            first = np.r_[True, pi[1:] != pi[:-1]]
-            out[pi[first]] = self.building_group[bi[first]]
+    def label(self, atoms_local: np.ndarray) -> np.ndarray:
+        """The group of each atom: of the building covering most of it, else of the nearest site."""
+        out = _nearest_label(self.tree, shapely.point_on_surface(atoms_local), self.group)
+        ai, bi = self.buildings.query(atoms_local, predicate="intersects")
+        if len(ai):
+            pieces = self.buildings.geometries[bi]
+            inside = shapely.area(shapely.intersection(atoms_local[ai], pieces))
+            frac = inside / np.maximum(shapely.area(atoms_local[ai]), 1e-12)
+            keep = frac >= 0.5
+            ai, bi, frac = ai[keep], bi[keep], frac[keep]
+            order = np.lexsort((bi, -frac, ai))
+            ai, bi = ai[order], bi[order]
+            first = np.r_[True, ai[1:] != ai[:-1]] if len(ai) else np.zeros(0, dtype=bool)
+            out[ai[first]] = self.building_group[bi[first]]
         return out
 
 
@@ -947,13 +983,12 @@ def _metis_parts(
     vweights = [int(weights[u]) for u in nodes]
     options = pymetis.Options(contig=1, seed=int(seed))
     try:
+        if hasattr(pymetis, "CSRAdjacency"):  # pymetis ≥ 2025: xadj/adjncy are deprecated
+            graph: dict[str, Any] = {"adjacency": pymetis.CSRAdjacency(xadj, adjncy)}
+        else:  # pragma: no cover - older pymetis
+            graph = {"xadj": xadj, "adjncy": adjncy}
         _, parts = pymetis.part_graph(
-            k,
-            xadj=xadj,
-            adjncy=adjncy,
-            vweights=vweights,
-            eweights=eweights,
-            options=options,
+            k, **graph, vweights=vweights, eweights=eweights, options=options
         )
     except Exception as exc:  # METIS refuses some inputs: fall back, never fail
         logger.warning("METIS failed (%s); using recursive bisection", exc)
@@ -1160,20 +1195,15 @@ class _Cells:
             sums = np.bincount(parts, weights=[self.w[u] for u in nodes])
             if self.viol(self.h[a]) <= sum(self.viol(int(s)) for s in sums):
                 continue
-            if any(
-                len(
-                    _components([u for u, p in zip(nodes, parts, strict=True) if p == q], self.nbrs)
-                )
-                != 1
-                for q in np.unique(parts)
-            ):
+            groups = [[u for u, p in zip(nodes, parts, strict=True) if p == q] for q in set(parts)]
+            groups.sort(key=lambda g: g[0])
+            if any(len(_components(g, self.nbrs)) != 1 for g in groups):
                 continue
-            for q in np.unique(parts)[1:]:
+            for g in groups[1:]:
                 new = self.next_id
                 self.next_id += 1
-                for u, p in zip(nodes, parts, strict=True):
-                    if p == q:
-                        self.move(u, new)
+                for u in g:
+                    self.move(u, new)
             changed = True
         return changed
 
@@ -1260,7 +1290,8 @@ def _partition_graph(
     isolated_nodes: list[list[int]] = []
     for comp in _components(rest, nbrs):
         total = float(weights[comp].sum())
-        touches_other = any(v not in set(comp) for u in comp for v in nbrs[u])
+        members = set(comp)
+        touches_other = any(v not in members for u in comp for v in nbrs[u])
         if total < lower and touches_other:
             orphans.append(comp)  # too few households alone: joins a neighbouring cell below
             continue
@@ -1346,8 +1377,10 @@ def _check_band(target: int, band: tuple[int, int]) -> tuple[int, int]:
         ) from exc
     if not 0 <= lower <= upper or upper <= 0:
         raise GeodataError(f"band must satisfy 0 ≤ lower ≤ upper and upper > 0, not {band!r}")
-    if not lower <= target <= upper:
-        raise GeodataError(f"target {target} must lie inside the band {lower}–{upper}")
+    if not (lower <= target <= upper and target > 0):
+        raise GeodataError(
+            f"target {target} must be positive and lie inside the band {lower}–{upper}"
+        )
     return lower, upper
 
 
@@ -1499,7 +1532,17 @@ def propose_partition(
     band: tuple[int, int] = (200, 500),
     seed: int = 0,
 ) -> Proposal:
-    """Propose cells that tile the area, follow roads, keep buildings (and estates) whole and land households in the band."""
+    """Propose cells that tile the area, follow roads, keep buildings whole and land in the band.
+
+    ``area`` is the community (a Polygon/MultiPolygon, or a GeoSeries/GeoDataFrame to union) in
+    EPSG:4326; ``buildings`` hold footprints and a ``households_column`` (estimate it with
+    :func:`geodata.estimate.estimate_households`); ``roads`` are OSM-style lines (``highway``,
+    ``tunnel``, ``bridge`` tags are read when present). With ``estate_column`` the buildings of
+    one estate (小区) stay in one cell where its households fit the band. Cells number
+    ``round(households / target)`` or so, adjusted so the ``band`` (lower, upper) is reachable;
+    ``seed`` makes METIS's choices repeatable (the same inputs and seed give the same cells).
+    Cells outside the band say why in ``reason``. Raises GeodataError for unusable input.
+    """
     lower, upper = _check_band(target, band)
     area = _as_area(area)
     geoms, households, estates = _building_inputs(buildings, households_column, estate_column)
@@ -1509,7 +1552,7 @@ def propose_partition(
 
     # 1. road blocks, and each building's block (largest share of its footprint)
     lines = _barrier_lines(roads)
-    faces, face_block, lines = _blocks(area, lines, 200.0, frame, shapely.point_on_surface(geoms))
+    faces, face_block, lines = _blocks(area, lines, 200.0, frame, geoms)
     n_blocks = int(face_block.max()) + 1
     bi, fi, share = _overlay_pairs(geoms, faces)
     block_of_building = _largest(bi, face_block[fi], share, nb)
@@ -1524,12 +1567,15 @@ def propose_partition(
     split_lines: list[np.ndarray] = []
     regions: dict[int, _Sites] = {}
     block_geoms: np.ndarray | None = None
+    reaching = share > 0
     for blk in np.flatnonzero(block_hh > upper):
         members = np.flatnonzero(block_of_building == blk)
         if (households[members] > 0).sum() < 2:
             continue
         if block_geoms is None:
             block_geoms = _dissolve(faces, face_block, n_blocks)
+        others = np.unique(bi[reaching & (face_block[fi] == blk)])
+        others = others[block_of_building[others] != blk]
         result = _split_block(
             block_geoms[blk],
             geoms[members],
@@ -1538,6 +1584,7 @@ def propose_partition(
             target,
             upper,
             frame,
+            geoms[others],
         )
         if result is not None:
             split_lines.append(result[0])
@@ -1549,11 +1596,10 @@ def propose_partition(
         points = shapely.point_on_surface(atoms)
         atom_block = face_block[_locate(points, faces)]
         atom_group = np.zeros(len(atoms), dtype=np.int64)
-        points_local = frame.fwd(points)
         for blk, sites in regions.items():
             idx = np.flatnonzero(atom_block == blk)
             if len(idx):
-                atom_group[idx] = sites.label(points_local[idx])
+                atom_group[idx] = sites.label(frame.fwd(atoms[idx]))
     else:
         atoms = faces
         atom_block = face_block

@@ -492,3 +492,51 @@ def test_shrink_leaves_a_gap_that_create_fills(
         f"/api/v1/communities/{COMMUNITY}/redraw/preview", headers=rc.headers, json=body
     )
     assert nothing.status_code == 422 and "covers no gap" in nothing.json()["detail"]
+
+
+def test_proposal_previewed_and_committed_as_a_whole(
+    client: TestClient, db: Session, nanjing_cells: RealCommunity, nanjing: Path
+) -> None:
+    from gridsvc.services.imports import import_roads
+
+    rc = nanjing_cells
+    import_roads(db, read_features(nanjing / "roads.geojson", kind="line"), source="nj-roads")
+    r = client.post(
+        f"/api/v1/communities/{COMMUNITY}/proposal",
+        headers=rc.headers,
+        json={"target": 300, "band_min": 200, "band_max": 500},
+    )
+    assert r.status_code == 200, r.text
+    proposal = r.json()
+    assert proposal["features"] and proposal["summary"]
+    for f in proposal["features"]:
+        p = f["properties"]
+        assert p["in_band"] or p["reason"], p
+    body = {
+        "op": "proposal",
+        "cells": {"type": "FeatureCollection", "features": proposal["features"]},
+        "reason": "采用自动划格方案",
+    }
+    preview = _preview(client, rc, body)
+    impact = preview["impact"]
+    assert sorted(impact["cells_retired"]) == rc.codes
+    assert len(impact["cells_created"]) == len(proposal["features"])
+    counts = impact["validation"]["counts"]
+    assert counts.get("gap", 0) == 0 and counts.get("overlap", 0) == 0
+    assert counts.get("building_unassigned", 0) == 0
+    assert _commit(client, rc, body, preview["etag"]).status_code == 200
+    in_cells = db.scalar(
+        text(
+            "SELECT count(*) FROM building WHERE source = 'nj' AND cell_id IS "
+            "NOT NULL AND ST_Intersects(footprint, ST_GeomFromText(:a, 4326))"
+        ),
+        {"a": rc.area.wkt},
+    )
+    touching = db.scalar(
+        text(
+            "SELECT count(*) FROM building WHERE source = 'nj' AND "
+            "ST_Intersects(footprint, ST_GeomFromText(:a, 4326))"
+        ),
+        {"a": rc.area.wkt},
+    )
+    assert in_cells == touching
