@@ -243,7 +243,9 @@ def _read(
     layer: str | None,
     encoding: str | None,
     osm_filter: dict[str, str | None] | None = None,
+    kind: str = "polygon",
 ):  # type: ignore[no-untyped-def]
+    """Read a file for an import; a bad file ends the command with a clear message."""
     from geodata.errors import GeodataError
     from geodata.readers import read_features
     from gridsvc.settings import get_settings
@@ -252,7 +254,7 @@ def _read(
         try:
             return read_features(
                 path,
-                kind="polygon",
+                kind=kind,
                 datum=datum,
                 layer=layer,
                 encoding=encoding,
@@ -573,6 +575,31 @@ def cells_propose(
                 )
         except GridsvcError as exc:
             _fail(exc.detail)
+
+
+@app.command("outline")
+def outline(
+    buildings: Annotated[Path, typer.Argument(help="building footprints (any supported format)")],
+    output: Annotated[Path, typer.Option("-o", help="where to write the outline (GeoJSON)")],
+    roads: Annotated[Path | None, typer.Option(help="road centre lines it may follow")] = None,
+    margin_m: Annotated[float, typer.Option(help="margin around the buildings (m)")] = 20.0,
+    datum: DatumOpt = Datum.WGS84,
+) -> None:
+    """Derive a community or street outline from buildings (and roads) when none is given;
+    import the result with `gridsvc import communities`."""
+    import geopandas as gpd
+
+    from geodata.partition import derive_outline
+
+    b = _read(path=buildings, datum=datum, layer=None, encoding=None, osm_filter={"building": None})
+    r = (
+        _read(roads, datum, None, None, osm_filter={"highway": None}, kind="line")
+        if roads
+        else None
+    )
+    polygon = derive_outline(b.gdf, r.gdf if r else None, margin_m=margin_m)
+    gpd.GeoDataFrame({"name": [output.stem]}, geometry=[polygon], crs=4326).to_file(output)
+    console.print(f"outline of {len(b.gdf)} buildings written to {output}")
 
 
 @cells_app.command("history")

@@ -167,3 +167,69 @@ def test_street_set_up_from_files(cli_db: str, nanjing: Path, tmp_path: Path) ->
     assert "no_leader" in result.output and "gap" not in result.output
     result = runner.invoke(app, ["cells", "history", "320102005001001"])
     assert result.exit_code == 0 and "current" in result.output
+
+
+@pytest.mark.shared_data
+def test_outline_then_import_as_community(cli_db: str, beijing: Path, tmp_path: Path) -> None:
+    """No community polygon exists for 学院路: derive one from buildings and roads, import it."""
+    out = tmp_path / "学院路.geojson"
+    result = runner.invoke(
+        app,
+        [
+            "outline",
+            str(beijing / "buildings.geojson"),
+            "--roads",
+            str(beijing / "roads.geojson"),
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            "communities",
+            str(out),
+            "--street",
+            "110108016",
+            "--street-name",
+            "学院路街道",
+            "--commit",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app, ["import", "buildings", str(beijing / "buildings.geojson"), "--commit"]
+    )
+    assert "buildings outside every community │ 0" in result.output.replace("  ", " ") or (
+        _outside(cli_db) == 0
+    )
+
+
+def _outside(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM building WHERE community_id IS NULL")
+        ).scalar_one()
+    engine.dispose()
+    return n
+
+
+def test_import_incidents_from_csv(cli_db: str, tmp_path: Path) -> None:
+    csv = tmp_path / "事件.csv"
+    csv.write_text(
+        "经度,纬度,类别,描述\n118.80,32.05,环境卫生,垃圾\n118.81,32.06,治安隐患,路灯坏\n",
+        encoding="utf-8",
+    )
+    dry = runner.invoke(app, ["import", "incidents", str(csv)])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run" in dry.output
+    result = runner.invoke(app, ["import", "incidents", str(csv), "--commit"])
+    assert result.exit_code == 0, result.output
+    engine = create_engine(cli_db)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT category FROM incident ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert rows == ["sanitation", "public_order"]
