@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from gridsvc.db import migrate
+from gridsvc.testing import serve_in_subprocess
 
 SHARED_DATA = Path(
     os.environ.get("GRIDSVC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -64,44 +61,5 @@ def describe(seconds: list[float]) -> str:
     return f"best {min(seconds) * 1000:.0f} ms, median {statistics.median(seconds) * 1000:.0f} ms"
 
 
-@contextlib.contextmanager
-def serve(url: str, workers: int = 1) -> Iterator[str]:
-    """gridsvc on a free loopback port against `url`; yields the base URL, stops it after."""
-    import httpx
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(
-        os.environ, GRIDSVC_DATABASE_URL=url, GRIDSVC_LOG_LEVEL="WARNING", GRIDSVC_LOAD_DEMO="false"
-    )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "gridsvc.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(10)
+#: gridsvc served in a child process (shared with the tests).
+serve = serve_in_subprocess

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from geodata.codes import reading_order, sequence_codes
 from geodata.estimate import estimate_households, parse_levels
 from geodata.readers import ReadResult
+from gridsvc.db.transactions import savepoint
 from gridsvc.domain import CELL_KINDS
 from gridsvc.errors import Conflict, InvalidInput, NotFound
 from gridsvc.models import Cell, CellVersion, Community, District, Street
@@ -106,18 +107,9 @@ def run_in_savepoint(
 
     Only the import's own writes are undone by a dry run or a failure; nothing is half-written.
     """
-    savepoint = session.begin_nested()
-    try:
+    with savepoint(session, keep=commit):
         summary = work()
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if commit:
-        savepoint.commit()
-        session.commit()
-        summary.committed = True
-    else:
-        savepoint.rollback()
+    summary.committed = commit
     return summary
 
 

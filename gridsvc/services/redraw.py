@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from geodata.codes import reading_order
 from geodata.crs import area_m2
+from gridsvc.db.transactions import savepoint
 from gridsvc.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gridsvc.models import Cell, CellChange, CellLineage, CellVersion, Community
 from gridsvc.repositories.areas import CommunityRef
@@ -629,8 +630,7 @@ def run(
         ).all()
     )
 
-    savepoint = session.begin_nested()
-    try:
+    with savepoint(session, keep=commit):
         written = _apply(session, community, plan, reason.strip(), user)
         assign_buildings_to_cells(session, envelope_wkt=envelope.wkt)
         moved, old_cell_of, new_cell_of = _measure(session, community, before_b, envelope)
@@ -659,14 +659,8 @@ def run(
         _record(
             session, community, plan, request, reason.strip(), user, revision + 1, impact, written
         )
-    except BaseException:
-        savepoint.rollback()
-        raise
     if commit:
-        savepoint.commit()
-        session.commit()
         return Outcome(True, revision + 1, impact)
-    savepoint.rollback()
     return Outcome(False, revision, impact)
 
 

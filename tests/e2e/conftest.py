@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 CHROMIUM_ARGS = [
@@ -35,40 +30,10 @@ def _chromium() -> str:
 @pytest.fixture(scope="session")
 def server_url(database_url: str) -> Iterator[str]:
     """gridsvc served by uvicorn on a free loopback port, on the (migrated) test database."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, GRIDSVC_DATABASE_URL=database_url, GRIDSVC_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "gridsvc.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gridsvc did not start")
+    from gridsvc.testing import serve_in_subprocess
+
+    with serve_in_subprocess(database_url) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,7 @@ wins, the other gets 409, nothing is lost; the database enforces one 格长 per 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -64,36 +59,12 @@ def live(database_url: str) -> Iterator[tuple[str, str]]:
         create_cells(s, cells)
         create_user(s, username="boss", password=PASSWORD, role="admin")
         s.commit()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ, GRIDSVC_DATABASE_URL=url, GRIDSVC_LOG_LEVEL="WARNING")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "gridsvc.main:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
+    from gridsvc.testing import serve_in_subprocess
+
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base, url
+        with serve_in_subprocess(url) as base:
+            yield base, url
     finally:
-        server.terminate()
-        server.wait(10)
         engine.dispose()
         cluster.drop_database("gridsvc_race")
 

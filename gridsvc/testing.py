@@ -1,0 +1,60 @@
+"""Helpers for tests and benchmarks: gridsvc served by uvicorn in a child process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def serve_in_subprocess(database_url: str, *, workers: int = 1) -> Iterator[str]:
+    """gridsvc on a free loopback port against `database_url`; yields its base URL and stops
+    it afterwards. Raises RuntimeError if it does not answer /health within 30 s."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(
+        os.environ,
+        GRIDSVC_DATABASE_URL=database_url,
+        GRIDSVC_LOG_LEVEL="WARNING",
+        GRIDSVC_LOAD_DEMO="false",
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gridsvc.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("gridsvc did not start within 30 s")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
