@@ -152,7 +152,16 @@ def _check_input_geometry(geom: BaseGeometry, community: BaseGeometry) -> BaseGe
 
 # -- operations → plans ---------------------------------------------------------------------
 def _cells(session: Session, community: CommunityRef) -> gpd.GeoDataFrame:
-    return community_cells_frame(session, community.id)
+    """The community's current cells, read once per unchanged state of this session."""
+    key = ("gridsvc.redraw.cells", community.id)
+    if key not in session.info:
+        session.info[key] = community_cells_frame(session, community.id)
+    return session.info[key]
+
+
+def _forget_cells(session: Session, community: CommunityRef) -> None:
+    """Drop the remembered cells (after writes, and after a preview is rolled back)."""
+    session.info.pop(("gridsvc.redraw.cells", community.id), None)
 
 
 def _row(cells: gpd.GeoDataFrame, code: str) -> Any:
@@ -387,6 +396,7 @@ def _apply(
     session: Session, community: CommunityRef, plan: Plan, reason: str, user: str
 ) -> _Written:
     """Write the plan's versions, retirements, new cells and lineage (clock time stamps)."""
+    _forget_cells(session, community)
     written = _Written()
     now = session.scalar(select(func.clock_timestamp()))
     code_name = session.execute(
@@ -616,8 +626,27 @@ def run(
     if not reason or not reason.strip():
         raise InvalidInput("a reason is required for every redraw (it goes into the audit log)")
     revision = lock_revision(session, community, if_match if commit else None, commit=commit)
-    community_code = community.code
     before_cells = _cells(session, community)
+
+    try:
+        return _run_in_savepoint(
+            session, community, plan, revision, before_cells, request, reason, user, commit
+        )
+    finally:
+        _forget_cells(session, community)
+
+
+def _run_in_savepoint(
+    session: Session,
+    community: CommunityRef,
+    plan: Plan,
+    revision: int,
+    before_cells: gpd.GeoDataFrame,
+    request: dict[str, Any],
+    reason: str,
+    user: str,
+    commit: bool,
+) -> Outcome:
     envelope = _envelope(plan, before_cells)
     before_b = buildings_frame(session, envelope=envelope, with_geometry=False)
     open_before = dict(
@@ -629,7 +658,6 @@ def run(
             {"env": envelope.wkt},
         ).all()
     )
-
     with savepoint(session, keep=commit):
         written = _apply(session, community, plan, reason.strip(), user)
         assign_buildings_to_cells(session, envelope_wkt=envelope.wkt)
@@ -647,7 +675,7 @@ def run(
         impact = _impact(
             session,
             community,
-            community_code,
+            community.code,
             revision,
             plan,
             before_cells,
@@ -738,7 +766,9 @@ def _impact(
     open_after: dict[int, Any],
 ) -> dict[str, Any]:
     after = _cells(session, community)
-    code_of = dict(session.execute(select(Cell.id, Cell.code)).all())
+    code_of = dict(
+        session.execute(select(Cell.id, Cell.code).where(Cell.community_id == community.id)).all()
+    )
     for move in people:
         move["from"] = code_of.get(move.pop("from_cell_id"))
         move["to"] = code_of.get(move.pop("to_cell_id"))
@@ -787,6 +817,11 @@ def _shape(value: Any, what: str, datum: str) -> BaseGeometry:
 
 def plan_from_request(session: Session, community: CommunityRef, body: dict[str, Any]) -> Plan:
     """Turn an API/CLI redraw request (see gridsvc.schemas.redraw) into a plan."""
+    return _plan_from_request(session, community, body)
+
+
+def _plan_from_request(session: Session, community: CommunityRef, body: dict[str, Any]) -> Plan:
+    """Dispatch on the request's `op`."""
     op = body.get("op")
     datum = body.get("datum") or "wgs84"
     if op == "reshape":
