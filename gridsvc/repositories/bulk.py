@@ -69,3 +69,29 @@ def create_staging(session: Session, name: str, like: str, columns: Sequence[str
     dbapi.execute(
         f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {cols} FROM {like} WITH NO DATA"
     )
+
+
+def upsert_rows(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> tuple[int, int]:
+    """COPY rows into a staging table, then insert them or update the rows with the same
+    (source, source_id); returns (inserted, updated)."""
+    from sqlalchemy import text
+
+    stage = f"{table}_stage"
+    create_staging(session, stage, table, columns)
+    copy_rows(session, stage, columns, rows)
+    cols = ", ".join(columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in ("source", "source_id"))
+    flags = (
+        session.execute(
+            text(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
+                f"ON CONFLICT (source, source_id) DO UPDATE SET {updates} RETURNING (xmax = 0)"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    inserted = sum(1 for f in flags if f)
+    return inserted, len(flags) - inserted

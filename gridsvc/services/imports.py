@@ -29,7 +29,7 @@ from gridsvc.domain import CELL_KINDS
 from gridsvc.errors import Conflict, InvalidInput, NotFound
 from gridsvc.models import Cell, CellVersion, Community, District, Street
 from gridsvc.repositories.areas import CommunityRef, get_community
-from gridsvc.repositories.bulk import copy_rows, create_staging, ewkb_hex, to_db_geometry
+from gridsvc.repositories.bulk import copy_rows, ewkb_hex, to_db_geometry, upsert_rows
 from gridsvc.services.assignment import assign_buildings_to_areas, assign_buildings_to_cells
 from gridsvc.settings import GeoSettings
 
@@ -240,25 +240,10 @@ def import_buildings(
     summary.households_total = int(sum(columns["households"]))
     summary.estimated_households = int(sum(columns["households_estimated"]))
 
-    create_staging(session, "building_stage", "building", _BUILDING_COLUMNS)
     rows = zip(*(columns[c] for c in _BUILDING_COLUMNS), strict=True)
-    copied = copy_rows(session, "building_stage", _BUILDING_COLUMNS, _report(rows, progress))
-    log.debug("staged %d buildings", copied)
-    cols = ", ".join(_BUILDING_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _BUILDING_COLUMNS[2:])
-    flags = (
-        session.execute(
-            text(
-                f"INSERT INTO building ({cols}) SELECT {cols} FROM building_stage "
-                f"ON CONFLICT (source, source_id) DO UPDATE SET {updates} "
-                "RETURNING (xmax = 0) AS inserted"
-            )
-        )
-        .scalars()
-        .all()
+    summary.inserted, summary.updated = upsert_rows(
+        session, "building", _BUILDING_COLUMNS, _report(rows, progress)
     )
-    summary.inserted = sum(1 for f in flags if f)
-    summary.updated = len(flags) - summary.inserted
 
     assign_buildings_to_areas(session)
     envelope = shapely.box(*gdf.total_bounds).wkt
@@ -678,10 +663,9 @@ def import_roads(session: Session, result: ReadResult, *, source: str) -> Import
     gdf = result.gdf
     n = len(gdf)
     columns = ("source", "source_id", "name", "highway", "geom", "properties")
-    create_staging(session, "road_stage", "road", columns)
-    copy_rows(
+    summary.inserted, summary.updated = upsert_rows(
         session,
-        "road_stage",
+        "road",
         columns,
         zip(
             [source] * n,
@@ -693,18 +677,4 @@ def import_roads(session: Session, result: ReadResult, *, source: str) -> Import
             strict=True,
         ),
     )
-    cols = ", ".join(columns)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[2:])
-    flags = (
-        session.execute(
-            text(
-                f"INSERT INTO road ({cols}) SELECT {cols} FROM road_stage "
-                f"ON CONFLICT (source, source_id) DO UPDATE SET {updates} RETURNING (xmax = 0)"
-            )
-        )
-        .scalars()
-        .all()
-    )
-    summary.inserted = sum(1 for f in flags if f)
-    summary.updated = len(flags) - summary.inserted
     return summary
