@@ -8,10 +8,10 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 from geoalchemy2.shape import to_shape
-from geodata.partition import propose_partition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from geodata.partition import propose_partition
 from gridsvc.errors import InvalidInput
 from gridsvc.models import Building, Community, Road
 from gridsvc.repositories.areas import CommunityRef
