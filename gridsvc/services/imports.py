@@ -152,16 +152,25 @@ def _addresses(gdf: pd.DataFrame) -> list[str | None]:
 
 
 def _extra_properties(gdf: pd.DataFrame, used: set[str]) -> list[str]:
+    """The attributes not mapped to columns, as one JSON object per row (nulls left out)."""
     extra = gdf.drop(columns=[c for c in gdf.columns if c in used or c == "geometry"])
-    records = extra.to_dict("records") if len(extra.columns) else [{} for _ in range(len(gdf))]
+    extra = extra.dropna(axis=1, how="all")  # OSM extracts carry many empty tag columns
+    names = list(extra.columns)
+    values = extra.to_numpy(dtype=object)
+    present = extra.notna().to_numpy()
     return [
         json.dumps(
-            {k: v for k, v in rec.items() if v is not None and v is not pd.NA and v == v},
+            {names[j]: _plain(values[i, j]) for j in np.flatnonzero(present[i])},
             ensure_ascii=False,
             default=str,
         )
-        for rec in records
+        for i in range(len(extra))
     ]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python values for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _start_summary(kind: str, source: str, result: ReadResult) -> ImportSummary:
