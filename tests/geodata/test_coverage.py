@@ -413,13 +413,8 @@ def test_real_beijing_removed_cell_leaves_its_buildings_without_a_cell(beijing: 
     assert unassigned == {str(v) for v in buildings.loc[alone, "id"]}
 
 
-def test_thousand_cells_take_well_under_a_second() -> None:
-    import time
-
+def test_thousand_cell_grid_is_valid() -> None:
+    """The benchmark's 40 × 25 grid is a valid tiling (its speed: bench/bench_validate.py)."""
     community, cells = grid(40, 25)
-    frame = make_cells(cells)
-    validate_cells(to_deg(community).iloc[0], frame)  # warm up (pyproj, GEOS)
-    start = time.perf_counter()
-    report = check(community, frame)
-    assert report.ok
-    assert time.perf_counter() - start < 1.0
+    report = check(community, make_cells(cells))
+    assert report.ok and report.cells_checked == 1000
