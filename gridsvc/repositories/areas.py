@@ -40,14 +40,6 @@ def get_community(session: Session, code: str) -> CommunityRef:
     return CommunityRef(*row)
 
 
-def get_street_id(session: Session, code: str) -> int:
-    """The id of the street with this code, or NotFound."""
-    street_id = session.scalar(select(Street.id).where(Street.code == code))
-    if street_id is None:
-        raise NotFound(f"no street with code {code!r}")
-    return street_id
-
-
 def community_features(session: Session, principal: Principal) -> tuple[str, int]:
     """JSON array of the communities in scope, with cell, building and household counts."""
     cells = (

@@ -381,3 +381,27 @@ def buildings_frame(
         geometry=_from_wkb([r[5] for r in rows]) if with_geometry else [None] * len(rows),
         crs=_WGS84,
     )
+
+
+def next_codes(session: Session, code_column: Any, prefix: str, geoms: Any) -> list[str]:
+    """Codes for new areas under a parent code: prefix + the next free 3-digit sequence numbers
+    (after the highest ever used, retired ones included), given in reading order
+    (west→east, then north→south). Used for communities of a street and cells of a community."""
+    import numpy as np
+
+    from geodata.codes import reading_order, sequence_codes
+
+    used = session.scalars(select(code_column).where(code_column.like(f"{prefix}%"))).all()
+    start = max((int(c[len(prefix) :]) for c in used if c[len(prefix) :].isdigit()), default=0) + 1
+    arr = np.asarray(geoms, dtype=object)
+    ranked = sequence_codes(prefix, len(arr), start=start)
+    codes = [""] * len(arr)
+    for rank, i in enumerate(reading_order(arr)):
+        codes[i] = ranked[rank]
+    return codes
+
+
+def next_cell_codes(session: Session, community_id: int, geoms: Any) -> list[str]:
+    """Codes for new cells of a community (see :func:`next_codes`)."""
+    prefix = session.scalar(select(Community.code).where(Community.id == community_id))
+    return next_codes(session, Cell.code, prefix, geoms)

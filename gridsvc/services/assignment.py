@@ -65,6 +65,7 @@ _ASSIGN_COMMUNITIES = text(
     WHERE ST_Intersects(co.geom, ST_PointOnSurface(b.footprint))
       AND b.community_id IS DISTINCT FROM co.id
       AND (CAST(:only_unset AS boolean) IS FALSE OR b.community_id IS NULL)
+      AND (CAST(:envelope AS geometry) IS NULL OR b.footprint && CAST(:envelope AS geometry))
     """
 )
 
@@ -74,6 +75,7 @@ _ASSIGN_ESTATES = text(
     FROM estate e
     WHERE ST_Intersects(e.geom, ST_PointOnSurface(b.footprint))
       AND b.estate_id IS DISTINCT FROM e.id
+      AND (CAST(:envelope AS geometry) IS NULL OR b.footprint && CAST(:envelope AS geometry))
     """
 )
 
@@ -113,11 +115,15 @@ def assign_buildings_to_cells(
     )
 
 
-def assign_buildings_to_areas(session: Session, *, only_unset: bool = False) -> None:
-    """Set each building's community and estate by its point on surface; estates likewise."""
+def assign_buildings_to_areas(
+    session: Session, *, only_unset: bool = False, envelope_wkt: str | None = None
+) -> None:
+    """Set each building's community and estate by its point on surface (all buildings, or only
+    those within an envelope, e.g. of a fresh import); estates get their community likewise."""
+    envelope = f"SRID=4326;{envelope_wkt}" if envelope_wkt else None
     session.execute(_ESTATE_COMMUNITIES)
-    session.execute(_ASSIGN_COMMUNITIES, {"only_unset": only_unset})
-    session.execute(_ASSIGN_ESTATES)
+    session.execute(_ASSIGN_COMMUNITIES, {"only_unset": only_unset, "envelope": envelope})
+    session.execute(_ASSIGN_ESTATES, {"envelope": envelope})
 
 
 _ATTRIBUTE_INCIDENTS = text(

@@ -18,18 +18,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geodata.codes import reading_order, sequence_codes
 from geodata.estimate import estimate_households, parse_levels
 from geodata.readers import ReadResult
 from gridsvc.db.transactions import savepoint
 from gridsvc.domain import CELL_KINDS
 from gridsvc.errors import Conflict, InvalidInput, NotFound
-from gridsvc.models import Cell, CellVersion, Community, District, Street
+from gridsvc.models import Cell, Community, District, Street
 from gridsvc.repositories.areas import CommunityRef, get_community
 from gridsvc.repositories.bulk import copy_rows, ewkb_hex, to_db_geometry, upsert_rows
+from gridsvc.repositories.cells import next_cell_codes, next_codes
 from gridsvc.services.assignment import assign_buildings_to_areas, assign_buildings_to_cells
 from gridsvc.settings import GeoSettings
 
@@ -254,8 +254,8 @@ def import_buildings(
         session, "building", _BUILDING_COLUMNS, _report(rows, progress)
     )
 
-    assign_buildings_to_areas(session)
     envelope = shapely.box(*gdf.total_bounds).wkt
+    assign_buildings_to_areas(session, envelope_wkt=envelope)
     assign_buildings_to_cells(session, envelope_wkt=envelope)
     counts = session.execute(
         text(
@@ -301,7 +301,7 @@ def import_estates(session: Session, result: ReadResult, *, source: str) -> Impo
         strict=True,
     )
     summary.inserted = copy_rows(session, "estate", ("name", "source", "source_id", "geom"), rows)
-    assign_buildings_to_areas(session)
+    assign_buildings_to_areas(session, envelope_wkt=shapely.box(*gdf.total_bounds).wkt)
     return summary
 
 
@@ -344,14 +344,13 @@ def import_communities(
     n = len(gdf)
     names = _text(_first_column(gdf, NAME_COLUMNS), n)
     codes = _text(_first_column(gdf, CODE_COLUMNS), n)
-    if any(c is None for c in codes):
-        existing = session.scalar(
-            select(func.count()).select_from(Community).where(Community.street_id == street_id)
-        )
-        order = reading_order(gdf.geometry.values)
-        generated = sequence_codes(street_code, n, start=int(existing or 0) + 1)
-        for rank, idx in enumerate(order):
-            codes[idx] = codes[idx] or generated[rank]
+    missing = [i for i, c in enumerate(codes) if c is None]
+    if missing:
+        geoms = np.asarray(gdf.geometry.values, dtype=object)[missing]
+        for idx, code in zip(
+            missing, next_codes(session, Community.code, street_code, geoms), strict=True
+        ):
+            codes[idx] = code
     _refuse_existing_codes(session, Community.code, codes, "community")
     for code, name, geom in zip(codes, names, gdf.geometry.values, strict=True):
         session.add(
@@ -360,7 +359,7 @@ def import_communities(
     session.flush()
     summary.inserted = n
     summary.codes = [c for c in codes if c]
-    assign_buildings_to_areas(session)
+    assign_buildings_to_areas(session, envelope_wkt=shapely.box(*gdf.total_bounds).wkt)
     return summary
 
 
@@ -414,18 +413,13 @@ def create_cells(
         for cid in set(community_ids)
     }
     geoms = np.asarray(gdf.geometry.values, dtype=object)
-    for cid, (ccode, cname) in communities.items():
-        members = [i for i in range(n) if community_ids[i] == cid]
-        missing = [i for i in members if codes[i] is None]
+    for cid, (_, cname) in communities.items():
+        missing = [i for i in range(n) if community_ids[i] == cid and codes[i] is None]
         if not missing:
             continue
-        existing = session.scalar(select(func.count()).where(Cell.community_id == cid)) or 0
-        order = [missing[j] for j in reading_order(geoms[missing])]
-        for seq, idx in zip(
-            sequence_codes(ccode, len(order), start=existing + 1), order, strict=True
-        ):
-            codes[idx] = seq
-            names[idx] = names[idx] or f"{cname}第{seq[-3:]}网格"
+        for idx, code in zip(missing, next_cell_codes(session, cid, geoms[missing]), strict=True):
+            codes[idx] = code
+            names[idx] = names[idx] or f"{cname}第{code[-3:]}网格"
     _refuse_existing_codes(session, Cell.code, codes, "cell")
     cells = [
         Cell(
@@ -557,16 +551,6 @@ def import_cells(
         reason=f"imported from {source}",
         changed_by=changed_by,
         summary=summary,
-    )
-
-
-def current_cell_count(session: Session) -> int:
-    """Number of cells with a current boundary."""
-    return (
-        session.scalar(
-            select(func.count()).select_from(CellVersion).where(CellVersion.valid_to.is_(None))
-        )
-        or 0
     )
 
 

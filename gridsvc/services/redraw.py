@@ -27,14 +27,18 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from geodata.codes import reading_order
 from geodata.crs import area_m2
 from gridsvc.db.transactions import savepoint
 from gridsvc.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gridsvc.models import Cell, CellChange, CellLineage, CellVersion, Community
 from gridsvc.repositories.areas import CommunityRef
 from gridsvc.repositories.bulk import to_db_geometry
-from gridsvc.repositories.cells import buildings_frame, community_cells_frame, community_geometry
+from gridsvc.repositories.cells import (
+    buildings_frame,
+    community_cells_frame,
+    community_geometry,
+    next_cell_codes,
+)
 from gridsvc.services.assignment import assign_buildings_to_cells
 from gridsvc.services.validation import validate_community
 from gridsvc.settings import get_settings
@@ -373,19 +377,6 @@ def plan_proposal(session: Session, community: CommunityRef, cells_gdf: gpd.GeoD
 
 
 # -- apply, measure, keep or roll back ------------------------------------------------------
-def _next_codes(session: Session, community: CommunityRef, geoms: list[BaseGeometry]) -> list[str]:
-    """New codes: the community code + the next free sequence numbers, in reading order."""
-    code = session.scalar(select(Community.code).where(Community.id == community.id))
-    used = session.scalars(select(Cell.code).where(Cell.code.like(f"{code}%"))).all()
-    seqs = [int(c[len(code) :]) for c in used if c[len(code) :].isdigit()]
-    start = max(seqs, default=0) + 1
-    order = reading_order(np.asarray(geoms, dtype=object))
-    codes = [""] * len(geoms)
-    for rank, i in enumerate(order):
-        codes[i] = f"{code}{start + rank:03d}"
-    return codes
-
-
 @dataclass
 class _Written:
     version_ids: list[int] = field(default_factory=list)
@@ -427,7 +418,7 @@ def _apply(
             session.flush()
             written.version_ids.append(version.id)
     new_edits = [e for e in plan.edits if e.cell_id is None]
-    codes = _next_codes(session, community, [e.geometry for e in new_edits])
+    codes = next_cell_codes(session, community.id, [e.geometry for e in new_edits])
     for edit, code in zip(new_edits, codes, strict=True):
         cell = Cell(
             code=code,
