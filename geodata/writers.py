@@ -28,13 +28,18 @@ _LONLAT_ONLY = {"GeoJSON", "KML", "LIBKML"}
 
 
 def write_features(
-    gdf: gpd.GeoDataFrame, path: str | Path, driver: str | None = None, *, layer: str | None = None
+    gdf: gpd.GeoDataFrame,
+    path: str | Path,
+    driver: str | None = None,
+    *,
+    layer: str | None = None,
+    add_layer: bool = False,
 ) -> Path:
     """Write features to a file, choosing the driver from the suffix; returns the path.
 
     GeoJSON and KML are written in EPSG:4326 (reprojected if needed); shapefiles are written
     as UTF-8 with a .cpg file so any GIS reads Chinese text correctly. An existing file is
-    replaced.
+    replaced, unless `add_layer` is set: then a GeoPackage gets `layer` as one more table.
     """
     path = Path(path)
     if driver is None:
@@ -58,7 +63,8 @@ def write_features(
     elif layer is not None:
         options["layer"] = layer
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_existing(path, driver)
+    if not (add_layer and driver == "GPKG"):
+        _remove_existing(path, driver)
     try:
         pyogrio.write_dataframe(frame, path, driver=driver, **options)
     except GDAL_ERRORS as exc:

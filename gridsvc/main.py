@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
-from gridsvc.api import problems
+from gridsvc.api import exports, pages, problems
 from gridsvc.api.routes import router
+from maps.assets import asset_dir
 
 log = logging.getLogger(__name__)
 
@@ -30,4 +33,12 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.include_router(router)
+    app.include_router(exports.router)
+    app.include_router(pages.router)
+    # Pinned Leaflet and plugins (fetched at setup) and our own page scripts: nothing from a CDN.
+    app.mount("/static/vendor", StaticFiles(directory=asset_dir(), check_dir=False), "vendor")
+    app.mount("/static/ui", StaticFiles(directory=_UI_STATIC), "ui_static")
     return app
+
+
+_UI_STATIC = Path(__file__).resolve().parent / "static" / "ui"

@@ -109,6 +109,24 @@ class GeoSettings(BaseSettings):
     cell_households_max: int = 500
 
 
+class MapSettings(BaseSettings):
+    """Web maps and exported maps: basemaps, offline assets, report furniture."""
+
+    model_config = _config("GRIDSVC_MAP_")
+
+    #: Basemap shown by default: none (our own buildings and roads; works offline),
+    #: tianditu (天地图, needs `tianditu_key`), amap (高德, GCJ-02) or local (`local_tiles_url`).
+    basemap: Literal["none", "tianditu", "amap", "local"] = "none"
+    tianditu_key: str = ""
+    #: URL template of a local tile folder served on the intranet, e.g. /tiles/{z}/{x}/{y}.png.
+    local_tiles_url: str = ""
+    local_tiles_attribution: str = ""
+    #: Line printed under exported maps, e.g. "审图号：GS(2026)1234号" or "内部使用".
+    footer: str = "内部使用"
+    #: Organisation named in map titles and reports.
+    organisation: str = ""
+
+
 class Settings:
     """Every concern's settings, read once."""
 
@@ -117,6 +135,7 @@ class Settings:
         self.db = DatabaseSettings()
         self.auth = AuthSettings()
         self.geo = GeoSettings()
+        self.maps = MapSettings()
         self._secrets: dict[str, str] = {}
 
     def remembered_secret(self, name: str, configured: str = "", nbytes: int = 9) -> str:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from cachetools import TTLCache
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,17 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
+#: Cookie set by the web sign-in page (/ui/login): HttpOnly, SameSite=Strict, so other sites
+#: can neither read it nor make the browser send it.
+SESSION_COOKIE = "gridsvc_session"
+
+
+def bearer_or_cookie(
+    request: Request, token: Annotated[str | None, Depends(_oauth2)]
+) -> str | None:
+    """The access token: the Authorization header, else the web page's session cookie."""
+    return token or request.cookies.get(SESSION_COOKIE)
+
 
 @lru_cache
 def _principal_cache() -> TTLCache[str, Principal]:
@@ -35,9 +46,9 @@ _cache_lock = threading.Lock()
 
 
 def current_principal(
-    session: SessionDep, token: Annotated[str | None, Depends(_oauth2)]
+    session: SessionDep, token: Annotated[str | None, Depends(bearer_or_cookie)]
 ) -> Principal:
-    """The signed-in user from the bearer token (401 without a valid one)."""
+    """The signed-in user from the bearer token or session cookie (401 without a valid one)."""
     if not token:
         raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>'")
     claims = decode_access_token(token)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,16 +27,50 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+#: Web pages live under this prefix; their errors are pages (or a sign-in redirect), not JSON.
+PAGE_PREFIX = "/ui/"
+
+_PAGE_TITLES = {
+    403: "没有权限",
+    404: "未找到",
+    409: "数据冲突",
+    413: "文件过大",
+    422: "输入有误",
+    503: "数据库暂不可用",
+}
+
+
+def _page_error(request: Request, status: int, detail: str) -> Response | None:
+    """For a web page: a sign-in redirect (401) or a short Chinese error page; else None."""
+    if not request.url.path.startswith(PAGE_PREFIX):
+        return None
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(
+            str(request.url_for("login_page").include_query_params(next=target)), status_code=303
+        )
+    title = _PAGE_TITLES.get(status, "出错了")
+    body = (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{title}</title></head><body style="font-family:sans-serif;margin:2em">'
+        f"<h1>{title}</h1><p>{html.escape(detail)}</p>"
+        '<p><a href="/ui/">返回首页</a></p></body></html>'
+    )
+    return HTMLResponse(body, status_code=status)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GridsvcError)
-    return problem(http_status(exc), exc.title, exc.detail, **exc.extra)
+    page = _page_error(request, http_status(exc), exc.detail)
+    return page or problem(http_status(exc), exc.title, exc.detail, **exc.extra)
 
 
 async def _geodata_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Invalid geodata", str(exc))
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -43,7 +78,10 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
-    return problem(422, "Invalid request", f"{where}: {first['msg']}", errors=errors)
+    detail = f"{where}: {first['msg']}"
+    return _page_error(request, 422, detail) or problem(
+        422, "Invalid request", detail, errors=errors
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -42,15 +42,12 @@ from gridsvc.schemas import (
 )
 from gridsvc.security import create_access_token
 from gridsvc.services import imports
-from gridsvc.services.access import require_in_scope
+from gridsvc.services.access import mask_personal, require_in_scope
 from gridsvc.services.users import authenticate
 from gridsvc.settings import get_settings
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1")
-
-#: Roles that see personal fields (name, phone) of households.
-PERSONAL_DATA_ROLES = {"admin", "street_staff", "community_staff", "leader", "grid_worker"}
 
 
 @router.get("/health", response_model=HealthOut, tags=["system"])
@@ -131,31 +128,30 @@ def cell_buildings(
     return geojson_page(request, page.limit, page.offset, result)
 
 
+@api.get("/communities/{code}/buildings", responses=GEOJSON_RESPONSE, tags=["areas"])
+def community_buildings(
+    request: Request, session: SessionDep, community: ScopedCommunity, page: PageDep
+) -> Response:
+    """Buildings of the community (with the code of their cell), as a paged FeatureCollection."""
+    result = cell_repo.building_features(
+        session, community_id=community.id, limit=page.limit, offset=page.offset
+    )
+    return geojson_page(request, page.limit, page.offset, result)
+
+
 @api.get("/cells/{code}/households", response_model=HouseholdPage, tags=["cells"])
 def cell_households(
     session: SessionDep, user: CurrentUser, cell: ScopedCell, page: PageDep
 ) -> HouseholdPage:
     """Households living in the cell's buildings, paged; personal fields masked for viewers."""
     rows, total = cell_repo.households(session, cell.id, limit=page.limit, offset=page.offset)
-    if user.role not in PERSONAL_DATA_ROLES:
-        for row in rows:
-            row["head_name"] = _mask_name(row["head_name"])
-            row["phone"] = _mask_phone(row["phone"])
     return HouseholdPage(
-        items=rows,
+        items=[mask_personal(user, row) for row in rows],
         number_matched=total,
         number_returned=len(rows),
         limit=page.limit,
         offset=page.offset,
     )
-
-
-def _mask_phone(phone: str | None) -> str | None:
-    return None if not phone else (phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****")
-
-
-def _mask_name(name: str | None) -> str | None:
-    return None if not name else name[0] + "*" * (len(name) - 1)
 
 
 @api.get("/lookup", response_model=CellLookup, tags=["cells"])

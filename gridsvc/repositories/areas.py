@@ -82,3 +82,27 @@ def community_features(session: Session, principal: Principal) -> tuple[str, int
         .order_by(Community.code)
     )
     return json_array(session, stmt)
+
+
+@dataclass(frozen=True)
+class StreetRef:
+    """A street's identity and place."""
+
+    id: int
+    code: str
+    name: str
+
+    @property
+    def place(self) -> Place:
+        """Where it lies, for scope checks."""
+        return Place(street_id=self.id)
+
+
+def get_street(session: Session, code: str) -> StreetRef:
+    """The street with this code, or NotFound."""
+    row = session.execute(
+        select(Street.id, Street.code, Street.name).where(Street.code == code)
+    ).first()
+    if row is None:
+        raise NotFound(f"no street with code {code!r}")
+    return StreetRef(*row)

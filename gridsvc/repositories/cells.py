@@ -154,10 +154,22 @@ def cell_feature(session: Session, principal: Principal, cell_id: int) -> str:
 
 
 def building_features(
-    session: Session, cell_id: int, *, limit: int, offset: int
+    session: Session,
+    cell_id: int | None = None,
+    *,
+    community_id: int | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[str, int, int]:
-    """(JSON array of the cell's building Features, number returned, number matched)."""
-    total = session.scalar(select(func.count()).where(Building.cell_id == cell_id)) or 0
+    """(JSON array of the building Features of a cell or a community, returned, matched)."""
+    if (cell_id is None) == (community_id is None):
+        raise ValueError("name exactly one of cell_id and community_id")
+    where = (
+        Building.cell_id == cell_id
+        if cell_id is not None
+        else (Building.community_id == community_id)
+    )
+    total = session.scalar(select(func.count()).where(where)) or 0
     stmt = (
         select(
             feature(
@@ -172,12 +184,15 @@ def building_features(
                     "units": Building.units,
                     "households": Building.households,
                     "households_estimated": Building.households_estimated,
+                    "cell": Cell.code,
                     "source": Building.source,
                     "source_id": Building.source_id,
                 },
             )
         )
-        .where(Building.cell_id == cell_id)
+        .select_from(Building)
+        .outerjoin(Cell, Cell.id == Building.cell_id)
+        .where(where)
         .order_by(Building.id)
         .limit(limit)
         .offset(offset)

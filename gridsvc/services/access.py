@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
@@ -117,3 +118,37 @@ def scope_filter(principal: Principal, *, cell_id, community_id, street_id) -> C
         return cell_id == principal.cell_id
     # A cell-scoped user looking at community-level rows sees only their cell's community.
     return and_(community_id == principal.cell_community_id)
+
+
+#: Roles that see personal fields (names, phones) of households and residents.
+PERSONAL_DATA_ROLES = frozenset(
+    {"admin", "street_staff", "community_staff", "leader", "grid_worker"}
+)
+
+
+def sees_personal_data(principal: Principal) -> bool:
+    """True when the principal's role may read personal fields unmasked."""
+    return principal.role in PERSONAL_DATA_ROLES
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****1234 (the middle digits hidden)."""
+    return None if not phone else (phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****")
+
+
+def mask_name(name: str | None) -> str | None:
+    """张** (only the family name kept)."""
+    return None if not name else name[0] + "*" * (len(name) - 1)
+
+
+def mask_personal(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with head_name/name and phone masked unless the principal may see them."""
+    if sees_personal_data(principal):
+        return row
+    masked = dict(row)
+    for key in ("head_name", "name"):
+        if key in masked:
+            masked[key] = mask_name(masked[key])
+    if "phone" in masked:
+        masked["phone"] = mask_phone(masked["phone"])
+    return masked

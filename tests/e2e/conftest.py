@@ -66,3 +66,51 @@ def page(browser):  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(exist_ok=True)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def demo_site(database_url: str) -> Iterator[dict[str, object]]:
+    """A scratch database with the generated demo street and its users, served by gridsvc.
+
+    Yields {"url": ..., "database_url": ..., "password": ...}: the demo users jiedao (street
+    staff), shequ (community staff) and gezhang (格长 of the first cell) share that password.
+    Pages may commit here without disturbing other tests.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from gridsvc.bootstrap import ensure_demo
+    from gridsvc.db import migrate
+    from gridsvc.localdb import embedded_cluster
+    from gridsvc.settings import get_settings
+    from gridsvc.testing import serve_in_subprocess
+
+    if get_settings().db.database_url:
+        pytest.skip("needs the embedded cluster for a scratch database")
+    cluster = embedded_cluster()
+    cluster.drop_database("gridsvc_e2e")
+    url = cluster.ensure_database("gridsvc_e2e")
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with Session(engine) as session:
+        logins = ensure_demo(session, say=lambda *_: None)
+        session.commit()
+    engine.dispose()
+    try:
+        with serve_in_subprocess(url) as base:
+            yield {
+                "url": base,
+                "database_url": url,
+                "password": logins[0][1],
+            }
+    finally:
+        cluster.drop_database("gridsvc_e2e")
+
+
+def sign_in(page, base: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the web form (sets the session cookie)."""
+    page.goto(f"{base}/ui/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/ui/**")

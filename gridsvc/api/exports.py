@@ -1,0 +1,60 @@
+"""Export routes: report maps, tables and GIS layers of a cell, community or street."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+
+from gridsvc.api.deps import CurrentUser, SessionDep
+from gridsvc.services import exports
+from gridsvc.services.maps import METRICS, area_for
+
+router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
+
+
+@router.get("/{kind}/{code}")
+def export(
+    session: SessionDep,
+    user: CurrentUser,
+    kind: Literal["cell", "community", "street"],
+    code: str,
+    format: Annotated[
+        Literal["png", "pdf", "html", "xlsx", "gpkg", "geojson", "shp", "kml"],
+        Query(
+            description="png/pdf: report map · html: self-contained map · xlsx: tables · "
+            "gpkg/geojson/shp/kml: GIS layers"
+        ),
+    ] = "pdf",
+    map: Annotated[
+        Literal["coverage", "area", "buildings", "responsibility"],
+        Query(description="png/pdf: coverage map, 区域平面图, 楼房平面图 or 责任网络图"),
+    ] = "coverage",
+    metric: Annotated[str, Query(description="coverage figure: " + ", ".join(METRICS))] = (
+        "households"
+    ),
+    layers: Annotated[
+        str | None,
+        Query(description="GIS formats: comma-separated cells,buildings,incidents,households"),
+    ] = None,
+    paper: Annotated[Literal["A4", "A3"], Query()] = "A4",
+    orientation: Annotated[Literal["portrait", "landscape"], Query()] = "landscape",
+) -> Response:
+    """Download an export of an area in your scope (households only for roles allowed them)."""
+    area = area_for(session, user, kind, code)
+    result = exports.export(
+        session,
+        user,
+        area,
+        format,
+        layers=[name.strip() for name in layers.split(",") if name.strip()] if layers else None,
+        kind=map,
+        metric=metric,
+        paper=paper,
+        orientation=orientation,
+    )
+    disposition = f"attachment; filename*=UTF-8''{quote(result.filename)}"
+    return Response(
+        result.content, media_type=result.media_type, headers={"Content-Disposition": disposition}
+    )

@@ -1,0 +1,173 @@
+"""Web pages under /ui: sign-in, home, the 格长's cell map, the overview and the boundary editor.
+
+Pages use the same scope rules as the API (the session cookie carries the same JWT as the
+Bearer header). Every script and stylesheet is served by gridsvc itself: nothing is fetched
+from the internet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from gridsvc.api.deps import (
+    SESSION_COOKIE,
+    CurrentUser,
+    ScopedCell,
+    ScopedCommunity,
+    SessionDep,
+    StaffUser,
+)
+from gridsvc.domain import ASSIGNMENT_ROLES, USER_ROLES
+from gridsvc.errors import NotAuthenticated
+from gridsvc.models import Cell
+from gridsvc.repositories import areas as area_repo
+from gridsvc.repositories import layers as layer_repo
+from gridsvc.repositories.layers import Area
+from gridsvc.security import create_access_token
+from gridsvc.services import maps as map_service
+from gridsvc.services.access import Principal
+from gridsvc.services.users import authenticate
+from gridsvc.settings import get_settings
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
+
+
+def _render(
+    request: Request, name: str, user: Principal | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    css, js = map_service.vendor_urls("leaflet", "geoman") if name == "editor.html" else ([], [])
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": user,
+            "role_label": USER_ROLES.get(user.role, user.role) if user else "",
+            "css": css,
+            "js": js,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local /ui paths are followed after sign-in (no open redirect)."""
+    if target and target.startswith("/ui/") and not target.startswith("//"):
+        return target
+    return "/ui/"
+
+
+@router.get("/login", name="login_page")
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    """The sign-in form."""
+    return _render(request, "login.html", None, next=_safe_next(next))
+
+
+@router.post("/login", name="login_submit")
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/ui/",
+) -> Response:
+    """Check the password, set the session cookie and go on to the page asked for."""
+    try:
+        user = authenticate(session, username, password)
+    except NotAuthenticated as exc:
+        locked = "locked" in exc.detail
+        message = "账户因多次登录失败已被暂时锁定，请稍后再试。" if locked else "用户名或密码错误。"
+        return _render(
+            request, "login.html", None, 401, error=message, username=username, next=next
+        )
+    settings = get_settings()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        create_access_token(user.username, user.role),
+        max_age=settings.auth.token_minutes * 60,
+        httponly=True,
+        samesite="strict",
+        secure=settings.app.environment == "production",
+        path="/",
+    )
+    return response
+
+
+@router.get("/logout", name="logout_page")
+def logout_page() -> Response:
+    """Forget the session cookie."""
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", name="home_page")
+def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+    """The communities in scope, and the user's own cell for 格长 and 网格员."""
+    communities = [
+        feature["properties"]
+        for feature in json.loads(area_repo.community_features(session, user)[0])
+    ]
+    my_cell = (
+        session.scalar(select(Cell.code).where(Cell.id == user.cell_id)) if user.cell_id else None
+    )
+    can_edit = user.role in {"admin", "street_staff", "community_staff"}
+    return _render(
+        request,
+        "home.html",
+        user,
+        communities=communities,
+        my_cell=my_cell,
+        can_edit=can_edit,
+    )
+
+
+@router.get("/cells/{code}", name="cell_page")
+def cell_page(
+    session: SessionDep,
+    user: CurrentUser,
+    cell: ScopedCell,
+    colour_by: Annotated[str, Query(description="households or a household flag")] = ("households"),
+) -> HTMLResponse:
+    """The 格长's map of one cell (folium)."""
+    return HTMLResponse(map_service.cell_page(session, user, cell, colour_by=colour_by))
+
+
+@router.get("/communities/{code}", name="overview_page")
+def overview_page(
+    session: SessionDep,
+    user: CurrentUser,
+    community: ScopedCommunity,
+    metric: Annotated[str, Query(description="coverage figure shown as the choropleth")] = (
+        "households"
+    ),
+) -> HTMLResponse:
+    """All cells of a community as a choropleth with a table beside the map."""
+    return HTMLResponse(map_service.overview_page(session, user, community, metric=metric))
+
+
+@router.get("/communities/{code}/editor", name="editor_page")
+def editor_page(
+    request: Request, session: SessionDep, user: StaffUser, community: ScopedCommunity
+) -> HTMLResponse:
+    """The boundary editor (street and community staff)."""
+    geo = get_settings().geo
+    area = Area("community", community.id, community.code, community.name)
+    return _render(
+        request,
+        "editor.html",
+        user,
+        community=community,
+        attribution=layer_repo.attribution(session, area),
+        band=(geo.cell_households_min, geo.cell_households_max),
+        role_labels=json.dumps(ASSIGNMENT_ROLES, ensure_ascii=False),
+    )

@@ -1,0 +1,257 @@
+"""Exports for reports: maps (PNG, PDF, self-contained HTML), tables (XLSX) and GIS layers
+(GeoPackage, GeoJSON, Shapefile, KML) of a cell, community or street.
+
+Exports obey the same rules as the API: the area must be in the caller's scope, households are
+only exported to roles that may see personal data, and names and phones are masked otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from geodata.writers import write_features
+from gridsvc.errors import Forbidden, InvalidInput
+from gridsvc.repositories import layers as layer_repo
+from gridsvc.repositories.layers import Area
+from gridsvc.services import maps as map_service
+from gridsvc.services.access import Principal, sees_personal_data
+
+MapFormat = Literal["png", "pdf", "html"]
+TableFormat = Literal["xlsx"]
+LayerFormat = Literal["gpkg", "geojson", "shp", "kml"]
+EXPORT_FORMATS: tuple[str, ...] = ("png", "pdf", "html", "xlsx", "gpkg", "geojson", "shp", "kml")
+#: Layers of a GIS export, in this order; households only for roles that see personal data.
+LAYERS: dict[str, str] = {
+    "cells": "网格",
+    "buildings": "楼栋",
+    "incidents": "事件",
+    "households": "住户",
+}
+_SUFFIX = {"gpkg": ".gpkg", "geojson": ".geojson", "shp": ".shp", "kml": ".kml"}
+MEDIA_TYPES = {
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "html": "text/html; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+    "geojson": "application/geo+json",
+    "kml": "application/vnd.google-earth.kml+xml",
+    "zip": "application/zip",
+}
+
+
+@dataclass(frozen=True)
+class Export:
+    """A finished export: its bytes, a file name to offer and the media type."""
+
+    content: bytes
+    filename: str
+    media_type: str
+
+
+def _filename(area: Area, what: str, suffix: str) -> str:
+    return f"{area.code}-{what}-{date.today():%Y%m%d}{suffix}"
+
+
+# ---------------------------------------------------------------------------- layers ------
+
+
+def layer_frames(
+    session: Session, principal: Principal, area: Area, names: list[str] | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """The requested layers of the area (default: all the caller may have), masked for the role."""
+    wanted = names or [n for n in LAYERS if n != "households" or sees_personal_data(principal)]
+    unknown = [n for n in wanted if n not in LAYERS]
+    if unknown:
+        raise InvalidInput(f"unknown layer {unknown[0]!r}; choose from {', '.join(LAYERS)}")
+    if "households" in wanted and not sees_personal_data(principal):
+        raise Forbidden(f"the {principal.role} role may not export households (personal data)")
+    frames: dict[str, gpd.GeoDataFrame] = {}
+    for name in wanted:
+        if name == "cells":
+            frames[name] = layer_repo.cells_frame(session, area)
+        elif name == "buildings":
+            frames[name] = layer_repo.buildings_layer(session, area)
+        elif name == "incidents":
+            frames[name] = layer_repo.incidents_layer(session, area)
+        else:
+            frames[name] = layer_repo.households_layer(session, area)
+    return {name: _portable(frame) for name, frame in frames.items()}
+
+
+def _portable(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Columns every GIS format can hold: timestamps as ISO text, no timezone objects."""
+    out = frame.copy()
+    for column in out.columns:
+        if column == out.geometry.name:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].dt.strftime("%Y-%m-%dT%H:%M:%S%z").where(out[column].notna())
+        elif out[column].dtype == object and out[column].map(lambda v: isinstance(v, date)).any():
+            out[column] = out[column].map(lambda v: v.isoformat() if isinstance(v, date) else v)
+    return out
+
+
+def export_layers(
+    session: Session,
+    principal: Principal,
+    area: Area,
+    fmt: LayerFormat,
+    names: list[str] | None = None,
+) -> Export:
+    """Layers as one GeoPackage (one table per layer), or one file (a zip for several/shp)."""
+    frames = layer_frames(session, principal, area, names)
+    with tempfile.TemporaryDirectory(prefix="gridsvc-export-") as tmp:
+        folder = Path(tmp)
+        if fmt == "gpkg":
+            path = folder / _filename(area, "layers", ".gpkg")
+            for name, frame in frames.items():
+                write_features(frame, path, layer=name, add_layer=True)
+            return Export(path.read_bytes(), path.name, MEDIA_TYPES["gpkg"])
+        written: list[Path] = []
+        for name, frame in frames.items():
+            written.extend(_sidecars(write_features(frame, folder / f"{name}{_SUFFIX[fmt]}")))
+        if len(frames) == 1 and fmt != "shp":
+            return Export(
+                written[0].read_bytes(),
+                _filename(area, next(iter(frames)), _SUFFIX[fmt]),
+                MEDIA_TYPES[fmt],
+            )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in written:
+                archive.write(path, path.name)
+        return Export(
+            buffer.getvalue(), _filename(area, f"layers-{fmt}", ".zip"), MEDIA_TYPES["zip"]
+        )
+
+
+def _sidecars(path: Path) -> list[Path]:
+    """A written file and the files that belong with it (a shapefile's .shx, .dbf, .prj, .cpg)."""
+    if path.suffix != ".shp":
+        return [path]
+    return sorted(p for p in path.parent.glob(path.stem + ".*"))
+
+
+# ---------------------------------------------------------------------------- tables ------
+
+_CELL_COLUMNS = {
+    "code": "网格编码",
+    "name": "网格名称",
+    "community_name": "社区",
+    "leader": "格长",
+    "buildings": "楼栋数",
+    "households": "户数",
+    "volunteers": "志愿者人数",
+    "volunteers_per_100": "每百户志愿者",
+    "open_incidents": "未结事件",
+}
+_INCIDENT_COLUMNS = {
+    "id": "编号",
+    "cell_code": "网格编码",
+    "category_label": "类别",
+    "status_label": "状态",
+    "description": "描述",
+    "address": "地址",
+    "reported_at": "上报时间",
+    "closed_at": "结案时间",
+}
+
+
+def export_tables(session: Session, principal: Principal, area: Area) -> Export:
+    """An XLSX workbook: per-cell coverage and the incident list, with Chinese headers."""
+    cells = pd.DataFrame(layer_repo.cells_frame(session, area).drop(columns="geometry"))
+    incidents = pd.DataFrame(layer_repo.incidents_layer(session, area).drop(columns="geometry"))
+    for column in ("reported_at", "closed_at"):
+        # Excel has no time zones: local wall-clock time (China Standard Time).
+        incidents[column] = (
+            pd.to_datetime(incidents[column], utc=True)
+            .dt.tz_convert("Asia/Shanghai")
+            .dt.tz_localize(None)
+        )
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        cells[list(_CELL_COLUMNS)].rename(columns=_CELL_COLUMNS).to_excel(
+            writer, sheet_name="网格覆盖", index=False
+        )
+        incidents[list(_INCIDENT_COLUMNS)].rename(columns=_INCIDENT_COLUMNS).to_excel(
+            writer, sheet_name="事件", index=False
+        )
+        for sheet in writer.sheets.values():
+            sheet.freeze_panes = "A2"
+            for column in sheet.columns:
+                width = max(len(str(c.value or "")) for c in column[:200])
+                sheet.column_dimensions[column[0].column_letter].width = min(60, 4 + 2 * width)
+    return Export(buffer.getvalue(), _filename(area, "tables", ".xlsx"), MEDIA_TYPES["xlsx"])
+
+
+# ------------------------------------------------------------------------------ maps ------
+
+
+def export_map(
+    session: Session,
+    principal: Principal,
+    area: Area,
+    fmt: MapFormat,
+    *,
+    kind: str = "coverage",
+    metric: str = "households",
+    paper: str = "A4",
+    orientation: str = "landscape",
+) -> Export:
+    """A report map (PNG/PDF) or a self-contained interactive HTML map of the area."""
+    if fmt == "html":
+        html = map_service.area_html(session, principal, area, metric=metric, mode="inline")
+        return Export(html.encode(), _filename(area, "map", ".html"), MEDIA_TYPES["html"])
+    content = map_service.static_map(
+        session,
+        principal,
+        area,
+        fmt,
+        kind=kind,
+        metric=metric,
+        paper=paper,
+        orientation=orientation,
+    )
+    return Export(content, _filename(area, kind, f".{fmt}"), MEDIA_TYPES[fmt])
+
+
+def export(
+    session: Session,
+    principal: Principal,
+    area: Area,
+    fmt: str,
+    *,
+    layers: list[str] | None = None,
+    kind: str = "coverage",
+    metric: str = "households",
+    paper: str = "A4",
+    orientation: str = "landscape",
+) -> Export:
+    """Any export by format name (the API and CLI entry point)."""
+    if fmt in ("png", "pdf", "html"):
+        return export_map(
+            session,
+            principal,
+            area,
+            fmt,
+            kind=kind,
+            metric=metric,
+            paper=paper,  # type: ignore[arg-type]
+            orientation=orientation,
+        )
+    if fmt == "xlsx":
+        return export_tables(session, principal, area)
+    if fmt in _SUFFIX:
+        return export_layers(session, principal, area, fmt, layers)  # type: ignore[arg-type]
+    raise InvalidInput(f"unknown export format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
