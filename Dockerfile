@@ -12,6 +12,9 @@ COPY gridsvc ./gridsvc
 COPY geodata ./geodata
 COPY maps ./maps
 RUN pip install '.[maps]'
+# Leaflet and plugins for the offline maps: pinned npm tarballs, integrity-checked (maps/assets.py).
+ENV GRIDSVC_ASSET_DIR=/app/assets
+RUN python -m maps.assets fetch
 
 RUN useradd --system --home /app gridsvc && mkdir -p /app/var && chown gridsvc /app/var
 USER gridsvc
