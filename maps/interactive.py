@@ -56,6 +56,7 @@ from maps.styles import (
     ROAD_COLOUR,
     VOLUNTEER_COLOUR,
     classify,
+    short_codes,
 )
 
 __all__ = ["cell_map", "overview_map", "render_html", "short_codes"]
@@ -374,17 +375,6 @@ def cell_map(
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     _controls(m)
     return m
-
-
-def short_codes(codes: Sequence[Any], minimum: int = 3) -> list[str]:
-    """The shortest code suffixes (at least ``minimum`` characters) that tell the cells apart."""
-    texts = ["" if c is None else str(c) for c in codes]
-    longest = max((len(t) for t in texts), default=0)
-    for n in range(minimum, longest + 1):
-        tails = [t[-n:] for t in texts]
-        if len(set(tails)) == len(set(texts)):
-            return tails
-    return texts
 
 
 def overview_map(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,7 @@ __all__ = [
     "Classes",
     "classify",
     "sequential_colours",
+    "short_codes",
 ]
 
 #: Attribution of layers derived from OpenStreetMap (buildings, roads).
@@ -130,3 +132,14 @@ def classify(
         edges = np.array([edges[0], edges[0]])
     n = edges.size - 1
     return Classes(tuple(float(e) for e in edges), tuple(sequential_colours(n, palette)))
+
+
+def short_codes(codes: Sequence[Any], minimum: int = 3) -> list[str]:
+    """The shortest code suffixes (at least ``minimum`` characters) that tell the cells apart."""
+    texts = ["" if c is None else str(c) for c in codes]
+    longest = max((len(t) for t in texts), default=0)
+    for n in range(minimum, longest + 1):
+        tails = [t[-n:] for t in texts]
+        if len(set(tails)) == len(set(texts)):
+            return tails
+    return texts
