@@ -303,7 +303,7 @@ def _download(url: str, timeout: float) -> bytes:
         raise AssetError(f"refusing to download from {url!r}")
     request = urllib.request.Request(url, headers={"User-Agent": "gridsvc-assets"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
     except OSError as exc:
         raise AssetError(f"cannot download {url}: {exc}") from exc
@@ -395,7 +395,9 @@ def _lookup(url: str) -> tuple[str, str] | None:
 def _read(key: str, file: str, root: Path) -> bytes:
     path = asset_path(key, file, root)
     if not path.is_file():
-        raise AssetError(f"{path} is missing: run `python -m maps.assets fetch` (scripts/dev setup)")
+        raise AssetError(
+            f"{path} is missing: run `python -m maps.assets fetch` (scripts/dev setup)"
+        )
     return path.read_bytes()
 
 
@@ -415,7 +417,9 @@ def _inline_css(css: str, base: Path, root: Path) -> str:
             return match.group(0)
         target = (base / ref.split("?", 1)[0].split("#", 1)[0]).resolve()
         if not target.is_relative_to(root.resolve()) or not target.is_file():
-            raise AssetError(f"stylesheet {base} references {ref}, which is not in the asset folder")
+            raise AssetError(
+                f"stylesheet {base} references {ref}, which is not in the asset folder"
+            )
         return f'url("{_data_uri(target)}")'
 
     return _CSS_URL.sub(repl, css)
@@ -436,7 +440,9 @@ def _default_icon_script(root: Path) -> str:
             ("shadowUrl", "marker-shadow.png"),
         )
     }
-    assign = "".join(f"L.Icon.Default.prototype.options.{k}={json.dumps(v)};" for k, v in urls.items())
+    assign = "".join(
+        f"L.Icon.Default.prototype.options.{k}={json.dumps(v)};" for k, v in urls.items()
+    )
     return f"<script>L.Icon.Default.imagePath='';{assign}</script>"
 
 
@@ -512,7 +518,11 @@ def external_assets(html: str) -> list[str]:
     found: list[str] = []
     for tag in _TAG.finditer(html):
         name, attrs = tag.group(1).lower(), tag.group(2)
-        if name == "link" and not re.search(r"""rel\s*=\s*["']?[^"'>]*(stylesheet|icon|preload|modulepreload|manifest)""", attrs, re.I):
+        if name == "link" and not re.search(
+            r"""rel\s*=\s*["']?[^"'>]*(stylesheet|icon|preload|modulepreload|manifest)""",
+            attrs,
+            re.I,
+        ):
             continue
         for attr in _ATTR.finditer(attrs):
             for value in attr.group(3).split(","):
@@ -536,8 +546,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch_p = sub.add_parser("fetch", help="download, verify and extract the pinned npm packages")
-    fetch_p.add_argument("--dest", type=Path, default=None, help="asset folder (default: var/assets)")
-    fetch_p.add_argument("--registry", default=None, help=f"npm registry (default {DEFAULT_REGISTRY})")
+    fetch_p.add_argument(
+        "--dest", type=Path, default=None, help="asset folder (default: var/assets)"
+    )
+    fetch_p.add_argument(
+        "--registry", default=None, help=f"npm registry (default {DEFAULT_REGISTRY})"
+    )
     fetch_p.add_argument("--force", action="store_true", help="fetch even when present")
     check_p = sub.add_parser("check", help="exit 1 when an asset is missing or changed")
     check_p.add_argument("--dest", type=Path, default=None)
