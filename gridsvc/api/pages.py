@@ -26,7 +26,7 @@ from gridsvc.api.deps import (
 )
 from gridsvc.domain import ASSIGNMENT_ROLES, USER_ROLES
 from gridsvc.errors import NotAuthenticated
-from gridsvc.models import Cell
+from gridsvc.models import Cell, Community
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
@@ -120,7 +120,7 @@ def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLR
     my_cell = (
         session.scalar(select(Cell.code).where(Cell.id == user.cell_id)) if user.cell_id else None
     )
-    can_edit = user.role in {"admin", "street_staff", "community_staff"}
+    can_edit = _can_edit(user)
     return _render(
         request,
         "home.html",
@@ -131,6 +131,18 @@ def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLR
     )
 
 
+def _map_page(m: Any, user: Principal, **chrome: Any) -> HTMLResponse:
+    """A folium map as a full page with our navigation bar (and side table), local assets only."""
+    import folium
+
+    from maps.interactive import render_html
+
+    context = {"user": user, "table": None, "metrics": None, "colour_by": None, "links": []}
+    markup = templates.get_template("map_chrome.html").render({**context, **chrome})
+    m.get_root().html.add_child(folium.Element(markup))
+    return HTMLResponse(render_html(m, "server", asset_prefix=map_service.ASSET_PREFIX))
+
+
 @router.get("/cells/{code}", name="cell_page")
 def cell_page(
     session: SessionDep,
@@ -138,8 +150,18 @@ def cell_page(
     cell: ScopedCell,
     colour_by: Annotated[str, Query(description="households or a household flag")] = ("households"),
 ) -> HTMLResponse:
-    """The 格长's map of one cell (folium)."""
-    return HTMLResponse(map_service.cell_page(session, user, cell, colour_by=colour_by))
+    """The 格长's map of one cell: boundary, buildings, households, incidents, volunteers."""
+    area = Area("cell", cell.id, cell.code, cell.name)
+    m = map_service.cell_map(session, user, area, colour_by=colour_by)
+    community = session.scalar(select(Community.code).where(Community.id == cell.community_id))
+    return _map_page(
+        m,
+        user,
+        title=f"{cell.name}（{cell.code}）",
+        colour_by=map_service.COLOUR_BY,
+        current_colour=colour_by,
+        links=[("社区总览", f"/ui/communities/{community}")],
+    )
 
 
 @router.get("/communities/{code}", name="overview_page")
@@ -151,8 +173,25 @@ def overview_page(
         "households"
     ),
 ) -> HTMLResponse:
-    """All cells of a community as a choropleth with a table beside the map."""
-    return HTMLResponse(map_service.overview_page(session, user, community, metric=metric))
+    """All cells of a community as a choropleth of a coverage figure, with a table beside."""
+    area = Area("community", community.id, community.code, community.name)
+    m = map_service.overview_map(session, user, area, metric)
+    cells = map_service.overview_cells(session, area, metric)
+    rows = cells.drop(columns="geometry").astype(object).where(cells.notna(), None)
+    links = [("边界编辑", f"/ui/communities/{community.code}/editor")] if _can_edit(user) else []
+    return _map_page(
+        m,
+        user,
+        title=f"{community.name} 网格总览",
+        metrics=map_service.METRICS,
+        metric=metric,
+        table={"columns": list(map_service.METRICS.items()), "rows": rows.to_dict("records")},
+        links=links,
+    )
+
+
+def _can_edit(user: Principal) -> bool:
+    return user.role in {"admin", "street_staff", "community_staff"}
 
 
 @router.get("/communities/{code}/editor", name="editor_page")

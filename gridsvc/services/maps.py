@@ -127,3 +127,93 @@ def _basemap() -> Any:
             settings.local_tiles_url, attribution=settings.local_tiles_attribution
         )
     return basemaps.none()
+
+
+def _household_points(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Households with a readable label (楼栋 单元 室) for popups."""
+    if households.empty:
+        return households
+    parts = [
+        households["building"].fillna(""),
+        households["unit"].fillna(""),
+        households["room"].fillna(""),
+    ]
+    label = parts[0].astype(str)
+    unit = parts[1].astype(str)
+    label = label + unit.where(unit == "", unit + "单元")
+    label = label + parts[2].astype(str)
+    return households.assign(label=label)
+
+
+def _incident_points(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Incidents with their category as a Chinese label (status stays a code for colours)."""
+    if incidents.empty:
+        return incidents
+    return incidents.assign(
+        category=incidents["category_label"],
+        reported_at=incidents["reported_at"]
+        .dt.tz_convert("Asia/Shanghai")
+        .dt.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def cell_map(
+    session: Session, principal: Principal, area: Area, *, colour_by: str = "households"
+) -> Any:
+    """The folium map of one cell for the signed-in user."""
+    from maps import interactive
+
+    if colour_by not in COLOUR_BY:
+        raise InvalidInput(f"unknown colour_by {colour_by!r}; choose from {', '.join(COLOUR_BY)}")
+    layers = cell_layers(session, principal, area)
+    households = layers.get("households")
+    return interactive.cell_map(
+        layers["cell"],
+        neighbours=layers["neighbours"],
+        buildings=layers["buildings"],
+        households=_household_points(households) if households is not None else None,
+        incidents=_incident_points(layers["incidents"]),
+        volunteers=layers["volunteers"],
+        roads=layers["roads"],
+        basemap=_basemap(),
+        colour_by=colour_by,
+        walk_m=VOLUNTEER_WALK_M,
+        title=f"{area.name}（{area.code}）",
+        data_attribution=layer_repo.attribution(session, area),
+    )
+
+
+def overview_map(session: Session, principal: Principal, area: Area, metric: str) -> Any:
+    """The folium choropleth of the cells of a community or street."""
+    from maps import interactive
+
+    cells = overview_cells(session, area, metric)
+    return interactive.overview_map(
+        cells,
+        metric=metric,
+        metric_label=METRICS[metric],
+        basemap=_basemap(),
+        cell_url="/ui/cells/{code}",
+        roads=layer_repo.roads_layer(session, cells["id"].tolist()) if len(cells) else None,
+        title=f"{area.name} · {METRICS[metric]}",
+        data_attribution=layer_repo.attribution(session, area),
+        value_format="{:.1f}" if metric == "volunteers_per_100" else "{:.0f}",
+    )
+
+
+def area_html(
+    session: Session,
+    principal: Principal,
+    area: Area,
+    *,
+    metric: str = "households",
+    mode: Literal["server", "inline"] = "inline",
+) -> str:
+    """A whole HTML map of the area: the cell map for a cell, the overview otherwise."""
+    from maps.interactive import render_html
+
+    if area.kind == "cell":
+        m = cell_map(session, principal, area)
+    else:
+        m = overview_map(session, principal, area, metric)
+    return render_html(m, mode, asset_prefix=ASSET_PREFIX)
