@@ -41,6 +41,8 @@ __all__ = [
     "cjk_font",
     "coverage_map",
     "draw_page",
+    "in_metric",
+    "label_fontsize",
     "page_size_inches",
     "to_pdf",
     "to_png",
@@ -349,7 +351,8 @@ def draw_page(page: Page, extent: Sequence[float], draw: Any) -> Figure:
     return fig
 
 
-def _to_metric(gdf: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame | None:
+def in_metric(gdf: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame | None:
+    """The non-empty features reprojected to ``crs`` (None for a missing or empty layer)."""
     if gdf is None or len(gdf) == 0:
         return None
     out = gdf if gdf.crs is not None else gdf.set_crs(4326)
@@ -387,11 +390,11 @@ def coverage_map(
     if cells is None or len(cells) == 0:
         raise ValueError("no cells to draw")
     crs = metric_crs(cells if cells.crs is not None else cells.set_crs(4326))
-    cells_m = _to_metric(cells, crs)
+    cells_m = in_metric(cells, crs)
     assert cells_m is not None
-    area_m = _to_metric(area, crs)
-    buildings_m = _to_metric(buildings, crs)
-    roads_m = _to_metric(roads, crs)
+    area_m = in_metric(area, crs)
+    buildings_m = in_metric(buildings, crs)
+    roads_m = in_metric(roads, crs)
     extent = (area_m if area_m is not None else cells_m).total_bounds
     legend: list[LegendEntry] = []
     label = metric_label or metric or ""
