@@ -203,3 +203,16 @@ def attribution(session: Session, area: Area) -> str:
         {"area_id": area.id},
     )
     return f"建筑物 {OSM_ATTRIBUTION}" if from_osm else "数据：社区网格台账"
+
+
+def outline_frame(session: Session, area: Area) -> gpd.GeoDataFrame:
+    """The area's own outline (community or street polygon; a cell's current boundary)."""
+    if area.kind == "cell":
+        sql = (
+            "SELECT c.code, c.name, v.geom AS geometry FROM cell c JOIN cell_version v "
+            "ON v.cell_id = c.id AND v.valid_to IS NULL WHERE c.id = :area_id"
+        )
+    else:
+        table = "community" if area.kind == "community" else "street"
+        sql = f"SELECT code, name, geom AS geometry FROM {table} WHERE id = :area_id"
+    return _frame(session, sql, {"area_id": area.id})

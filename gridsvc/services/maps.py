@@ -188,6 +188,7 @@ def overview_map(session: Session, principal: Principal, area: Area, metric: str
     from maps import interactive
 
     cells = overview_cells(session, area, metric)
+    buildings = layer_repo.buildings_layer(session, area)
     return interactive.overview_map(
         cells,
         metric=metric,
@@ -195,6 +196,7 @@ def overview_map(session: Session, principal: Principal, area: Area, metric: str
         basemap=_basemap(),
         cell_url="/ui/cells/{code}",
         roads=layer_repo.roads_layer(session, cells["id"].tolist()) if len(cells) else None,
+        buildings=buildings[["name", "geometry"]],
         title=f"{area.name} · {METRICS[metric]}",
         data_attribution=layer_repo.attribution(session, area),
         value_format="{:.1f}" if metric == "volunteers_per_100" else "{:.0f}",
@@ -217,3 +219,75 @@ def area_html(
     else:
         m = overview_map(session, principal, area, metric)
     return render_html(m, mode, asset_prefix=ASSET_PREFIX)
+
+
+#: Report maps (PNG/PDF): the coverage map and two of the 三图.
+STATIC_KINDS: dict[str, str] = {
+    "coverage": "网格覆盖图",
+    "area": "区域平面图",
+    "buildings": "楼房平面图",
+}
+
+
+def static_map(
+    session: Session,
+    principal: Principal,
+    area: Area,
+    fmt: Literal["png", "pdf"],
+    *,
+    kind: str = "coverage",
+    metric: str = "households",
+    paper: str = "A4",
+    orientation: str = "landscape",
+) -> bytes:
+    """A report-ready map page of the area as PNG or PDF (title, legend, scale bar, north
+    arrow, attribution, the configured footer; Chinese text in Noto CJK)."""
+    import matplotlib.pyplot as plt
+
+    from maps import reports, static
+
+    if kind not in STATIC_KINDS:
+        raise InvalidInput(f"unknown map {kind!r}; choose from {', '.join(STATIC_KINDS)}")
+    if paper not in ("A4", "A3") or orientation not in ("portrait", "landscape"):
+        raise InvalidInput("paper must be A4 or A3, orientation portrait or landscape")
+    settings = get_settings().maps
+    cells = overview_cells(session, area, metric)
+    if cells.empty:
+        raise InvalidInput(f"{area.name} has no current cells to draw")
+    outline = layer_repo.outline_frame(session, area)
+    buildings = layer_repo.buildings_layer(session, area)
+    roads = layer_repo.roads_layer(session, cells["id"].tolist())
+    organisation = f"{settings.organisation} " if settings.organisation else ""
+    title = f"{organisation}{area.name}{STATIC_KINDS[kind]}"
+    common: dict[str, Any] = {
+        "paper": paper,
+        "orientation": orientation,
+        "footer": settings.footer or None,
+        "attribution": layer_repo.attribution(session, area),
+    }
+    if kind == "coverage":
+        figure = static.coverage_map(
+            cells,
+            title=title,
+            metric=metric,
+            metric_label=METRICS[metric],
+            area=outline,
+            buildings=buildings,
+            roads=roads,
+            value_format="{:.1f}" if metric == "volunteers_per_100" else "{:.0f}",
+            **common,
+        )
+    elif kind == "area":
+        figure = reports.area_plan(
+            outline, cells, buildings=buildings, roads=roads, title=title, **common
+        )
+    else:
+        if buildings.empty:
+            raise InvalidInput(f"{area.name} has no buildings to draw")
+        figure = reports.building_plan(
+            outline, buildings, cells=cells, roads=roads, title=title, **common
+        )
+    try:
+        return static.to_png(figure) if fmt == "png" else static.to_pdf(figure, title=title)
+    finally:
+        plt.close(figure)

@@ -35,10 +35,14 @@ def test_leader_opens_their_cell(page, demo_site) -> None:  # type: ignore[no-un
     assert page.locator(".leaflet-overlay-pane path").count() < paths_before
     building_box.locator("input").check()
     # Clicking a building opens a Chinese popup with its households.
-    page.locator(".leaflet-overlay-pane path.gs-building, .leaflet-overlay-pane path").last.click(force=True)
+    page.locator(".leaflet-overlay-pane path.gs-building, .leaflet-overlay-pane path").last.click(
+        force=True
+    )
     page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
     assert "户" in page.inner_text(".leaflet-popup-content")
-    assert page.locator(".leaflet-control-fullscreen, .leaflet-control-zoom-fullscreen").count() >= 1
+    assert (
+        page.locator(".leaflet-control-fullscreen, .leaflet-control-zoom-fullscreen").count() >= 1
+    )
     assert page.locator(".leaflet-control-locate").count() == 1
     page.screenshot(path=str(ARTIFACTS / "cell-map.png"))
     assert page.external_requests == []
@@ -49,21 +53,27 @@ def test_leader_opens_their_cell(page, demo_site) -> None:  # type: ignore[no-un
         "/api/v1/auth/token", data={"username": "jiedao", "password": demo_site["password"]}
     ).json()["access_token"]
     cells = api.get("/api/v1/cells", headers={"Authorization": f"Bearer {token}"}).json()
-    other = next(f["properties"]["code"] for f in cells["features"] if f["properties"]["code"] != code)
+    other = next(
+        f["properties"]["code"] for f in cells["features"] if f["properties"]["code"] != code
+    )
     response = page.goto(f"{base}/ui/cells/{other}")
     assert response.status == 403
     assert "没有权限" in page.inner_text("h1")
 
 
 def test_cell_map_on_a_phone(browser, demo_site) -> None:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     blocked: list[str] = []
     page.route(
         "**/*",
-        lambda r: r.continue_()
-        if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
-        else (blocked.append(r.request.url), r.abort()),
+        lambda r: (
+            r.continue_()
+            if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+            else (blocked.append(r.request.url), r.abort())
+        ),
     )
     base = str(demo_site["url"])
     sign_in(page, base, "gezhang", str(demo_site["password"]))
