@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures imported from other test modules are redefined as arguments)
 """Exports opened and checked: PNG decoded, PDF rendered with pdftoppm, XLSX and GeoPackage
 read back, shapefile and KML parsed; scope and personal-data rules hold for every format."""
 
