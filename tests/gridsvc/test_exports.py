@@ -223,7 +223,7 @@ def test_vector_formats_and_personal_data_rules(
 
 def test_self_contained_html_has_no_internet_assets(
     client: TestClient,
-    users: SmallStreet,  # noqa: F811
+    users: SmallStreet,
 ) -> None:
     street = token_for(client, "street1")
     html = _get(client, f"{URL}/cell/{users.cell_codes[0]}", street, format="html").decode()
