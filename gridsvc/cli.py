@@ -737,6 +737,73 @@ def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     console.print(table)
 
 
+# -- exports -----------------------------------------------------------------------------------
+
+
+@app.command("export")
+def export_command(
+    kind: Annotated[str, typer.Argument(help="cell, community or street")],
+    code: Annotated[str, typer.Argument(help="its code, e.g. 320102001001")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="png, pdf, html, xlsx, gpkg, geojson, shp, kml")
+    ] = "pdf",
+    map_kind: Annotated[
+        str,
+        typer.Option("--map", help="png/pdf: coverage, area (区域平面图), buildings (楼房平面图)"),
+    ] = "coverage",
+    metric: Annotated[
+        str, typer.Option(help="coverage figure colouring the cells, e.g. households")
+    ] = "households",
+    layers: Annotated[
+        str | None,
+        typer.Option(help="GIS formats: comma-separated cells,buildings,incidents,households"),
+    ] = None,
+    paper: Annotated[str, typer.Option(help="A4 or A3")] = "A4",
+    orientation: Annotated[str, typer.Option(help="portrait or landscape")] = "landscape",
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as-user", help="apply this user's scope and masking (default: operator)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="file to write (default: a dated name here)")
+    ] = None,
+) -> None:
+    """Export a coverage map, tables or GIS layers of a cell, community or street."""
+    from gridsvc.services import exports
+    from gridsvc.services.access import Principal, principal_for
+    from gridsvc.services.maps import area_for
+    from gridsvc.services.users import get_active_user
+
+    _setup_logging()
+    if format not in exports.EXPORT_FORMATS:
+        _fail(f"unknown format {format!r}; choose from {', '.join(exports.EXPORT_FORMATS)}", 2)
+    with _session() as session:
+        try:
+            principal = (
+                principal_for(session, get_active_user(session, as_user))
+                if as_user
+                else Principal(id=0, username="cli", role="admin")
+            )
+            area = area_for(session, principal, kind, code)  # type: ignore[arg-type]
+            with console.status(f"exporting {area.name} ({area.code}) as {format} …"):
+                result = exports.export(
+                    session,
+                    principal,
+                    area,
+                    format,
+                    layers=layers.split(",") if layers else None,
+                    kind=map_kind,
+                    metric=metric,
+                    paper=paper,
+                    orientation=orientation,
+                )
+        except GridsvcError as exc:
+            _fail(exc.detail, 2)
+    target = out or Path(result.filename)
+    target.write_bytes(result.content)
+    console.print(f"wrote {target} ({len(result.content) / 1024:.0f} KiB, {result.media_type})")
+
+
 def main() -> None:
     """Entry point of the `gridsvc` console script."""
     app()
