@@ -46,9 +46,8 @@ def _page_error(request: Request, status: int, detail: str) -> Response | None:
         return None
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(
-            str(request.url_for("login_page").include_query_params(next=target)), status_code=303
-        )
+        login = request.url_for("login_page").include_query_params(next=target)
+        return RedirectResponse(f"{login.path}?{login.query}", status_code=303)
     title = _PAGE_TITLES.get(status, "出错了")
     body = (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
