@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -173,3 +176,21 @@ def test_script_tags_for_hand_written_pages(asset_root: Path) -> None:
     assert assets.external_assets(tags) == []
     for url in [t.split('"')[-2] for t in tags.splitlines()]:
         assert (asset_root / url.removeprefix("/static/vendor/")).is_file()
+
+
+def test_module_entry_point_lists_and_checks(asset_root: Path, tmp_path: Path) -> None:
+    run = functools.partial(
+        subprocess.run, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]
+    )
+    listed = run([sys.executable, "-m", "maps.assets", "list"])
+    assert listed.returncode == 0
+    for asset in assets.ASSETS.values():
+        assert (
+            f"{asset.package}@{asset.version}" in listed.stdout and asset.integrity in listed.stdout
+        )
+    assert (
+        run([sys.executable, "-m", "maps.assets", "check", "--dest", str(asset_root)]).returncode
+        == 0
+    )
+    empty = run([sys.executable, "-m", "maps.assets", "check", "--dest", str(tmp_path)])
+    assert empty.returncode == 1 and "leaflet@1.9.4" in empty.stderr
