@@ -513,7 +513,7 @@ def _css_external(css: str) -> list[str]:
 
 
 def external_assets(html: str) -> list[str]:
-    """Every asset a page would load from the network: script/img/iframe ``src``, stylesheet
+    """Every asset (once) a page would load from the network: script/img/iframe ``src``, stylesheet
     ``href``, ``url(...)`` and ``@import`` in CSS. Links in text (``<a href>``) are not loads."""
     found: list[str] = []
     for tag in _TAG.finditer(html):
@@ -533,7 +533,7 @@ def external_assets(html: str) -> list[str]:
         found += _css_external(block.group(1))
     for attr in _STYLE_ATTR.finditer(html):
         found += _css_external(attr.group(2))
-    return found
+    return list(dict.fromkeys(found))
 
 
 # ------------------------------------------------------------------------------- CLI -------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import folium
 
@@ -29,9 +30,9 @@ __all__ = [
 TIANDITU_ATTRIBUTION = "© 天地图 (国家地理信息公共服务平台)"
 AMAP_ATTRIBUTION = "© 高德地图 AutoNavi"
 _TIANDITU_URL = (
-    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
     "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
-    "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+    "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}"
 )
 _AMAP_URL = "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
 
@@ -93,23 +94,19 @@ def none() -> Basemap:
 def tianditu(key: str, *, url_template: str | None = None) -> Basemap:
     """天地图 vector map (vec) with its Chinese annotation (cva); CGCS2000 ≈ WGS84, no shift.
 
-    ``url_template`` (with ``{layer}`` and ``{key}``) points at an intranet proxy of Tianditu.
+    ``url_template`` points at an intranet proxy of Tianditu: Leaflet's ``{s}``, ``{z}``,
+    ``{x}``, ``{y}`` plus ``{layer}`` (vec, cva) and ``{key}``, which are filled in here.
     """
     if not key:
         raise ValueError("a Tianditu key (tk) is required")
     template = url_template or _TIANDITU_URL
+
+    def url(layer: str) -> str:
+        return template.replace("{layer}", layer).replace("{key}", quote(key, safe=""))
+
     layers = (
-        TileSpec(
-            template.format(layer="vec", key=key), TIANDITU_ATTRIBUTION, "天地图", "01234567", 18
-        ),
-        TileSpec(
-            template.format(layer="cva", key=key),
-            TIANDITU_ATTRIBUTION,
-            "天地图注记",
-            "01234567",
-            18,
-            overlay=True,
-        ),
+        TileSpec(url("vec"), TIANDITU_ATTRIBUTION, "天地图", "01234567", 18),
+        TileSpec(url("cva"), TIANDITU_ATTRIBUTION, "天地图注记", "01234567", 18, overlay=True),
     )
     return Basemap("tianditu", "天地图", layers)
 

@@ -159,9 +159,13 @@ def _building_layer(
         colours = [BUILDING_NO_DATA] * len(buildings)
         legend = [(BUILDING_NO_DATA, "楼栋", "box")]
     popups = []
+    has_captain = "captain" in buildings.columns
     for row in _records(buildings):
+        captain = row.get("captain")
+        if has_captain and (captain is None or captain == "" or captain != captain):
+            captain = "未落实"
         rows: list[tuple[str, Any]] = [
-            ("楼栋长", row.get("captain")),
+            ("楼栋长", captain),
             ("户数", row.get("households")),
             *[(f"{label}户", row.get(flag)) for flag, label in flag_labels.items()],
             ("未结事件", row.get("open_incidents")),
