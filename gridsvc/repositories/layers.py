@@ -216,3 +216,22 @@ def outline_frame(session: Session, area: Area) -> gpd.GeoDataFrame:
         table = "community" if area.kind == "community" else "street"
         sql = f"SELECT code, name, geom AS geometry FROM {table} WHERE id = :area_id"
     return _frame(session, sql, {"area_id": area.id})
+
+
+def successor_codes(session: Session, cell_id: int) -> list[str]:
+    """Codes of the current cells that took over a retired cell's area (through its lineage)."""
+    return list(
+        session.scalars(
+            text(
+                """
+                WITH RECURSIVE heirs(id) AS (
+                    SELECT child_id FROM cell_lineage WHERE parent_id = :cell
+                    UNION SELECT l.child_id FROM cell_lineage l JOIN heirs h ON l.parent_id = h.id
+                )
+                SELECT c.code FROM cell c JOIN heirs h ON h.id = c.id
+                WHERE c.retired_at IS NULL ORDER BY c.code
+                """
+            ),
+            {"cell": cell_id},
+        )
+    )

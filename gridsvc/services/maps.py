@@ -9,7 +9,7 @@ import geopandas as gpd
 from sqlalchemy.orm import Session
 
 from gridsvc.domain import HOUSEHOLD_FLAGS
-from gridsvc.errors import InvalidInput
+from gridsvc.errors import InvalidInput, NotFound
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.repositories import layers as layer_repo
@@ -92,6 +92,12 @@ def cell_layers(session: Session, principal: Principal, area: Area) -> dict[str,
     if area.kind != "cell":
         raise InvalidInput("a cell map needs a cell")
     cell = layer_repo.cells_frame(session, area)
+    if cell.empty:
+        successors = layer_repo.successor_codes(session, area.id)
+        raise NotFound(
+            f"cell {area.code} has been retired"
+            + (f"; its area now lies in {', '.join(successors)}" if successors else "")
+        )
     neighbours = layer_repo.neighbour_cells_frame(session, area.id)
     volunteers = layer_repo.volunteers_layer(session, [area.id])
     layers = {

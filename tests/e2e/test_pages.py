@@ -34,10 +34,14 @@ def test_leader_opens_their_cell(page, demo_site) -> None:  # type: ignore[no-un
     building_box.locator("input").uncheck()
     assert page.locator(".leaflet-overlay-pane path").count() < paths_before
     building_box.locator("input").check()
-    # Clicking a building opens a Chinese popup with its households.
-    page.locator(".leaflet-overlay-pane path.gs-building, .leaflet-overlay-pane path").last.click(
-        force=True
-    )
+    # With only the buildings shown, clicking one opens a Chinese popup with its households.
+    overlays = page.locator(".leaflet-control-layers-overlays label")
+    for i in range(overlays.count()):
+        label = overlays.nth(i)
+        if label.inner_text().strip() != "楼栋" and label.locator("input").is_checked():
+            label.locator("input").uncheck()
+    page.mouse.move(5, 400)  # the layer control collapses
+    page.locator(".leaflet-overlay-pane path").last.click()
     page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
     assert "户" in page.inner_text(".leaflet-popup-content")
     assert (

@@ -76,3 +76,25 @@ def test_sign_in_refuses_open_redirects(client: TestClient, users: SmallStreet) 
     assert response.headers["location"] == "/ui/"
     wrong = client.post("/ui/login", data={"username": "street1", "password": "nope"})
     assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
+
+
+def test_retired_cell_page_names_its_successor(client: TestClient, users: SmallStreet) -> None:
+    from tests.gridsvc.conftest import token_for
+
+    headers = token_for(client, "street1")
+    url = f"/api/v1/communities/{users.community_code}/redraw"
+    for other in users.cell_codes[1:]:  # the first cell and a neighbour sharing an edge
+        body = {"op": "merge", "cells": [users.cell_codes[0], other], "reason": "合并测试"}
+        preview = client.post(f"{url}/preview", json=body, headers=headers)
+        if preview.status_code == 200:
+            break
+    assert preview.status_code == 200, preview.text
+    commit = client.post(
+        f"{url}/commit", json=body, headers={**headers, "If-Match": preview.headers["ETag"]}
+    )
+    impact = commit.json()["impact"]
+    retired, created = impact["cells_retired"][0], impact["cells_created"][0]
+    _sign_in(client, "street1")
+    page = client.get(f"/ui/cells/{retired}")
+    assert page.status_code == 404
+    assert "retired" in page.text and created in page.text
