@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from folium import plugins
 
+from geodata.crs import metric_crs
 from maps import assets
 from maps.basemaps import Basemap
 from maps.basemaps import none as no_basemap
@@ -267,12 +268,21 @@ def _volunteer_layers(
         popup_html(r.get("name") or "志愿者", [("志愿服务队", r.get("team"))])
         for r in _records(volunteers)
     ]
+    # One area: every place within walk_m of a volunteer's home (buffers in metres, dissolved),
+    # instead of one circle per volunteer piling up over a dense block.
+    crs = metric_crs(pts)
+    reach = gpd.GeoDataFrame(
+        geometry=[pts.to_crs(crs).buffer(walk_m, quad_segs=16).union_all()], crs=crs
+    ).to_crs(4326)
     folium.GeoJson(
-        feature_collection(pts),
+        feature_collection(reach),
         name=f"志愿者步行覆盖 ({walk_m:.0f} 米)",
-        marker=folium.Circle(
-            radius=walk_m, color=VOLUNTEER_COLOUR, weight=1, fill=True, fill_opacity=0.05
-        ),
+        style_function=lambda _: {
+            "color": VOLUNTEER_COLOUR,
+            "weight": 1,
+            "fillColor": VOLUNTEER_COLOUR,
+            "fillOpacity": 0.12,
+        },
         interactive=False,
     ).add_to(m)
     folium.GeoJson(
