@@ -155,3 +155,16 @@ ORGANISATION_KINDS: dict[str, str] = {
 
 #: Employment of grid workers.
 EMPLOYMENT_KINDS: dict[str, str] = {"full_time": "专职", "part_time": "兼职"}
+
+#: What each role answers for (三图四包: 书记包全局, 干部包区域, 协管员包楼栋, 信息员包住户).
+ROLE_DUTIES: dict[str, str] = {
+    "community_head": "包全局：统筹社区网格工作",
+    "sector_head": "包区域：指导片区网格，化解或上报问题",
+    "branch_head": "包区域：组织党员收集和上报民意",
+    "leader": "包网格：倾听民意，帮助解决困难",
+    "grid_worker": "信息采集、巡查走访、事件上报",
+    "building_captain": "包楼栋：联系本楼住户",
+    "unit_captain": "包单元：联系本单元住户",
+    "assistant": "包楼栋：协助管理楼栋事务",
+    "informant": "包住户：收集和反映住户情况",
+}

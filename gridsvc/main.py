@@ -9,6 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
 from gridsvc.api import problems
+from gridsvc.api.people import router as people_router
 from gridsvc.api.routes import router
 
 log = logging.getLogger(__name__)
@@ -30,4 +31,5 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.include_router(router)
+    app.include_router(people_router)
     return app
