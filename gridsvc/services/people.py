@@ -95,6 +95,33 @@ def check_id_number(value: str | None) -> str | None:
     return number
 
 
+#: Role names used on rosters and in requests besides the identifiers and labels.
+ROLE_ALIASES: dict[str, str] = {
+    "社区书记": "community_head",
+    "一级网格长": "community_head",
+    "片长": "sector_head",
+    "二级网格长": "sector_head",
+    "党支部书记": "branch_head",
+    "三级网格长": "branch_head",
+    "专职网格员": "grid_worker",
+    "兼职网格员": "grid_worker",
+    **{label: key for key, label in ASSIGNMENT_ROLES.items()},
+}
+
+
+def normalise_role(value: str | None) -> str:
+    """A role identifier from an identifier, label or alias; else InvalidInput."""
+    text = (value or "").strip()
+    if text in ASSIGNMENT_ROLES:
+        return text
+    if text in ROLE_ALIASES:
+        return ROLE_ALIASES[text]
+    raise InvalidInput(
+        f"unknown role {value!r}; use one of {', '.join(ASSIGNMENT_ROLES)} "
+        f"(or {', '.join(ASSIGNMENT_ROLES.values())})"
+    )
+
+
 def _choice(value: str | None, vocabulary: dict[str, str], what: str) -> str | None:
     """An identifier from a vocabulary, given as identifier or Chinese label."""
     if value is None or not str(value).strip():
@@ -147,9 +174,8 @@ def resolve_target(
 ) -> Target:
     """The target a role needs: a community or sector or cell code, a building (id, or name
     within the given cell/community), a household (id, or building + unit + room)."""
-    kind = ASSIGNMENT_TARGET.get(role)
-    if kind is None:
-        raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ASSIGNMENT_ROLES)}")
+    role = normalise_role(role)
+    kind = ASSIGNMENT_TARGET[role]
     label = ASSIGNMENT_ROLES[role]
     if kind == "community":
         if not community:
@@ -401,7 +427,7 @@ def assign(
 ) -> RoleAssignment:
     """Give a person a role for a target. A second active 格长 of a cell (or head of a community
     or sector) is refused by the database and reported as 409 Conflict."""
-    role = _choice(role, ASSIGNMENT_ROLES, "role (角色)") or ""
+    role = normalise_role(role)
     require_in_scope(principal, target.place, target.label)
     get_person(session, principal, person_id)
     employment = _choice(employment, EMPLOYMENT_KINDS, "employment (专职/兼职)")

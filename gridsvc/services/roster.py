@@ -52,17 +52,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "ends_on": ("结束日期", "ends_on"),
 }
 
-#: Short role names used on rosters.
-ROLE_ALIASES: dict[str, str] = {
-    "社区书记": "community_head",
-    "一级网格长": "community_head",
-    "片长": "sector_head",
-    "二级网格长": "sector_head",
-    "党支部书记": "branch_head",
-    "三级网格长": "branch_head",
-    **{label: key for key, label in ASSIGNMENT_ROLES.items()},
-}
-
 _NOT_A_MEMBER = {"群众", "无", "非党员", "否"}
 
 
@@ -206,15 +195,12 @@ def _check(values: dict[str, str | None], label: dict[str, str]) -> list[tuple[s
         problems.append((label["ends_on"], "结束日期 is before 开始日期"))
     role = values.get("role")
     if role:
-        key = ROLE_ALIASES.get(role, role if role in ASSIGNMENT_ROLES else None)
-        if key is None:
-            problems.append(
-                (
-                    label["role"],
-                    f"unknown role {role!r}; use one of {', '.join(ASSIGNMENT_ROLES.values())}",
-                )
-            )
-        else:
+        try:
+            key: str | None = people.normalise_role(role)
+        except InvalidInput as exc:
+            key = None
+            problems.append((label["role"], exc.detail))
+        if key is not None:
             values["role"] = key
             need = {
                 "community": "community",
