@@ -30,6 +30,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
-    app.include_router(router)
+    # Before the main router: /api/v1/imports/roster must win over /api/v1/imports/{kind}.
     app.include_router(people_router)
+    app.include_router(router)
     return app

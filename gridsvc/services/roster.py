@@ -12,6 +12,7 @@ for the file, so a failure midway leaves nothing half-written).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -166,7 +167,7 @@ class _RowError(Exception):
 
 
 def _clean(value: Any) -> str | None:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     text = str(value).strip()
     return text or None
