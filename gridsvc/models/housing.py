@@ -13,6 +13,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -119,6 +120,12 @@ class Person(Base):
         CheckConstraint(
             "party_status IS NULL OR " + one_of("party_status", tuple(PARTY_STATUSES)),
             name="party_status_known",
+        ),
+        # Homes of volunteers (coverage: households within walking distance of a volunteer).
+        Index(
+            "ix_person_volunteer_household",
+            "household_id",
+            postgresql_where=text("volunteer_team_id IS NOT NULL"),
         ),
     )
 

@@ -32,12 +32,14 @@ _VOLUNTEER_HOMES = """
         WHERE co.street_id = :street_id
           AND cv.valid_from < :ts AND (cv.valid_to IS NULL OR cv.valid_to >= :ts)
     )
-    SELECT DISTINCT b.id, ST_PointOnSurface(b.footprint)::geography AS home
-    FROM area, person p
-    JOIN household h ON h.id = p.household_id
-    JOIN building b ON b.id = h.building_id
-    WHERE p.volunteer_team_id IS NOT NULL
-      AND b.footprint && ST_Expand(
+    , homes AS MATERIALIZED (  -- buildings where volunteers live (partial index on person)
+        SELECT DISTINCT h.building_id
+        FROM person p JOIN household h ON h.id = p.household_id
+        WHERE p.volunteer_team_id IS NOT NULL
+    )
+    SELECT b.id, ST_PointOnSurface(b.footprint)::geography AS home
+    FROM area, homes JOIN building b ON b.id = homes.building_id
+    WHERE b.footprint && ST_Expand(
             area.box,
             -- degrees of longitude that surely cover the distance at the area's latitude
             :distance / 111000.0 / cos(radians(least(85, greatest(abs(ST_YMin(area.box)),
@@ -118,6 +120,8 @@ p_cell AS (
            count(*) FILTER (WHERE p.party_status = 'retired') AS party_retired,
            count(*) FILTER (WHERE p.volunteer_team_id IS NOT NULL) AS volunteers
     FROM bs JOIN household h ON h.building_id = bs.id JOIN person p ON p.household_id = h.id
+    -- only members and volunteers are counted: skip everyone else before joining
+    WHERE p.party_status IS NOT NULL OR p.volunteer_team_id IS NOT NULL
     GROUP BY bs.cell_id
 ),
 -- incidents in the cell (valid then) reported before the instant; "open" = not closed by then.

@@ -259,6 +259,13 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_post_activity_post_id"), "post_activity", ["post_id"], unique=False)
     op.add_column("person", sa.Column("party_registered_on", sa.Date(), nullable=True))
+    op.create_index(
+        "ix_person_volunteer_household",
+        "person",
+        ["household_id"],
+        unique=False,
+        postgresql_where=sa.text("volunteer_team_id IS NOT NULL"),
+    )
     op.add_column("role_assignment", sa.Column("community_id", sa.Integer(), nullable=True))
     op.add_column("role_assignment", sa.Column("sector_id", sa.Integer(), nullable=True))
     op.create_index(
@@ -390,6 +397,11 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_role_assignment_community_id"), table_name="role_assignment")
     op.drop_column("role_assignment", "sector_id")
     op.drop_column("role_assignment", "community_id")
+    op.drop_index(
+        "ix_person_volunteer_household",
+        table_name="person",
+        postgresql_where=sa.text("volunteer_team_id IS NOT NULL"),
+    )
     op.drop_column("person", "party_registered_on")
     op.drop_index(op.f("ix_post_activity_post_id"), table_name="post_activity")
     op.drop_table("post_activity")
