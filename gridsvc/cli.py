@@ -992,6 +992,111 @@ def people_chart(
     console.print(f"wrote {output}")
 
 
+@people_app.command("sector")
+def people_sector(
+    community: Annotated[str, typer.Argument(help="community code")],
+    name: Annotated[str, typer.Argument(help="sector name, e.g. 东片")],
+    cells: Annotated[list[str] | None, typer.Option("--cell", help="a cell code (repeat)")] = None,
+    level: Annotated[int, typer.Option(help="2 (片区) or 3 (党支部)")] = 2,
+    parent: Annotated[str | None, typer.Option(help="level-2 sector code (for level 3)")] = None,
+) -> None:
+    """Create a sector (片区 or 党支部 area) of a community and put cells in it."""
+    from gridsvc.services import people
+
+    with _session() as session:
+        try:
+            sector = people.create_sector(
+                session,
+                _cli_principal(),
+                community=community,
+                name=name,
+                level=level,
+                parent=parent,
+                cells=list(cells or []),
+            )
+            session.commit()
+        except GridsvcError as exc:
+            _fail(exc.detail)
+    console.print(f"sector {sector['code']} ({sector['name']}): {', '.join(sector['cells'])}")
+
+
+@people_app.command("record")
+def people_record(
+    what: Annotated[str, typer.Argument(help="visit, link, post or organisation")],
+    person_id: Annotated[int | None, typer.Option(help="visitor / party member")] = None,
+    household: Annotated[int | None, typer.Option(help="household id (visit, link)")] = None,
+    on: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default today)")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="post kind (宣教 …) or organisation kind")
+    ] = None,
+    community: Annotated[str | None, typer.Option(help="community code (organisation)")] = None,
+    name: Annotated[str | None, typer.Option(help="organisation name / post title")] = None,
+    contact: Annotated[str | None, typer.Option(help="organisation contact name")] = None,
+    phone: Annotated[str | None, typer.Option(help="organisation contact phone")] = None,
+    note: Annotated[str | None, typer.Option(help="visit note")] = None,
+) -> None:
+    """Record a 走访 visit, a 联系户 link, a 公益岗位 claim or a 辖区单位."""
+    from datetime import date
+
+    from gridsvc.services import people
+    from gridsvc.services.roster import parse_date
+
+    day = parse_date(on) or date.today()
+    admin = _cli_principal()
+    with _session() as session:
+        try:
+            if what == "visit":
+                if household is None:
+                    _fail("a visit needs --household")
+                result = people.record_visit(
+                    session,
+                    admin,
+                    household_id=household or 0,
+                    visited_on=day,
+                    person_id=person_id,
+                    note=note,
+                )
+            elif what == "link":
+                if household is None or person_id is None:
+                    _fail("a link needs --person-id and --household")
+                result = people.link_household(
+                    session,
+                    admin,
+                    person_id=person_id or 0,
+                    household_id=household or 0,
+                    starts_on=day,
+                )
+            elif what == "post":
+                if person_id is None or not kind:
+                    _fail("a post needs --person-id and --kind")
+                result = people.claim_post(
+                    session,
+                    admin,
+                    person_id=person_id or 0,
+                    kind=kind or "",
+                    title=name,
+                    starts_on=day,
+                )
+            elif what == "organisation":
+                if not community or not name:
+                    _fail("an organisation needs --community and --name")
+                result = people.create_organisation(
+                    session,
+                    admin,
+                    community=community or "",
+                    name=name or "",
+                    kind=kind or "other",
+                    contact_name=contact,
+                    contact_phone=phone,
+                )
+            else:
+                _fail("record one of: visit, link, post, organisation")
+            session.commit()
+        except GridsvcError as exc:
+            _fail(exc.detail)
+    sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+
+
 def main() -> None:
     """Entry point of the `gridsvc` console script."""
     app()

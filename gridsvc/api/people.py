@@ -28,6 +28,7 @@ from gridsvc.schemas.people import (
     PersonIn,
     PostIn,
     SectorIn,
+    TeamIn,
     VisitIn,
 )
 from gridsvc.services import coverage as coverage_service
@@ -195,6 +196,27 @@ def list_organisations(
         session, community.id, limit=page.limit, offset=page.offset
     )
     return _page(items, total, page)
+
+
+@router.post("/communities/{code}/volunteer-teams", status_code=201)
+def create_team(
+    session: SessionDep,
+    user: StaffUser,
+    community: ScopedCommunity,
+    body: Annotated[TeamIn, Body()],
+) -> dict[str, Any]:
+    """Create a 志愿服务队 (党员, 老年, 巾帼, 家政, 治安 …)."""
+    result = people.create_team(
+        session, user, community=community.code, name=body.name, kind=body.kind
+    )
+    session.commit()
+    return result
+
+
+@router.get("/communities/{code}/volunteer-teams")
+def list_teams(session: SessionDep, community: ScopedCommunity) -> list[dict[str, Any]]:
+    """The volunteer teams of a community with their member counts."""
+    return people.list_teams(session, community.id)
 
 
 # -- 联系户, 公益岗位, 走访 -------------------------------------------------------------------------

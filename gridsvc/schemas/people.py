@@ -109,3 +109,12 @@ class VisitIn(_Body):
     visited_on: date
     person_id: int | None = None
     note: str | None = Field(None, max_length=2000)
+
+
+class TeamIn(_Body):
+    """A 志愿服务队."""
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: str = Field(
+        description="party, elderly, women, housekeeping, public_security (or 党员 …)"
+    )

@@ -27,6 +27,7 @@ from gridsvc.domain import (
     PARTY_STATUSES,
     ROLE_DUTIES,
     SERVICE_POST_KINDS,
+    VOLUNTEER_TEAM_KINDS,
 )
 from gridsvc.errors import Conflict, InvalidInput, NotFound
 from gridsvc.models import (
@@ -772,6 +773,35 @@ def list_sectors(session: Session, community_id: int) -> list[dict[str, Any]]:
         select(Sector).where(Sector.community_id == community_id).order_by(Sector.code)
     ).all()
     return [sector_dict(session, s) for s in rows]
+
+
+# -- volunteer teams ---------------------------------------------------------------------------
+def create_team(
+    session: Session, principal: Principal, *, community: str, name: str, kind: str
+) -> dict[str, Any]:
+    """Create a 志愿服务队 (党员, 老年, 巾帼, 家政, 治安 …) in a community."""
+    community_id, place, _ = _community(session, community)
+    require_in_scope(principal, place, f"community {community}")
+    team = VolunteerTeam(
+        name=name.strip(),
+        kind=_choice(kind, VOLUNTEER_TEAM_KINDS, "team kind (志愿队类别)"),
+        community_id=community_id,
+    )
+    session.add(team)
+    session.flush()
+    return {"id": team.id, "name": team.name, "kind": team.kind, "members": 0}
+
+
+def list_teams(session: Session, community_id: int) -> list[dict[str, Any]]:
+    """The volunteer teams of a community with their member counts."""
+    rows = session.execute(
+        select(VolunteerTeam.id, VolunteerTeam.name, VolunteerTeam.kind, func.count(Person.id))
+        .outerjoin(Person, Person.volunteer_team_id == VolunteerTeam.id)
+        .where(VolunteerTeam.community_id == community_id)
+        .group_by(VolunteerTeam.id)
+        .order_by(VolunteerTeam.id)
+    ).all()
+    return [{"id": i, "name": n, "kind": k, "members": m} for i, n, k, m in rows]
 
 
 # -- organisations, linked households, posts, visits ----------------------------------------------

@@ -302,6 +302,15 @@ def test_linked_households_posts_and_organisations(
         headers=headers,
     )
     assert org.status_code == 201 and org.json()["kind"] == "school"
+    team = client.post(
+        f"/api/v1/communities/{community}/volunteer-teams",
+        json={"name": "测试巾帼志愿服务队", "kind": "巾帼"},
+        headers=headers,
+    )
+    assert team.status_code == 201 and team.json()["kind"] == "women"
+    _person(client, headers, community, name="志愿者己", volunteer_team="测试巾帼志愿服务队")
+    teams = client.get(f"/api/v1/communities/{community}/volunteer-teams", headers=headers).json()
+    assert [(t["name"], t["members"]) for t in teams] == [("测试巾帼志愿服务队", 1)]
     listed = client.get(f"/api/v1/communities/{community}/organisations", headers=headers).json()
     assert listed["number_matched"] == 1 and listed["items"][0]["contact_name"] == "校长"
 

@@ -213,3 +213,62 @@ def test_id_number_check_digit(value: str, ok: bool) -> None:
     else:
         with pytest.raises(InvalidInput, match="身份证号"):
             check_id_number(value)
+
+
+def test_cli_duties_records_coverage_and_chart(cli_db: str, tmp_path: Path) -> None:  # noqa: F811
+    import geopandas as gpd
+
+    from gridsvc.cli import app
+    from gridsvc.models import Community
+    from gridsvc.repositories.bulk import to_db_geometry
+    from gridsvc.services.imports import create_cells, ensure_street
+
+    engine = create_engine(cli_db)
+    with Session(engine) as s:
+        street_id = ensure_street(s, street_code="320102067", street_name="命令二街道")
+        s.add(
+            Community(
+                code="320102067001",
+                name="命令二社区",
+                street_id=street_id,
+                geom=to_db_geometry(shapely.box(118.9, 32.1, 118.92, 32.11)),
+            )
+        )
+        s.flush()
+        cells = gpd.GeoDataFrame(
+            geometry=[
+                shapely.box(118.9, 32.1, 118.91, 32.11),
+                shapely.box(118.91, 32.1, 118.92, 32.11),
+            ],
+            crs=4326,
+        )
+        codes = create_cells(s, cells).codes
+        s.commit()
+    runner = CliRunner()
+    duty = runner.invoke(
+        app, ["people", "duties", "--level", "4", "--text", "格长每月走访全部住户"]
+    )
+    assert duty.exit_code == 0 and "格长每月走访全部住户" in duty.output
+    sector = runner.invoke(
+        app, ["people", "sector", "320102067001", "西片", "--cell", sorted(codes)[0]]
+    )
+    assert sector.exit_code == 0, sector.output
+    org = runner.invoke(
+        app,
+        ["people", "record", "organisation", "--community", "320102067001", "--name", "某中学",
+         "--kind", "学校", "--contact", "李老师", "--phone", "13700001111"],
+    )  # fmt: skip
+    assert org.exit_code == 0 and '"kind": "school"' in org.output
+    missing = runner.invoke(app, ["people", "record", "visit"])
+    assert missing.exit_code == 1 and "household" in missing.output
+    out = tmp_path / "coverage.csv"
+    cov = runner.invoke(app, ["people", "coverage", "320102067", "--csv", str(out)])
+    assert cov.exit_code == 0, cov.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf") and "登记户数" in out.read_text("utf-8-sig")
+    chart = tmp_path / "chart.png"
+    drawn = runner.invoke(app, ["people", "chart", "320102067", "-o", str(chart)])
+    assert drawn.exit_code == 0 and chart.read_bytes().startswith(b"\x89PNG")
+    tree = tmp_path / "chart.json"
+    assert runner.invoke(app, ["people", "chart", "320102067", "-o", str(tree)]).exit_code == 0
+    assert "西片" in tree.read_text() and "未划片" in tree.read_text()
+    engine.dispose()
