@@ -25,6 +25,7 @@ CJK_FAMILIES = (
 _COLUMN_WIDTH = 2.5  # inches per tree level
 _LINE = 0.2  # inches per text line
 _PAD = 0.12
+_MAX_PIXELS = 30_000  # tallest PNG side
 _FILL = {
     "street": "#c6dbef",
     "community": "#d9f0d3",
@@ -163,6 +164,8 @@ def responsibility_chart(
     body = -bottom
     width = depth * _COLUMN_WIDTH + 0.4
     height = header + body + footer
+    # Very tall charts (hundreds of cells) keep their layout at a lower resolution.
+    dpi = max(30, min(dpi, int(_MAX_PIXELS / height)))
     rc = {"font.family": [family, "DejaVu Sans"], "svg.fonttype": "none", "font.size": 8}
     with matplotlib.rc_context(rc):
         fig = plt.figure(figsize=(width, height), dpi=dpi)

@@ -254,10 +254,17 @@ def _building(
                 Community.code == community
             )
         rows = session.execute(query.limit(2)).all()
-        if not rows and key.isdigit():
+        if not rows and key.isdigit():  # an id, but only one inside the named cell/community
             rows = session.execute(
-                select(Building.id, Building.name, Building.cell_id, Building.community_id).where(
-                    Building.id == int(key)
+                select(Building.id, Building.name, Building.cell_id, Building.community_id)
+                .select_from(Building)
+                .where(Building.id == int(key))
+                .where(
+                    Building.cell_id.in_(select(Cell.id).where(Cell.code == cell))
+                    if cell
+                    else Building.community_id.in_(
+                        select(Community.id).where(Community.code == community)
+                    )
                 )
             ).all()
     if not rows:

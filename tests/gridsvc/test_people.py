@@ -398,3 +398,23 @@ def test_second_leader_refused_under_concurrent_requests(live: tuple[str, str]) 
         ).scalar_one()
     engine.dispose()
     assert leaders == 1
+
+
+def test_a_building_named_with_a_cell_must_lie_in_that_cell(
+    db: Session, small_street: SmallStreet
+) -> None:
+    import pytest
+
+    from gridsvc.errors import NotFound
+    from gridsvc.services import people
+
+    nw, ne, *_ = sorted(small_street.cell_codes)
+    ne_building = db.execute(
+        text("SELECT b.id FROM building b JOIN cell c ON c.id = b.cell_id WHERE c.code = :c"),
+        {"c": ne},
+    ).scalar_one()
+    target = people.resolve_target(db, "楼栋长", cell=ne, building=str(ne_building))
+    assert target.id == ne_building
+    assert people.resolve_target(db, "楼栋长", cell=ne, building="1栋").id == ne_building
+    with pytest.raises(NotFound, match=nw):
+        people.resolve_target(db, "楼栋长", cell=nw, building=str(ne_building))
