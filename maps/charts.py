@@ -68,10 +68,10 @@ class _Box:
 
 
 def _lines(node: dict[str, Any], max_people: int) -> list[str]:
-    head = f"{node.get('name') or ''}"
+    second = f"[{node.get('level_label', '')}]"
     if node.get("code") and node.get("level") != "street":
-        head += f"  {node['code']}"
-    lines = [head, f"[{node.get('level_label', '')}]"]
+        second += f" {node['code']}"
+    lines = [f"{node.get('name') or ''}", second]
     people = node.get("people") or []
     for p in people[:max_people]:
         extra = f"({p['employment']})" if p.get("employment") else ""
