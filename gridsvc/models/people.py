@@ -59,6 +59,10 @@ class RoleAssignment(Base):
             unique=True,
             postgresql_where=text("role = 'leader' AND ends_on IS NULL"),
         ),
+        # Migration 0003 adds ex_role_assignment_one_active_leader_per_day: an exclusion
+        # constraint (btree_gist) so that no two 格长 of a cell overlap on any day, history
+        # included (EXCLUDE USING gist (cell_id WITH =, daterange(starts_on, ends_on) WITH &&)
+        # WHERE role = 'leader').
         # One active head per community and per sector.
         Index(
             "ux_role_assignment_one_active_community_head",

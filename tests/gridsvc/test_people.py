@@ -81,6 +81,18 @@ def test_one_active_leader_per_cell_and_history(
     history = client.get(f"/api/v1/cells/{cell}/assignments?history=true", headers=headers).json()
     assert [r["person"] for r in current] == ["李格长"]
     assert sorted(r["person"] for r in history) == ["李格长", "王格长"]
+    # History may be back-filled, but never with two 格长 on the same day.
+    for starts, ends, status in (
+        ("2025-01-01", "2026-01-01", 201),  # before 王格长: fine
+        ("2025-06-01", "2026-01-02", 409),  # overlaps 王格长's first day
+    ):
+        old = client.post(
+            "/api/v1/assignments",
+            json={"person_id": b, "role": "leader", "cell": cell, "starts_on": starts,
+                  "ends_on": ends},
+            headers=headers,
+        )  # fmt: skip
+        assert old.status_code == status, old.text
     # As of a day when the first held the post, the first is the 格长.
     on = client.get(f"/api/v1/cells/{cell}/assignments?on=2026-02-01", headers=headers).json()
     assert [r["person"] for r in on] == ["王格长"]

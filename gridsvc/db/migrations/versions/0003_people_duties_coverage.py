@@ -316,6 +316,13 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_role_assignment_target_matches_role"), "role_assignment", _TARGET_RULE
     )
+    # History too: never two 格长 of one cell on the same day (dated rows may be back-filled).
+    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    op.execute(
+        "ALTER TABLE role_assignment ADD CONSTRAINT ex_role_assignment_one_active_leader_per_day "
+        "EXCLUDE USING gist (cell_id WITH =, daterange(starts_on, ends_on) WITH &&) "
+        "WHERE (role = 'leader')"
+    )
     level_duty = sa.table(
         "level_duty",
         sa.column("level", sa.SmallInteger),
@@ -363,6 +370,9 @@ _OLD_TARGET_RULE = (
 
 def downgrade() -> None:
     """Revert this migration."""
+    op.execute(
+        "ALTER TABLE role_assignment DROP CONSTRAINT ex_role_assignment_one_active_leader_per_day"
+    )
     op.execute(
         "DELETE FROM role_assignment WHERE role IN ('community_head', 'sector_head', 'branch_head')"
     )
