@@ -83,6 +83,28 @@ def create_person(
     return people.person_dict(session, person)
 
 
+@router.get("/communities/{code}/people")
+def community_people(
+    session: SessionDep,
+    community: ScopedCommunity,
+    page: PageDep,
+    party_status: Annotated[str | None, Query(description="in_service, direct … or 在职 …")] = None,
+    volunteers: Annotated[bool | None, Query(description="only volunteers (or only not)")] = None,
+    name: Annotated[str | None, Query(max_length=32, description="name contains")] = None,
+) -> dict[str, Any]:
+    """People registered in the community, with their active roles, paged."""
+    items, total = people.list_people(
+        session,
+        community.id,
+        party_status=party_status,
+        volunteers=volunteers,
+        name=name,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return _page(items, total, page)
+
+
 @router.get("/people/{person_id}")
 def get_person(session: SessionDep, user: CurrentUser, person_id: int) -> dict[str, Any]:
     """A person with their active roles."""

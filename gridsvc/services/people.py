@@ -380,6 +380,33 @@ def _team_id(session: Session, team: str | int | None, community_id: int | None)
     return found[0]
 
 
+def list_people(
+    session: Session,
+    community_id: int,
+    *,
+    party_status: str | None = None,
+    volunteers: bool | None = None,
+    name: str | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """People registered in a community, paged, optionally only members of a kind, volunteers,
+    or names containing a text."""
+    base = select(Person).where(Person.community_id == community_id)
+    if party_status:
+        base = base.where(
+            Person.party_status == _choice(party_status, PARTY_STATUSES, "party status")
+        )
+    if volunteers is not None:
+        team = Person.volunteer_team_id
+        base = base.where(team.is_not(None) if volunteers else team.is_(None))
+    if name:
+        base = base.where(Person.name.contains(name.strip(), autoescape=True))
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.scalars(base.order_by(Person.name, Person.id).limit(limit).offset(offset)).all()
+    return [person_dict(session, p) for p in rows], total
+
+
 def get_person(session: Session, principal: Principal, person_id: int) -> Person:
     """A person in the caller's scope."""
     person = session.get(Person, person_id)

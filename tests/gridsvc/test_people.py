@@ -321,6 +321,12 @@ def test_linked_households_posts_and_organisations(
     )
     assert team.status_code == 201 and team.json()["kind"] == "women"
     _person(client, headers, community, name="志愿者己", volunteer_team="测试巾帼志愿服务队")
+    members = client.get(
+        f"/api/v1/communities/{community}/people?party_status=在职&limit=10", headers=headers
+    ).json()
+    assert [p["name"] for p in members["items"]] == ["党员丁"] and members["number_matched"] == 1
+    vols = client.get(f"/api/v1/communities/{community}/people?volunteers=true", headers=headers)
+    assert [p["name"] for p in vols.json()["items"]] == ["志愿者己"]
     teams = client.get(f"/api/v1/communities/{community}/volunteer-teams", headers=headers).json()
     assert [(t["name"], t["members"]) for t in teams] == [("测试巾帼志愿服务队", 1)]
     listed = client.get(f"/api/v1/communities/{community}/organisations", headers=headers).json()
