@@ -42,6 +42,22 @@ router = APIRouter(prefix="/api/v1", tags=["people"])
 VISIT_ROLES = ("street_staff", "community_staff", "leader", "grid_worker")
 
 
+def _masked(user: Any, item: dict[str, Any]) -> dict[str, Any]:
+    """Phones of people hidden from roles without access to personal data (viewers)."""
+    from gridsvc.api.routes import PERSONAL_DATA_ROLES, _mask_phone
+
+    if user.role in PERSONAL_DATA_ROLES:
+        return item
+    masked = {**item}
+    if "phone" in masked:
+        masked["phone"] = _mask_phone(masked["phone"])
+    if "people" in masked:
+        masked["people"] = [_masked(user, p) for p in masked["people"]]
+    if "children" in masked:
+        masked["children"] = [_masked(user, c) for c in masked["children"]]
+    return masked
+
+
 def _page(items: list[dict[str, Any]], total: int, page: PageDep) -> dict[str, Any]:
     return {
         "items": items,
@@ -86,6 +102,7 @@ def create_person(
 @router.get("/communities/{code}/people")
 def community_people(
     session: SessionDep,
+    user: CurrentUser,
     community: ScopedCommunity,
     page: PageDep,
     party_status: Annotated[str | None, Query(description="in_service, direct … or 在职 …")] = None,
@@ -102,13 +119,13 @@ def community_people(
         limit=page.limit,
         offset=page.offset,
     )
-    return _page(items, total, page)
+    return _page([_masked(user, i) for i in items], total, page)
 
 
 @router.get("/people/{person_id}")
 def get_person(session: SessionDep, user: CurrentUser, person_id: int) -> dict[str, Any]:
-    """A person with their active roles."""
-    return people.person_dict(session, people.get_person(session, user, person_id))
+    """A person with their active roles (phone masked for viewers)."""
+    return _masked(user, people.person_dict(session, people.get_person(session, user, person_id)))
 
 
 @router.post("/assignments", status_code=201)
@@ -385,7 +402,7 @@ def responsibility_chart(
     format: Annotated[Literal["json", "svg", "png"], Query()] = "json",
 ) -> Any:
     """责任网络图: street → community → sector → cell → people with their duties."""
-    tree = people.responsibility_tree(session, user, code, on=on)
+    tree = _masked(user, people.responsibility_tree(session, user, code, on=on))
     if format == "json":
         return tree
     from maps.charts import responsibility_chart as draw

@@ -223,7 +223,7 @@ def test_sectors_duties_and_the_responsibility_tree(
     assert sector.json()["cells"] == codes[:2]
     secretary = _person(client, headers, community, name="社区书记甲", party_status="直管")
     head = _person(client, headers, community, name="片长乙")
-    leader = _person(client, headers, community, name="格长丙")
+    leader = _person(client, headers, community, name="格长丙", phone="13900005678")
     for body in (
         {"person_id": secretary, "role": "社区书记", "community": community},
         {"person_id": head, "role": "sector_head", "sector": sector_code},
@@ -250,6 +250,20 @@ def test_sectors_duties_and_the_responsibility_tree(
     first = east["children"][0]
     assert first["duties"] == "格长每周走访一次全部重点户。"
     assert first["people"][0]["name"] == "格长丙" and first["people"][0]["role_label"] == "格长"
+    # A viewer sees the chart with phones masked.
+    create_user(
+        db,
+        username="chart_viewer",
+        password=TEST_PASSWORD,
+        role="viewer",
+        scope=ScopeSpec("street", small_street.street_code),
+    )
+    seen = client.get(
+        f"/api/v1/streets/{small_street.street_code}/responsibility-chart",
+        headers=token_for(client, "chart_viewer"),
+    ).json()
+    cell_person = seen["children"][0]["children"][0]["children"][0]["people"][0]
+    assert cell_person["name"] == "格长丙" and cell_person["phone"] == "139****5678"
     svg = client.get(
         f"/api/v1/streets/{small_street.street_code}/responsibility-chart?format=svg",
         headers=headers,
