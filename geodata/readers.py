@@ -37,7 +37,7 @@ from geodata.errors import GDAL_ERRORS, GeodataError
 from geodata.validate import TYPE_NAMES as _TYPE_NAMES
 from geodata.validate import Kind, RepairNote, parse_kind, repair_geometries
 
-__all__ = ["SUPPORTED_SUFFIXES", "ReadResult", "parse_other_tags", "read_features"]
+__all__ = ["SUPPORTED_SUFFIXES", "ReadResult", "parse_other_tags", "read_features", "read_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -1015,3 +1015,61 @@ def _check_kind(gdf: gpd.GeoDataFrame, kind: Kind, name: str, fmt: str) -> None:
     if fmt == OSM:
         hint = "; choose the OSM layer with kind= or layer="
     raise GeodataError(f"{name}: expected {kind} features, but the file holds {found}{hint}")
+
+
+def read_table(
+    path: str | Path,
+    *,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    max_rows: int | None = None,
+) -> pd.DataFrame:
+    """A plain CSV or XLSX table (no geometry) with every cell as text (None when empty).
+
+    CSV text is UTF-8 (with or without BOM) or GBK/GB18030; the separator is detected. Header
+    names are stripped; fully empty rows are dropped. Raises GeodataError with a clear message.
+    """
+    path = Path(path)
+    fmt = _detect_format(path)
+    if fmt not in (CSV, XLSX):
+        raise GeodataError(f"{path.name}: expected a CSV or XLSX table, not {fmt}")
+    name = path.name
+    try:
+        if fmt == CSV:
+            text, _ = _decode_csv(path, encoding)
+            if not text.strip():
+                raise GeodataError(f"{name} is empty (only white space)")
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep=_csv_separator(text),
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                skipinitialspace=True,
+            )
+        else:
+            with pd.ExcelFile(path, engine="openpyxl") as book:
+                sheets = [str(s) for s in book.sheet_names]
+                chosen = sheets[0] if sheet is None else sheet
+                if isinstance(chosen, int):
+                    if not 0 <= chosen < len(sheets):
+                        raise GeodataError(f"{name} has no sheet #{chosen}")
+                    chosen = sheets[chosen]
+                if chosen not in sheets:
+                    raise GeodataError(
+                        f"{name} has no sheet {chosen!r}; its sheets are: {', '.join(sheets)}"
+                    )
+                df = pd.read_excel(
+                    book, sheet_name=chosen, dtype=str, keep_default_na=False, na_values=[""]
+                )
+    except GeodataError:
+        raise
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise GeodataError(f"{name}: cannot read as {fmt}: {exc}") from exc
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise GeodataError(f"{name}: cannot read as {fmt}: {exc}") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.dropna(how="all")
+    if max_rows is not None and len(df) > max_rows:
+        raise GeodataError(f"{name}: {len(df)} rows; the limit is {max_rows}")
+    return df.astype(object).where(df.notna(), None)

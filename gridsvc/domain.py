@@ -42,8 +42,11 @@ CELL_LEVELS: dict[int, str] = {
     4: "四级网格",
 }
 
-#: Roles a person holds for a cell, building or household (dated assignments).
+#: Roles a person holds for a community, sector, cell, building or household (dated).
 ASSIGNMENT_ROLES: dict[str, str] = {
+    "community_head": "一级网格长(社区书记)",
+    "sector_head": "二级网格长(片长)",
+    "branch_head": "三级网格长(党支部书记)",
     "leader": "格长",
     "grid_worker": "网格员",
     "building_captain": "楼栋长",
@@ -53,6 +56,9 @@ ASSIGNMENT_ROLES: dict[str, str] = {
 }
 #: Which target each assignment role needs.
 ASSIGNMENT_TARGET: dict[str, str] = {
+    "community_head": "community",
+    "sector_head": "sector",
+    "branch_head": "sector",
     "leader": "cell",
     "grid_worker": "cell",
     "building_captain": "building",
@@ -106,4 +112,59 @@ REPORTER_KINDS: dict[str, str] = {
     "leader": "格长",
     "grid_worker": "网格员",
     "public": "匿名群众",
+}
+
+#: Default duties of each level of the four-level scheme (configurable: table level_duty).
+DEFAULT_LEVEL_DUTIES: dict[int, str] = {
+    1: "统筹协调辖区重大事项，督导各级网格工作，建立并管理工作台账。",
+    2: "指导片区内网格工作，及时化解或上报片区内的问题和矛盾。",
+    3: "收集、汇总和上报居民的意见建议和诉求，组织党员联系服务群众。",
+    4: "由格长带领，倾听居民呼声，帮助居民解决实际困难，做到小事不出格。",
+}
+
+#: Kinds of volunteer teams (志愿服务队).
+VOLUNTEER_TEAM_KINDS: dict[str, str] = {
+    "party": "党员志愿服务队",
+    "elderly": "老年志愿服务队",
+    "women": "巾帼志愿服务队",
+    "housekeeping": "家政志愿服务队",
+    "public_security": "治安志愿服务队",
+}
+
+#: 公益岗位 kinds a party member can claim.
+SERVICE_POST_KINDS: dict[str, str] = {
+    "education": "宣教",
+    "rights": "维权",
+    "assistance": "帮扶",
+    "environment": "环保",
+    "culture": "文体",
+    "security": "治安",
+    "mediation": "调解",
+}
+
+#: Kinds of 辖区单位 (organisations in the area).
+ORGANISATION_KINDS: dict[str, str] = {
+    "government": "机关事业单位",
+    "school": "学校",
+    "hospital": "医院",
+    "enterprise": "企业",
+    "market": "商贸市场",
+    "social": "社会组织",
+    "other": "其他",
+}
+
+#: Employment of grid workers.
+EMPLOYMENT_KINDS: dict[str, str] = {"full_time": "专职", "part_time": "兼职"}
+
+#: What each role answers for (三图四包: 书记包全局, 干部包区域, 协管员包楼栋, 信息员包住户).
+ROLE_DUTIES: dict[str, str] = {
+    "community_head": "包全局：统筹社区网格工作",
+    "sector_head": "包区域：指导片区网格，化解或上报问题",
+    "branch_head": "包区域：组织党员收集和上报民意",
+    "leader": "包网格：倾听民意，帮助解决困难",
+    "grid_worker": "信息采集、巡查走访、事件上报",
+    "building_captain": "包楼栋：联系本楼住户",
+    "unit_captain": "包单元：联系本单元住户",
+    "assistant": "包楼栋：协助管理楼栋事务",
+    "informant": "包住户：收集和反映住户情况",
 }

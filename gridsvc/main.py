@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
 from gridsvc.api import exports, pages, problems
+from gridsvc.api.people import router as people_router
 from gridsvc.api.routes import router
 from maps.assets import asset_dir
 
@@ -32,6 +33,8 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
+    # Before the main router: /api/v1/imports/roster must win over /api/v1/imports/{kind}.
+    app.include_router(people_router)
     app.include_router(router)
     app.include_router(exports.router)
     app.include_router(pages.router)

@@ -127,6 +127,20 @@ class MapSettings(BaseSettings):
     organisation: str = ""
 
 
+class CoverageSettings(BaseSettings):
+    """Coverage figures: walking distance to a volunteer's home, local day boundaries."""
+
+    model_config = _config()
+
+    #: A household is "near a volunteer" when its building lies within this straight-line
+    #: distance (metres, on the WGS84 spheroid) of a building where a volunteer lives.
+    walk_distance_m: float = Field(default=300.0, gt=0, le=5000)
+    #: Time zone in which an as-of date ends (the state at the end of that day counts).
+    local_timezone: str = "Asia/Shanghai"
+    #: Days a visit counts as recent (share of households visited in the last N days).
+    visit_window_days: int = Field(default=30, ge=1, le=366)
+
+
 class Settings:
     """Every concern's settings, read once."""
 
@@ -136,6 +150,7 @@ class Settings:
         self.auth = AuthSettings()
         self.geo = GeoSettings()
         self.maps = MapSettings()
+        self.coverage = CoverageSettings()
         self._secrets: dict[str, str] = {}
 
     def remembered_secret(self, name: str, configured: str = "", nbytes: int = 9) -> str:

@@ -4,7 +4,17 @@ from gridsvc.models.areas import Community, District, Estate, Road, Street
 from gridsvc.models.cells import Cell, CellChange, CellLineage, CellVersion
 from gridsvc.models.housing import Building, Household, Person, VolunteerTeam
 from gridsvc.models.incidents import Incident
-from gridsvc.models.people import RoleAssignment
+from gridsvc.models.people import (
+    CellSector,
+    LevelDuty,
+    LinkedHousehold,
+    Organisation,
+    PostActivity,
+    RoleAssignment,
+    Sector,
+    ServicePost,
+    Visit,
+)
 from gridsvc.models.users import User
 
 __all__ = [
@@ -12,16 +22,24 @@ __all__ = [
     "Cell",
     "CellChange",
     "CellLineage",
+    "CellSector",
     "CellVersion",
     "Community",
     "District",
     "Estate",
     "Household",
     "Incident",
+    "LevelDuty",
+    "LinkedHousehold",
+    "Organisation",
     "Person",
+    "PostActivity",
     "Road",
     "RoleAssignment",
+    "Sector",
+    "ServicePost",
     "Street",
     "User",
+    "Visit",
     "VolunteerTeam",
 ]

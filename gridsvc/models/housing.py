@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -112,6 +121,12 @@ class Person(Base):
             "party_status IS NULL OR " + one_of("party_status", tuple(PARTY_STATUSES)),
             name="party_status_known",
         ),
+        # Homes of volunteers (coverage: households within walking distance of a volunteer).
+        Index(
+            "ix_person_volunteer_household",
+            "household_id",
+            postgresql_where=text("volunteer_team_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,6 +143,8 @@ class Person(Base):
     )
     #: 在职 in_service / 直管 direct / 流动 floating / 离退休 retired, or NULL (not a member).
     party_status: Mapped[str | None] = mapped_column(String(16))
+    #: The day an in-service (在职) member registered (报到) with the community.
+    party_registered_on: Mapped[date | None] = mapped_column(Date)
     volunteer_team_id: Mapped[int | None] = mapped_column(
         ForeignKey("volunteer_team.id", ondelete="SET NULL"), index=True
     )

@@ -300,6 +300,8 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
         ),
     )
     attribute_incidents(session)
+    say("duties")
+    load_people_extras(session, street_row.code)
     return LoadedStreet(
         street_code=street_row.code,
         communities=len(communities),
@@ -309,3 +311,136 @@ def load_street(session: Session, street: SynthStreet, step: Step | None = None)
         persons=len(p),
         incidents=len(inc),
     )
+
+
+# -- people and duties: sectors, heads, 联系户, 走访, 公益岗位, 辖区单位 (set-based SQL) -----------
+#: Pseudo-random but repeatable per row: a number in [0, 100) from an id and a salt.
+_H = "(abs(hashint4({col} + {salt})) % 100)"
+
+_DEMO_PEOPLE_SQL = (
+    # 片区: about six cells per level-2 sector, in reading order (codes run west→east, north→south).
+    """
+    WITH ranked AS (
+        SELECT c.id, c.community_id, co.code AS community_code,
+               row_number() OVER (PARTITION BY c.community_id ORDER BY c.code) - 1 AS i,
+               count(*) OVER (PARTITION BY c.community_id) AS n
+        FROM cell c JOIN community co ON co.id = c.community_id
+        WHERE co.street_id = :street AND c.kind = 'general' AND c.retired_at IS NULL
+    ), c AS (
+        SELECT id, community_id, community_code,
+               1 + i * greatest(1, (n + 5) / 6) / n AS k
+        FROM ranked
+    ), s AS (
+        INSERT INTO sector (code, name, level, community_id)
+        SELECT DISTINCT community_code || '-P' || lpad(k::text, 2, '0'),
+               '第' || k || '片区', 2, community_id FROM c
+        RETURNING id, code
+    )
+    INSERT INTO cell_sector (cell_id, sector_id)
+    SELECT c.id, s.id FROM c JOIN s ON s.code = c.community_code || '-P' || lpad(c.k::text, 2, '0')
+    """,
+    # 在职党员报到: most in-service members registered with the community.
+    f"""
+    UPDATE person p SET party_registered_on = :as_of - ({_H.format(col="p.id", salt=11)} * 9)
+    FROM community co
+    WHERE co.id = p.community_id AND co.street_id = :street AND p.party_status = 'in_service'
+      AND {_H.format(col="p.id", salt=12)} < 85
+    """,
+    # 一级网格长 (community head) and 二级网格长 (sector heads): party members not yet assigned.
+    """
+    WITH candidates AS (
+        SELECT p.id, p.community_id,
+               row_number() OVER (PARTITION BY p.community_id ORDER BY
+                   (p.party_status = 'direct') DESC, p.id) AS rank
+        FROM person p JOIN community co ON co.id = p.community_id
+        WHERE co.street_id = :street AND p.party_status IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM role_assignment r WHERE r.person_id = p.id)
+    ), sectors AS (
+        SELECT s.id, s.community_id,
+               row_number() OVER (PARTITION BY s.community_id ORDER BY s.code) + 1 AS rank
+        FROM sector s JOIN community co ON co.id = s.community_id WHERE co.street_id = :street
+    )
+    INSERT INTO role_assignment (person_id, role, community_id, sector_id, starts_on)
+    SELECT c.id, 'community_head', c.community_id, NULL, :as_of - 800
+    FROM candidates c WHERE c.rank = 1
+    UNION ALL
+    SELECT c.id, 'sector_head', NULL, s.id, :as_of - 400
+    FROM sectors s JOIN candidates c ON c.community_id = s.community_id AND c.rank = s.rank
+    """,
+    # 联系户: about a third of the households, shared out among the cell's party members.
+    f"""
+    WITH m AS (
+        SELECT p.id, b.cell_id,
+               row_number() OVER (PARTITION BY b.cell_id ORDER BY p.id) - 1 AS k,
+               count(*) OVER (PARTITION BY b.cell_id) AS n
+        FROM person p JOIN household h ON h.id = p.household_id
+        JOIN building b ON b.id = h.building_id JOIN community co ON co.id = b.community_id
+        WHERE co.street_id = :street AND p.party_status IS NOT NULL
+    ), hh AS (
+        SELECT h.id, b.cell_id, row_number() OVER (PARTITION BY b.cell_id ORDER BY h.id) - 1 AS k
+        FROM household h JOIN building b ON b.id = h.building_id
+        JOIN community co ON co.id = b.community_id
+        WHERE co.street_id = :street AND {_H.format(col="h.id", salt=21)} < 35
+    )
+    INSERT INTO linked_household (person_id, household_id, starts_on)
+    SELECT m.id, hh.id, :as_of - ({_H.format(col="hh.id", salt=22)} * 7)
+    FROM hh JOIN m ON m.cell_id = hh.cell_id AND m.k = hh.k % m.n
+    """,
+    # 走访: about half the households visited in the last 90 days by the cell's grid worker.
+    f"""
+    INSERT INTO visit (household_id, person_id, visited_on, note)
+    SELECT h.id, r.person_id, :today - ({_H.format(col="h.id", salt=31)} % 90),
+           (ARRAY['入户走访，了解家庭情况', '宣传垃圾分类', '核实流动人口信息',
+                  '关心独居老人生活', '收集居民意见'])[1 + {_H.format(col="h.id", salt=32)} % 5]
+    FROM household h JOIN building b ON b.id = h.building_id
+    JOIN community co ON co.id = b.community_id
+    JOIN LATERAL (SELECT person_id FROM role_assignment
+                  WHERE cell_id = b.cell_id AND role = 'grid_worker' AND ends_on IS NULL
+                  ORDER BY employment, id LIMIT 1) r ON true
+    WHERE co.street_id = :street AND {_H.format(col="h.id", salt=33)} < 50
+    """,
+    # 公益岗位: every registered in-service member claims a post, with a few activities.
+    f"""
+    WITH posts AS (
+        INSERT INTO service_post (person_id, community_id, kind, title, starts_on)
+        SELECT p.id, p.community_id,
+               (ARRAY['education', 'rights', 'assistance', 'environment', 'culture',
+                      'security', 'mediation'])[1 + {_H.format(col="p.id", salt=41)} % 7],
+               NULL, p.party_registered_on
+        FROM person p JOIN community co ON co.id = p.community_id
+        WHERE co.street_id = :street AND p.party_registered_on IS NOT NULL
+        RETURNING id, starts_on
+    )
+    INSERT INTO post_activity (post_id, happened_on, hours, note)
+    SELECT posts.id, greatest(posts.starts_on, :today - (n * 37 + {_H.format(col="posts.id", salt=42)})),
+           1 + n % 3, '岗位活动'
+    FROM posts CROSS JOIN generate_series(0, 2) AS n
+    """,
+    # 辖区单位: schools, clinics, markets, offices of the street, with a contact.
+    f"""
+    INSERT INTO organisation (name, kind, community_id, cell_id, building_id, address,
+                              contact_name, contact_phone)
+    SELECT coalesce(b.name, b.kind), CASE b.kind WHEN 'school' THEN 'school'
+               WHEN 'kindergarten' THEN 'school' WHEN 'clinic' THEN 'hospital'
+               WHEN 'market' THEN 'market' WHEN 'office' THEN 'enterprise'
+               WHEN 'community_center' THEN 'government' ELSE 'other' END,
+           b.community_id, b.cell_id, b.id, b.address,
+           (ARRAY['王', '李', '张', '刘', '陈'])[1 + {_H.format(col="b.id", salt=51)} % 5] || '老师',
+           '139' || lpad((abs(hashint4(b.id + 52)) % 100000000)::text, 8, '0')
+    FROM building b JOIN community co ON co.id = b.community_id
+    WHERE co.street_id = :street AND b.kind IN ('school', 'kindergarten', 'clinic', 'market',
+                                               'office', 'community_center')
+    """,
+)
+
+
+def load_people_extras(session: Session, street_code: str) -> None:
+    """Give a loaded street plausible sectors, heads, 联系户, 走访, 公益岗位 and 辖区单位, so its
+    coverage figures are not zero (set-based SQL; repeatable for the same database ids)."""
+    from datetime import date
+
+    street_id = session.scalar(select(Street.id).where(Street.code == street_code))
+    today = date.today()
+    params = {"street": street_id, "as_of": today, "today": today}
+    for sql in _DEMO_PEOPLE_SQL:
+        session.execute(text(sql), params)

@@ -9,7 +9,8 @@ rolls the savepoint back (preview) or keeps it (commit). Preview and commit run 
 on the same state, so a commit applies exactly what was previewed — and the state is pinned by
 the community's ``revision`` (the ETag): a commit based on an older revision gets 409.
 
-People follow by a stated rule (:data:`PEOPLE_RULE`); open incidents move to the cell that now
+People follow by a stated rule (:data:`gridsvc.services.people.PEOPLE_RULE`, applied by the
+people service); open incidents move to the cell that now
 holds their point while keeping the boundary version of their report time.
 """
 
@@ -40,19 +41,11 @@ from gridsvc.repositories.cells import (
     next_cell_codes,
 )
 from gridsvc.services.assignment import assign_buildings_to_cells
+from gridsvc.services.people import PEOPLE_RULE, people_follow
 from gridsvc.services.validation import validate_community
 from gridsvc.settings import get_settings
 
 log = logging.getLogger(__name__)
-
-#: How people follow a redraw (also returned in every impact report).
-PEOPLE_RULE = (
-    "Building roles (楼栋长, 单元长, 协管员) and household roles stay with their building or "
-    "household. When cells are split, merged or replaced, the 格长 and 网格员 of each retired cell "
-    "move to the new cell that received most of its households, if that cell has no 格长 yet; "
-    "otherwise their assignment ends today. Open incidents move to the cell that now holds "
-    "their point; every incident keeps the boundary version valid when it was reported."
-)
 
 #: Overlaps, gaps and bits outside the community thinner than this are ignored (metres).
 TOLERANCE_M = 1.0
@@ -452,84 +445,6 @@ def _envelope(plan: Plan, before: gpd.GeoDataFrame) -> BaseGeometry:
     return shapely.box(*shapely.union_all(geoms).bounds).buffer(10 * _DEG_PER_M)
 
 
-def _people_follow(
-    session: Session,
-    retired: list[int],
-    old_cell_of: dict[int, int | None],
-    new_cell_of: dict[int, int | None],
-    households_of: dict[int, int],
-) -> list[dict[str, Any]]:
-    """Apply PEOPLE_RULE for retired cells; returns what happened to each person's role."""
-    heirs: dict[int, int] = {}
-    for old in retired:
-        flow: dict[int, int] = {}
-        for b, cell in old_cell_of.items():
-            if cell == old and new_cell_of.get(b) is not None:
-                flow[new_cell_of[b]] = flow.get(new_cell_of[b], 0) + households_of.get(b, 0)
-        if flow:
-            heirs[old] = max(sorted(flow), key=lambda c: flow[c])
-    moves = []
-    rows = session.execute(
-        text(
-            "SELECT r.id, r.person_id, r.role, r.cell_id, p.name FROM role_assignment r "
-            "JOIN person p ON p.id = r.person_id "
-            "WHERE r.cell_id = ANY(:cells) AND r.ends_on IS NULL ORDER BY r.role, r.id"
-        ),
-        {"cells": retired},
-    ).all()
-    for row in rows:
-        heir = heirs.get(row.cell_id)
-        taken = (
-            heir is not None
-            and row.role == "leader"
-            and session.scalar(
-                text(
-                    "SELECT count(*) FROM role_assignment WHERE cell_id = :c AND role = 'leader' "
-                    "AND ends_on IS NULL"
-                ),
-                {"c": heir},
-            )
-            > 0
-        )
-        if heir is None or taken:
-            session.execute(
-                text("UPDATE role_assignment SET ends_on = current_date WHERE id = :i"),
-                {"i": row.id},
-            )
-            moves.append(
-                {
-                    "person": row.name,
-                    "role": row.role,
-                    "from_cell_id": row.cell_id,
-                    "to_cell_id": None,
-                    "action": "ended",
-                }
-            )
-        else:
-            session.execute(
-                text("UPDATE role_assignment SET ends_on = current_date WHERE id = :i"),
-                {"i": row.id},
-            )
-            session.execute(
-                text(
-                    "INSERT INTO role_assignment (person_id, role, cell_id, employment, starts_on) "
-                    "SELECT person_id, role, :c, employment, current_date FROM role_assignment "
-                    "WHERE id = :i"
-                ),
-                {"c": heir, "i": row.id},
-            )
-            moves.append(
-                {
-                    "person": row.name,
-                    "role": row.role,
-                    "from_cell_id": row.cell_id,
-                    "to_cell_id": heir,
-                    "action": "moved",
-                }
-            )
-    return moves
-
-
 def _measure(
     session: Session, community: CommunityRef, before_b: gpd.GeoDataFrame, envelope: BaseGeometry
 ) -> tuple[dict[str, Any], dict[int, int | None], dict[int, int | None]]:
@@ -655,7 +570,7 @@ def _run_in_savepoint(
         moved, old_cell_of, new_cell_of = _measure(session, community, before_b, envelope)
         retired = [e.cell_id for e in plan.edits if e.cell_id is not None and e.geometry is None]
         households_of = dict(zip(before_b["id"], before_b["households"], strict=True))
-        people = _people_follow(session, retired, old_cell_of, new_cell_of, households_of)
+        people = people_follow(session, retired, old_cell_of, new_cell_of, households_of)
         session.execute(_REROUTE_OPEN_INCIDENTS, {"ids": list(open_before)})
         open_after = dict(
             session.execute(

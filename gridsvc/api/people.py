@@ -1,0 +1,434 @@
+"""Routes for people, duties, sectors, 辖区单位, 联系户, 公益岗位, 走访, coverage, the 责任网络图
+and roster imports. Each route translates HTTP to one service call."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile
+
+from gridsvc.api.deps import (
+    CurrentUser,
+    PageDep,
+    ScopedCell,
+    ScopedCommunity,
+    SessionDep,
+    StaffUser,
+)
+from gridsvc.schemas.people import (
+    ActivityIn,
+    AssignmentIn,
+    DutyIn,
+    EndIn,
+    LinkIn,
+    OrganisationIn,
+    PersonIn,
+    PostIn,
+    SectorIn,
+    TeamIn,
+    VisitIn,
+)
+from gridsvc.services import coverage as coverage_service
+from gridsvc.services import people
+from gridsvc.services.access import require_role
+from gridsvc.settings import get_settings
+
+router = APIRouter(prefix="/api/v1", tags=["people"])
+
+#: Roles that record visits (besides staff): the cell's own team.
+VISIT_ROLES = ("street_staff", "community_staff", "leader", "grid_worker")
+
+
+def _masked(user: Any, item: dict[str, Any]) -> dict[str, Any]:
+    """Phones of people hidden from roles without access to personal data (viewers)."""
+    from gridsvc.api.routes import PERSONAL_DATA_ROLES, _mask_phone
+
+    if user.role in PERSONAL_DATA_ROLES:
+        return item
+    masked = {**item}
+    if "phone" in masked:
+        masked["phone"] = _mask_phone(masked["phone"])
+    if "people" in masked:
+        masked["people"] = [_masked(user, p) for p in masked["people"]]
+    if "children" in masked:
+        masked["children"] = [_masked(user, c) for c in masked["children"]]
+    return masked
+
+
+def _page(items: list[dict[str, Any]], total: int, page: PageDep) -> dict[str, Any]:
+    return {
+        "items": items,
+        "number_matched": total,
+        "number_returned": len(items),
+        "limit": page.limit,
+        "offset": page.offset,
+    }
+
+
+# -- duties -----------------------------------------------------------------------------------
+@router.get("/duties")
+def get_duties(session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
+    """The duties of the four levels (一级 community … 四级 cell)."""
+    return people.level_duties(session)
+
+
+@router.put("/duties/{level}")
+def put_duty(
+    session: SessionDep, user: CurrentUser, level: int, body: Annotated[DutyIn, Body()]
+) -> dict[str, Any]:
+    """Change a level's duty text (admin and street staff)."""
+    require_role(user, ("street_staff",), "change the duties of a level")
+    result = people.set_level_duty(
+        session, level, body.duties, user=user.username, title=body.title
+    )
+    session.commit()
+    return result
+
+
+# -- persons and assignments ------------------------------------------------------------------
+@router.post("/people", status_code=201)
+def create_person(
+    session: SessionDep, user: StaffUser, body: Annotated[PersonIn, Body()]
+) -> dict[str, Any]:
+    """Register a person (resident, worker, party member, volunteer)."""
+    person = people.create_person(session, user, **body.model_dump())
+    session.commit()
+    return people.person_dict(session, person)
+
+
+@router.get("/communities/{code}/people")
+def community_people(
+    session: SessionDep,
+    user: CurrentUser,
+    community: ScopedCommunity,
+    page: PageDep,
+    party_status: Annotated[str | None, Query(description="in_service, direct … or 在职 …")] = None,
+    volunteers: Annotated[bool | None, Query(description="only volunteers (or only not)")] = None,
+    name: Annotated[str | None, Query(max_length=32, description="name contains")] = None,
+) -> dict[str, Any]:
+    """People registered in the community, with their active roles, paged."""
+    items, total = people.list_people(
+        session,
+        community.id,
+        party_status=party_status,
+        volunteers=volunteers,
+        name=name,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return _page([_masked(user, i) for i in items], total, page)
+
+
+@router.get("/people/{person_id}")
+def get_person(session: SessionDep, user: CurrentUser, person_id: int) -> dict[str, Any]:
+    """A person with their active roles (phone masked for viewers)."""
+    return _masked(user, people.person_dict(session, people.get_person(session, user, person_id)))
+
+
+@router.post("/assignments", status_code=201)
+def create_assignment(
+    session: SessionDep, user: StaffUser, body: Annotated[AssignmentIn, Body()]
+) -> dict[str, Any]:
+    """Give a person a role (409 if the cell already has an active 格长)."""
+    target = people.resolve_target(
+        session,
+        body.role,
+        community=body.community,
+        sector=body.sector,
+        cell=body.cell,
+        building=body.building,
+        household=body.household_id,
+        unit=body.unit,
+        room=body.room,
+    )
+    row = people.assign(
+        session,
+        user,
+        person_id=body.person_id,
+        role=body.role,
+        target=target,
+        starts_on=body.starts_on,
+        ends_on=body.ends_on,
+        employment=body.employment,
+    )
+    session.commit()
+    return people.assignment_dict(session, row)
+
+
+@router.post("/assignments/{assignment_id}/end")
+def end_assignment(
+    session: SessionDep,
+    user: StaffUser,
+    assignment_id: int,
+    body: Annotated[EndIn, Body()] = EndIn(),
+) -> dict[str, Any]:
+    """End an assignment (it stays in the history)."""
+    row = people.end_assignment(session, user, assignment_id, body.ends_on)
+    session.commit()
+    return people.assignment_dict(session, row)
+
+
+@router.get("/cells/{code}/assignments")
+def cell_assignments(
+    session: SessionDep,
+    cell: ScopedCell,
+    history: Annotated[bool, Query(description="every assignment ever, not only active")] = False,
+    on: Annotated[date | None, Query(description="active on this day (default today)")] = None,
+) -> list[dict[str, Any]]:
+    """Who holds which role in the cell and its buildings and households."""
+    return people.assignments_of_cell(session, cell.id, history=history, on=on)
+
+
+# -- sectors and organisations ----------------------------------------------------------------
+@router.post("/communities/{code}/sectors", status_code=201)
+def create_sector(
+    session: SessionDep,
+    user: StaffUser,
+    community: ScopedCommunity,
+    body: Annotated[SectorIn, Body()],
+) -> dict[str, Any]:
+    """Create a 片区 (level 2) or 党支部 area (level 3) and put cells in it."""
+    result = people.create_sector(
+        session,
+        user,
+        community=community.code,
+        name=body.name,
+        level=body.level,
+        parent=body.parent,
+        code=body.code,
+        cells=body.cells,
+    )
+    session.commit()
+    return result
+
+
+@router.get("/communities/{code}/sectors")
+def list_sectors(session: SessionDep, community: ScopedCommunity) -> list[dict[str, Any]]:
+    """The sectors of a community with their cells."""
+    return people.list_sectors(session, community.id)
+
+
+@router.post("/communities/{code}/organisations", status_code=201)
+def create_organisation(
+    session: SessionDep,
+    user: StaffUser,
+    community: ScopedCommunity,
+    body: Annotated[OrganisationIn, Body()],
+) -> dict[str, Any]:
+    """Register a 辖区单位 with its contact."""
+    result = people.create_organisation(
+        session, user, community=community.code, **body.model_dump()
+    )
+    session.commit()
+    return result
+
+
+@router.get("/communities/{code}/organisations")
+def list_organisations(
+    session: SessionDep, community: ScopedCommunity, page: PageDep
+) -> dict[str, Any]:
+    """辖区单位 of a community, paged."""
+    items, total = people.list_organisations(
+        session, community.id, limit=page.limit, offset=page.offset
+    )
+    return _page(items, total, page)
+
+
+@router.post("/communities/{code}/volunteer-teams", status_code=201)
+def create_team(
+    session: SessionDep,
+    user: StaffUser,
+    community: ScopedCommunity,
+    body: Annotated[TeamIn, Body()],
+) -> dict[str, Any]:
+    """Create a 志愿服务队 (党员, 老年, 巾帼, 家政, 治安 …)."""
+    result = people.create_team(
+        session, user, community=community.code, name=body.name, kind=body.kind
+    )
+    session.commit()
+    return result
+
+
+@router.get("/communities/{code}/volunteer-teams")
+def list_teams(session: SessionDep, community: ScopedCommunity) -> list[dict[str, Any]]:
+    """The volunteer teams of a community with their member counts."""
+    return people.list_teams(session, community.id)
+
+
+# -- 联系户, 公益岗位, 走访 -------------------------------------------------------------------------
+@router.post("/people/{person_id}/linked-households", status_code=201)
+def link_household(
+    session: SessionDep, user: StaffUser, person_id: int, body: Annotated[LinkIn, Body()]
+) -> dict[str, Any]:
+    """Link a party member to a household (联系户)."""
+    result = people.link_household(
+        session, user, person_id=person_id, household_id=body.household_id, starts_on=body.starts_on
+    )
+    session.commit()
+    return result
+
+
+@router.get("/people/{person_id}/linked-households")
+def linked_households(
+    session: SessionDep, user: CurrentUser, person_id: int
+) -> list[dict[str, Any]]:
+    """A member's 联系户, history included."""
+    return people.linked_households(session, user, person_id)
+
+
+@router.post("/linked-households/{link_id}/end")
+def unlink_household(
+    session: SessionDep, user: StaffUser, link_id: int, body: Annotated[EndIn, Body()] = EndIn()
+) -> dict[str, Any]:
+    """End a 联系户 link."""
+    result = people.unlink_household(session, user, link_id, body.ends_on)
+    session.commit()
+    return result
+
+
+@router.post("/people/{person_id}/posts", status_code=201)
+def claim_post(
+    session: SessionDep, user: StaffUser, person_id: int, body: Annotated[PostIn, Body()]
+) -> dict[str, Any]:
+    """A member claims a 公益岗位."""
+    result = people.claim_post(session, user, person_id=person_id, **body.model_dump())
+    session.commit()
+    return result
+
+
+@router.get("/people/{person_id}/posts")
+def posts(session: SessionDep, user: CurrentUser, person_id: int) -> list[dict[str, Any]]:
+    """A member's 公益岗位 with their activity records."""
+    return people.posts_of(session, user, person_id)
+
+
+@router.post("/posts/{post_id}/activities", status_code=201)
+def post_activity(
+    session: SessionDep, user: StaffUser, post_id: int, body: Annotated[ActivityIn, Body()]
+) -> dict[str, Any]:
+    """Record an activity on a post."""
+    result = people.record_post_activity(session, user, post_id, **body.model_dump())
+    session.commit()
+    return result
+
+
+@router.post("/visits", status_code=201)
+def record_visit(
+    session: SessionDep, user: CurrentUser, body: Annotated[VisitIn, Body()]
+) -> dict[str, Any]:
+    """Record a 走访 (staff, or the 格长/网格员 of the household's cell)."""
+    require_role(user, VISIT_ROLES, "record visits")
+    result = people.record_visit(session, user, **body.model_dump())
+    session.commit()
+    return result
+
+
+@router.get("/cells/{code}/visits")
+def cell_visits(session: SessionDep, cell: ScopedCell, page: PageDep) -> dict[str, Any]:
+    """Visits to the cell's households, newest first, paged."""
+    items, total = people.visits_of_cell(session, cell.id, limit=page.limit, offset=page.offset)
+    return _page(items, total, page)
+
+
+# -- coverage ----------------------------------------------------------------------------------
+_CSV = "text/csv; charset=utf-8"
+_COVERAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, _CSV: {}}, "description": "JSON or CSV"}
+}
+
+
+def _coverage_response(report: dict[str, Any], fmt: str, name: str) -> Any:
+    if fmt == "csv":
+        return Response(
+            coverage_service.to_csv(report),
+            media_type=_CSV,
+            headers={"Content-Disposition": f'attachment; filename="coverage-{name}.csv"'},
+        )
+    return report
+
+
+@router.get("/streets/{code}/coverage", responses=_COVERAGE_RESPONSES)
+def street_coverage(
+    session: SessionDep,
+    user: CurrentUser,
+    code: str,
+    as_of: Annotated[date | None, Query(description="as of the end of this day")] = None,
+    distance_m: Annotated[
+        float | None, Query(gt=0, le=5000, description="walking distance (default setting)")
+    ] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
+    """Coverage per cell, community and the street; every figure names its denominator."""
+    report = coverage_service.coverage(
+        session, user, street_code=code, as_of=as_of, distance_m=distance_m
+    )
+    return _coverage_response(report, format, code)
+
+
+@router.get("/communities/{code}/coverage", responses=_COVERAGE_RESPONSES)
+def community_coverage(
+    session: SessionDep,
+    user: CurrentUser,
+    community: ScopedCommunity,
+    as_of: Annotated[date | None, Query(description="as of the end of this day")] = None,
+    distance_m: Annotated[float | None, Query(gt=0, le=5000)] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
+    """Coverage per cell of one community, and the community's totals."""
+    report = coverage_service.coverage(
+        session, user, community_code=community.code, as_of=as_of, distance_m=distance_m
+    )
+    return _coverage_response(report, format, community.code)
+
+
+# -- 责任网络图 -----------------------------------------------------------------------------------
+@router.get(
+    "/streets/{code}/responsibility-chart",
+    responses={
+        200: {
+            "content": {"application/json": {}, "image/svg+xml": {}, "image/png": {}},
+            "description": "the tree as JSON, or drawn as SVG or PNG",
+        }
+    },
+)
+def responsibility_chart(
+    session: SessionDep,
+    user: CurrentUser,
+    code: str,
+    on: Annotated[date | None, Query(description="people active on this day")] = None,
+    format: Annotated[Literal["json", "svg", "png"], Query()] = "json",
+) -> Any:
+    """责任网络图: street → community → sector → cell → people with their duties."""
+    tree = _masked(user, people.responsibility_tree(session, user, code, on=on))
+    if format == "json":
+        return tree
+    from maps.charts import responsibility_chart as draw
+
+    image = draw(tree, fmt=format)
+    media = "image/svg+xml" if format == "svg" else "image/png"
+    return Response(image, media_type=media)
+
+
+# -- roster import -----------------------------------------------------------------------------
+@router.post("/imports/roster", tags=["imports"])
+def import_roster(
+    session: SessionDep,
+    user: StaffUser,
+    file: Annotated[UploadFile, File(description="CSV or XLSX roster with Chinese headers")],
+    commit: Annotated[bool, Form(description="write the good rows; otherwise a dry run")] = False,
+) -> dict[str, Any]:
+    """Import people and assignments from a roster (姓名, 电话, 身份证号, 角色, 网格编码, 楼栋,
+    开始日期 …): a dry run by default with a per-row error report; commit=true writes the good
+    rows (each row whole or not at all)."""
+    from gridsvc.api.routes import _save_upload
+    from gridsvc.services.roster import import_roster as run_import
+
+    limit = get_settings().app.max_upload_bytes
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(file.filename or "roster.csv").name
+        _save_upload(file, path, limit)
+        report = run_import(session, user, path, commit=commit)
+    return report.as_dict()
