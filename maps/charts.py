@@ -137,14 +137,14 @@ def _duty_notes(boxes: list[_Box]) -> list[str]:
 def responsibility_chart(
     tree: dict[str, Any],
     *,
-    fmt: Literal["svg", "png"] = "png",
+    fmt: Literal["svg", "png", "pdf"] = "png",
     title: str | None = None,
     dpi: int = 120,
     max_people: int = 6,
 ) -> bytes:
-    """Draw the tree; returns SVG (text kept as text, so names are searchable) or PNG bytes."""
-    if fmt not in ("svg", "png"):
-        raise ValueError(f"fmt must be 'svg' or 'png', not {fmt!r}")
+    """Draw the tree; returns SVG (text kept as text, so names are searchable), PNG or PDF bytes."""
+    if fmt not in ("svg", "png", "pdf"):
+        raise ValueError(f"fmt must be 'svg', 'png' or 'pdf', not {fmt!r}")
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -176,7 +176,7 @@ def overview_page(
     """All cells of a community as a choropleth of a coverage figure, with a table beside."""
     area = Area("community", community.id, community.code, community.name)
     m = map_service.overview_map(session, user, area, metric)
-    cells = map_service.overview_cells(session, area, metric)
+    cells = map_service.overview_cells(session, user, area, metric)
     rows = cells.drop(columns="geometry").astype(object).where(cells.notna(), None)
     links = [("边界编辑", f"/ui/communities/{community.code}/editor")] if _can_edit(user) else []
     return _map_page(

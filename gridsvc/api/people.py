@@ -33,29 +33,13 @@ from gridsvc.schemas.people import (
 )
 from gridsvc.services import coverage as coverage_service
 from gridsvc.services import people
-from gridsvc.services.access import require_role
+from gridsvc.services.access import mask_phones, require_role
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
 
 #: Roles that record visits (besides staff): the cell's own team.
 VISIT_ROLES = ("street_staff", "community_staff", "leader", "grid_worker")
-
-
-def _masked(user: Any, item: dict[str, Any]) -> dict[str, Any]:
-    """Phones of people hidden from roles without access to personal data (viewers)."""
-    from gridsvc.api.routes import PERSONAL_DATA_ROLES, _mask_phone
-
-    if user.role in PERSONAL_DATA_ROLES:
-        return item
-    masked = {**item}
-    if "phone" in masked:
-        masked["phone"] = _mask_phone(masked["phone"])
-    if "people" in masked:
-        masked["people"] = [_masked(user, p) for p in masked["people"]]
-    if "children" in masked:
-        masked["children"] = [_masked(user, c) for c in masked["children"]]
-    return masked
 
 
 def _page(items: list[dict[str, Any]], total: int, page: PageDep) -> dict[str, Any]:
@@ -119,13 +103,15 @@ def community_people(
         limit=page.limit,
         offset=page.offset,
     )
-    return _page([_masked(user, i) for i in items], total, page)
+    return _page([mask_phones(user, i) for i in items], total, page)
 
 
 @router.get("/people/{person_id}")
 def get_person(session: SessionDep, user: CurrentUser, person_id: int) -> dict[str, Any]:
     """A person with their active roles (phone masked for viewers)."""
-    return _masked(user, people.person_dict(session, people.get_person(session, user, person_id)))
+    return mask_phones(
+        user, people.person_dict(session, people.get_person(session, user, person_id))
+    )
 
 
 @router.post("/assignments", status_code=201)
@@ -402,7 +388,7 @@ def responsibility_chart(
     format: Annotated[Literal["json", "svg", "png"], Query()] = "json",
 ) -> Any:
     """责任网络图: street → community → sector → cell → people with their duties."""
-    tree = _masked(user, people.responsibility_tree(session, user, code, on=on))
+    tree = mask_phones(user, people.responsibility_tree(session, user, code, on=on))
     if format == "json":
         return tree
     from maps.charts import responsibility_chart as draw

@@ -75,17 +75,14 @@ def cells_frame(
     session: Session, area: Area | None = None, *, cell_ids: list[int] | None = None
 ) -> gpd.GeoDataFrame:
     """Current general cells of an area (or of a list of ids) with their counts and 格长:
-    code, name, leader, buildings, households, volunteers, volunteers_per_100, open_incidents."""
+    code, name, leader, buildings, households, volunteers, open_incidents."""
     if area is not None:
         where, params = area.where("c.id", "c.community_id"), {"area_id": area.id}
     elif cell_ids is not None:
         where, params = "c.id = ANY(:ids)", {"ids": list(cell_ids)}
     else:
         raise ValueError("name an area or cell ids")
-    frame = _frame(session, _CELLS_SQL.format(where=where), {**params, "open": list(OPEN_STATUSES)})
-    households = frame["households"].where(frame["households"] > 0)
-    frame["volunteers_per_100"] = (100 * frame["volunteers"] / households).round(1)
-    return frame
+    return _frame(session, _CELLS_SQL.format(where=where), {**params, "open": list(OPEN_STATUSES)})
 
 
 def neighbour_cells_frame(session: Session, cell_id: int) -> gpd.GeoDataFrame:
@@ -235,3 +232,30 @@ def successor_codes(session: Session, cell_id: int) -> list[str]:
             {"cell": cell_id},
         )
     )
+
+
+def community_code_of(session: Session, area: Area) -> str:
+    """The code of the community an area lies in (the area itself for a community)."""
+    if area.kind == "community":
+        return area.code
+    if area.kind != "cell":
+        raise ValueError("a street lies in no single community")
+    return str(
+        session.scalar(
+            text(
+                "SELECT co.code FROM cell c JOIN community co ON co.id = c.community_id "
+                "WHERE c.id = :area_id"
+            ),
+            {"area_id": area.id},
+        )
+    )
+
+
+def street_code_of(session: Session, area: Area) -> str:
+    """The code of the street an area lies in."""
+    if area.kind == "street":
+        return area.code
+    sql = "SELECT s.code FROM community co JOIN street s ON s.id = co.street_id WHERE co.id = " + (
+        "(SELECT community_id FROM cell WHERE id = :area_id)" if area.kind == "cell" else ":area_id"
+    )
+    return str(session.scalar(text(sql), {"area_id": area.id}))

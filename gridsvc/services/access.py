@@ -152,3 +152,17 @@ def mask_personal(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
     if "phone" in masked:
         masked["phone"] = mask_phone(masked["phone"])
     return masked
+
+
+def mask_phones(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
+    """The item (and its nested "people" and "children") with phones masked unless the
+    principal may see personal data; names of staff and volunteers stay readable."""
+    if sees_personal_data(principal):
+        return item
+    masked = {**item}
+    if "phone" in masked:
+        masked["phone"] = mask_phone(masked["phone"])
+    for key in ("people", "children"):
+        if key in masked:
+            masked[key] = [mask_phones(principal, child) for child in masked[key]]
+    return masked

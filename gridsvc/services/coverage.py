@@ -234,19 +234,15 @@ def coverage(
 _LEVEL_LABELS = {"cell": "网格", "community": "社区", "street": "街道"}
 
 
-def to_csv(report: dict[str, Any]) -> bytes:
-    """The report as CSV with Chinese headers, UTF-8 with a BOM (Excel opens it as UTF-8).
-
-    One line per cell, community and street; each figure's header names its denominator.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+def to_table(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """(header, rows) of the report with Chinese headers: one row per cell, community and
+    street; every count, then every figure, whose header names its denominator."""
     header = ["层级", "社区编码", "社区", "网格编码", "网格", "截至日期"]
     header += [COUNT_LABELS[c] for c in COUNT_COLUMNS]
     header += [f"{s.label}(分母:{COUNT_LABELS[s.denominator]})" for s in FIGURES]
-    writer.writerow(header)
+    rows = []
     for row in report["rows"]:
-        line = [
+        line: list[Any] = [
             _LEVEL_LABELS[row["level"]],
             row["community_code"] or "",
             row["community_name"] or "",
@@ -255,9 +251,16 @@ def to_csv(report: dict[str, Any]) -> bytes:
             report["as_of"],
         ]
         line += [row["counts"][c] for c in COUNT_COLUMNS]
-        line += [
-            "" if row["figures"][s.key]["value"] is None else row["figures"][s.key]["value"]
-            for s in FIGURES
-        ]
-        writer.writerow(line)
+        line += [row["figures"][s.key]["value"] for s in FIGURES]
+        rows.append(line)
+    return header, rows
+
+
+def to_csv(report: dict[str, Any]) -> bytes:
+    """The report as CSV (see :func:`to_table`), UTF-8 with a BOM so Excel opens it as UTF-8."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header, rows = to_table(report)
+    writer.writerow(header)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -79,7 +79,7 @@ def layer_frames(
     frames: dict[str, gpd.GeoDataFrame] = {}
     for name in wanted:
         if name == "cells":
-            frames[name] = layer_repo.cells_frame(session, area)
+            frames[name] = map_service.overview_cells(session, principal, area)
         elif name == "buildings":
             frames[name] = layer_repo.buildings_layer(session, area)
         elif name == "incidents":
@@ -145,17 +145,6 @@ def _sidecars(path: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------- tables ------
 
-_CELL_COLUMNS = {
-    "code": "网格编码",
-    "name": "网格名称",
-    "community_name": "社区",
-    "leader": "格长",
-    "buildings": "楼栋数",
-    "households": "户数",
-    "volunteers": "志愿者人数",
-    "volunteers_per_100": "每百户志愿者",
-    "open_incidents": "未结事件",
-}
 _INCIDENT_COLUMNS = {
     "id": "编号",
     "cell_code": "网格编码",
@@ -169,8 +158,19 @@ _INCIDENT_COLUMNS = {
 
 
 def export_tables(session: Session, principal: Principal, area: Area) -> Export:
-    """An XLSX workbook: per-cell coverage and the incident list, with Chinese headers."""
-    cells = pd.DataFrame(layer_repo.cells_frame(session, area).drop(columns="geometry"))
+    """An XLSX workbook: coverage per cell (and community, street) with every figure naming
+    its denominator, and the incident list; Chinese headers."""
+    from gridsvc.services import coverage
+
+    if area.kind == "street":
+        report = coverage.coverage(session, principal, street_code=area.code)
+    else:
+        community = layer_repo.community_code_of(session, area)
+        report = coverage.coverage(session, principal, community_code=community)
+        if area.kind == "cell":
+            report["rows"] = [r for r in report["rows"] if r["cell_code"] == area.code]
+    header, rows = coverage.to_table(report)
+    cells = pd.DataFrame(rows, columns=header)
     incidents = pd.DataFrame(layer_repo.incidents_layer(session, area).drop(columns="geometry"))
     for column in ("reported_at", "closed_at"):
         # Excel has no time zones: local wall-clock time (China Standard Time).
@@ -181,9 +181,7 @@ def export_tables(session: Session, principal: Principal, area: Area) -> Export:
         )
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        cells[list(_CELL_COLUMNS)].rename(columns=_CELL_COLUMNS).to_excel(
-            writer, sheet_name="网格覆盖", index=False
-        )
+        cells.to_excel(writer, sheet_name="网格覆盖", index=False)
         incidents[list(_INCIDENT_COLUMNS)].rename(columns=_INCIDENT_COLUMNS).to_excel(
             writer, sheet_name="事件", index=False
         )

@@ -18,6 +18,7 @@ from gridsvc.services.access import (
     Principal,
     mask_name,
     mask_phone,
+    mask_phones,
     require_in_scope,
     sees_personal_data,
 )
@@ -25,14 +26,25 @@ from gridsvc.settings import get_settings
 
 AreaKind = Literal["cell", "community", "street"]
 
-#: Coverage figures an overview can colour cells by (column → label).
+#: Coverage figures an overview or report map can colour cells by (column → label).
+#: Shares are shown in per cent; every one names its denominator in the coverage report.
 METRICS: dict[str, str] = {
     "households": "户数",
-    "buildings": "楼栋数",
-    "volunteers": "志愿者人数",
-    "volunteers_per_100": "每百户志愿者",
+    "volunteers_per_100_households": "每百户志愿者数",
+    "visited_share": "近30天走访覆盖率(%)",
+    "linked_share": "党员联系户覆盖率(%)",
+    "near_volunteer_share": "步行范围内有志愿者的户占比(%)",
+    "buildings_without_captain": "无楼栋长楼栋数",
     "open_incidents": "未结事件",
 }
+#: Metrics that come from the coverage report's figures (shares become per cent).
+_FIGURE_METRICS = {
+    "volunteers_per_100_households",
+    "visited_share",
+    "linked_share",
+    "near_volunteer_share",
+}
+_COUNT_METRICS = {"buildings_without_captain"}
 #: What a 格长's map can colour buildings by: households, or the count of a household flag.
 COLOUR_BY: dict[str, str] = {"households": "户数", **HOUSEHOLD_FLAGS}
 #: Walking distance drawn around a volunteer's home on the cell map (metres).
@@ -113,11 +125,38 @@ def cell_layers(session: Session, principal: Principal, area: Area) -> dict[str,
     return layers
 
 
-def overview_cells(session: Session, area: Area, metric: str) -> gpd.GeoDataFrame:
-    """Cells of a community or street with their coverage figures, checked metric."""
+def overview_cells(
+    session: Session, principal: Principal, area: Area, metric: str = "households"
+) -> gpd.GeoDataFrame:
+    """Cells of an area with their counts, 格长 and every coverage metric (as of today)."""
+    from gridsvc.services import coverage
+
     if metric not in METRICS:
         raise InvalidInput(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-    return layer_repo.cells_frame(session, area)
+    cells = layer_repo.cells_frame(session, area)
+    if cells.empty:
+        return cells
+    if area.kind == "street":
+        report = coverage.coverage(session, principal, street_code=area.code)
+    else:
+        report = coverage.coverage(
+            session, principal, community_code=layer_repo.community_code_of(session, area)
+        )
+    by_cell = {r["cell_code"]: r for r in report["rows"] if r["level"] == "cell"}
+    for key in _FIGURE_METRICS | _COUNT_METRICS:
+        values = []
+        for code in cells["code"]:
+            row = by_cell.get(code)
+            if row is None:
+                values.append(None)
+            elif key in _COUNT_METRICS:
+                values.append(row["counts"][key])
+            else:
+                value = row["figures"][key]["value"]
+                share = row["figures"][key]["unit"] == "share"
+                values.append(None if value is None else round(value * (100 if share else 1), 1))
+        cells[key] = values
+    return cells
 
 
 def _basemap() -> Any:
@@ -193,7 +232,7 @@ def overview_map(session: Session, principal: Principal, area: Area, metric: str
     """The folium choropleth of the cells of a community or street."""
     from maps import interactive
 
-    cells = overview_cells(session, area, metric)
+    cells = overview_cells(session, principal, area, metric)
     buildings = layer_repo.buildings_layer(session, area)
     return interactive.overview_map(
         cells,
@@ -205,8 +244,12 @@ def overview_map(session: Session, principal: Principal, area: Area, metric: str
         buildings=buildings[["name", "geometry"]],
         title=f"{area.name} · {METRICS[metric]}",
         data_attribution=layer_repo.attribution(session, area),
-        value_format="{:.1f}" if metric == "volunteers_per_100" else "{:.0f}",
+        value_format=_value_format(metric),
     )
+
+
+def _value_format(metric: str) -> str:
+    return "{:.1f}" if metric in _FIGURE_METRICS else "{:.0f}"
 
 
 def area_html(
@@ -232,6 +275,7 @@ STATIC_KINDS: dict[str, str] = {
     "coverage": "网格覆盖图",
     "area": "区域平面图",
     "buildings": "楼房平面图",
+    "responsibility": "责任网络图",
 }
 
 
@@ -257,7 +301,9 @@ def static_map(
     if paper not in ("A4", "A3") or orientation not in ("portrait", "landscape"):
         raise InvalidInput("paper must be A4 or A3, orientation portrait or landscape")
     settings = get_settings().maps
-    cells = overview_cells(session, area, metric)
+    if kind == "responsibility":
+        return responsibility_chart(session, principal, area, fmt)
+    cells = overview_cells(session, principal, area, metric)
     if cells.empty:
         raise InvalidInput(f"{area.name} has no current cells to draw")
     outline = layer_repo.outline_frame(session, area)
@@ -280,7 +326,7 @@ def static_map(
             area=outline,
             buildings=buildings,
             roads=roads,
-            value_format="{:.1f}" if metric == "volunteers_per_100" else "{:.0f}",
+            value_format=_value_format(metric),
             **common,
         )
     elif kind == "area":
@@ -297,3 +343,17 @@ def static_map(
         return static.to_png(figure) if fmt == "png" else static.to_pdf(figure, title=title)
     finally:
         plt.close(figure)
+
+
+def responsibility_chart(
+    session: Session, principal: Principal, area: Area, fmt: Literal["png", "pdf"]
+) -> bytes:
+    """责任网络图 of a street or of one community (a cell: its community), drawn for reports."""
+    from gridsvc.services import people
+    from maps.charts import responsibility_chart as draw
+
+    tree = people.responsibility_tree(session, principal, layer_repo.street_code_of(session, area))
+    if area.kind != "street":
+        community = layer_repo.community_code_of(session, area)
+        tree["children"] = [c for c in tree["children"] if c.get("code") == community]
+    return draw(mask_phones(principal, tree), fmt=fmt)

@@ -99,10 +99,10 @@ def test_overview_switches_metric(page, demo_site) -> None:  # type: ignore[no-u
     assert rows > 3
     # One choropleth polygon per cell, plus a legend naming the metric.
     assert "户数" in page.inner_text(".leaflet-container")
-    page.select_option("#metric", "volunteers_per_100")
-    page.wait_for_url(re.compile(r".*metric=volunteers_per_100"))
+    page.select_option("#metric", "visited_share")
+    page.wait_for_url(re.compile(r".*metric=visited_share"))
     _map_ready(page)
-    assert "每百户志愿者" in page.inner_text(".leaflet-container")
+    assert "走访覆盖率" in page.inner_text(".leaflet-container")
     assert page.locator("#cell-table tr[data-code]").count() == rows
     page.screenshot(path=str(ARTIFACTS / "overview.png"))
     # A row links to its cell's map.

@@ -130,13 +130,21 @@ def test_xlsx_tables_read_back(client: TestClient, nanjing_cells: RealCommunity)
     book = load_workbook(io.BytesIO(content), read_only=True)
     assert book.sheetnames == ["网格覆盖", "事件"]
     rows = list(book["网格覆盖"].values)
-    assert rows[0][:4] == ("网格编码", "网格名称", "社区", "格长")
-    assert sorted(r[0] for r in rows[1:]) == nanjing_cells.codes
+    header = rows[0]
+    assert header[:6] == ("层级", "社区编码", "社区", "网格编码", "网格", "截至日期")
+    # Every figure names its denominator in its header.
+    assert any(h.startswith("近期走访覆盖率(分母:登记户数)") for h in header)
+    cell_rows = [dict(zip(header, r, strict=True)) for r in rows[1:] if r[0] == "网格"]
+    assert sorted(r["网格编码"] for r in cell_rows) == nanjing_cells.codes
     cells = client.get(
         f"/api/v1/communities/{COMMUNITY}/cells", headers=nanjing_cells.headers
     ).json()["features"]
     by_code = {f["properties"]["code"]: f["properties"]["households"] for f in cells}
-    assert {r[0]: r[5] for r in rows[1:]} == by_code
+    assert {r["网格编码"]: r["估算户数"] for r in cell_rows} == by_code
+    community_row = next(dict(zip(header, r, strict=True)) for r in rows[1:] if r[0] == "社区")
+    assert community_row["估算户数"] == sum(by_code.values())
+    incident_rows = list(book["事件"].values)
+    assert incident_rows[0][:4] == ("编号", "网格编码", "类别", "状态")
 
 
 def test_vector_formats_and_personal_data_rules(
@@ -219,6 +227,20 @@ def test_vector_formats_and_personal_data_rules(
         f"{URL}/community/{community}", headers=street, params={"format": "gpkg", "layers": "trees"}
     )
     assert bad_layer.status_code == 422 and "trees" in bad_layer.json()["detail"]
+
+
+def test_responsibility_chart_export(
+    client: TestClient, users: SmallStreet, tmp_path: Path
+) -> None:
+    """The third of the 三图: drawn as PNG and PDF for a community."""
+    street = token_for(client, "street1")
+    path = f"{URL}/community/{users.community_code}"
+    png = _get(client, path, street, format="png", map="responsibility")
+    assert _distinct_colours(png)[1] > 10
+    pdf = tmp_path / "chart.pdf"
+    pdf.write_bytes(_get(client, path, street, format="pdf", map="responsibility"))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
+    assert "责任网络图" in text.stdout and "测试社区" in text.stdout
 
 
 def test_self_contained_html_has_no_internet_assets(

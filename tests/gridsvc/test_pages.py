@@ -28,7 +28,7 @@ def test_every_page_renders_offline(client: TestClient, users: SmallStreet) -> N
         f"/ui/cells/{users.cell_codes[0]}",
         f"/ui/cells/{users.cell_codes[0]}?colour_by=elderly_alone",
         f"/ui/communities/{users.community_code}",
-        f"/ui/communities/{users.community_code}?metric=volunteers_per_100",
+        f"/ui/communities/{users.community_code}?metric=visited_share",
         f"/ui/communities/{users.community_code}/editor",
         "/ui/login",
     ]
