@@ -113,4 +113,4 @@ def test_chinese_glyphs_are_all_in_the_font() -> None:
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="svg"):
-        responsibility_chart(_tree(1), fmt="pdf")  # type: ignore[arg-type]
+        responsibility_chart(_tree(1), fmt="docx")  # type: ignore[arg-type]
