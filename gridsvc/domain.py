@@ -98,6 +98,7 @@ INCIDENT_CATEGORIES: dict[str, str] = {
     "sanitation": "环境卫生",
     "municipal": "市政设施",
     "livelihood": "民生诉求",
+    "opinion": "社情民意",
     "floating_population": "流动人口",
     "other": "其他",
 }
@@ -107,3 +108,22 @@ REPORTER_KINDS: dict[str, str] = {
     "grid_worker": "网格员",
     "public": "匿名群众",
 }
+
+#: Incident workflow actions (transitions), with their labels; the table of who may do what
+#: from which state lives in gridsvc.services.incidents.TRANSITIONS.
+INCIDENT_ACTIONS: dict[str, str] = {
+    "file": "立案",
+    "dispatch": "派遣",
+    "handle": "处置",
+    "verify": "核查",
+    "close": "结案",
+    "return": "退回",
+    "escalate": "上报",
+    "park": "挂账",
+    "resume": "销账恢复",
+    "confirm_cell": "确认网格",
+}
+#: Category urgencies (DESIGN §5: urgent dispatch within 10 min, normal within 30 min).
+INCIDENT_URGENCIES: dict[str, str] = {"urgent": "紧急", "normal": "一般", "low": "较缓"}
+#: The queue an incident waits in: its cell (or a parent 片区/党支部 cell), the community, the street.
+INCIDENT_QUEUES: dict[str, str] = {"cell": "网格", "community": "社区", "street": "街道"}

@@ -9,6 +9,8 @@ from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
 from gridsvc.api import problems
+from gridsvc.api.incidents import router as incidents_router
+from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.routes import router
 
 log = logging.getLogger(__name__)
@@ -30,4 +32,6 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.include_router(router)
+    app.include_router(incidents_router)
+    app.include_router(open311_router)
     return app
