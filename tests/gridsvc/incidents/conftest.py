@@ -111,3 +111,6 @@ def incident_street(db: Session, client: TestClient, small_street: SmallStreet) 
     client.app.dependency_overrides[get_clock] = lambda: clock  # type: ignore[attr-defined]
     headers = {u: token_for(client, u) for u in users}
     return IncidentStreet(small_street, clock, headers, cell_ids, leaders)
+
+
+from tests.gridsvc.test_cli import cli_db  # noqa: E402, F401  (a scratch database for the CLI)
