@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, text
+from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gridsvc.models import (
@@ -221,8 +221,8 @@ _HANDLING = aliased(Cell, name="handling_cell")
 _SUGGESTED = aliased(Cell, name="suggested_cell")
 
 
-def _incident_select(now: datetime) -> Any:
-    now_p = bindparam("now", now)
+def _incident_select() -> Any:
+    now_p = bindparam("now", type_=DateTime(timezone=True))
     return (
         select(
             Incident.id,
@@ -276,9 +276,13 @@ def _row(r: Any) -> dict[str, Any]:
     return out
 
 
+#: Built once: the hot paths (intake, transitions) only bind the id and the time.
+_DETAIL = _incident_select().where(Incident.id == bindparam("incident_id"))
+
+
 def incident_detail(session: Session, incident_id: int, now: datetime) -> dict[str, Any] | None:
     """One incident as a dict (codes, labels, flags, overdue at `now`), or None."""
-    row = session.execute(_incident_select(now).where(Incident.id == incident_id)).one_or_none()
+    row = session.execute(_DETAIL, {"incident_id": incident_id, "now": now}).one_or_none()
     return _row(row) if row else None
 
 
@@ -354,7 +358,7 @@ def _conditions(principal: Principal | None, f: IncidentFilter, now: datetime) -
     if f.queue is not None:
         conds.append(Incident.queue == f.queue)
     if f.overdue is not None:
-        cond = overdue_condition(bindparam("now", now))
+        cond = overdue_condition(bindparam("now", type_=DateTime(timezone=True)))
         conds.append(cond if f.overdue else ~cond)
     if f.needs_confirmation is not None:
         conds.append(Incident.needs_confirmation.is_(f.needs_confirmation))
@@ -377,10 +381,14 @@ def incident_list(
 ) -> tuple[list[dict[str, Any]], int]:
     """(incidents in scope matching the filter, number matched)."""
     conds = _conditions(principal, f, now)
-    total = session.scalar(select(func.count()).select_from(Incident).where(and_(*conds))) or 0
+    total = (
+        session.scalar(select(func.count()).select_from(Incident).where(and_(*conds)), {"now": now})
+        or 0
+    )
     order = (Incident.reported_at.desc(), Incident.id.desc()) if newest_first else (Incident.id,)
     rows = session.execute(
-        _incident_select(now).where(and_(*conds)).order_by(*order).limit(limit).offset(offset)
+        _incident_select().where(and_(*conds)).order_by(*order).limit(limit).offset(offset),
+        {"now": now},
     ).all()
     return [_row(r) for r in rows], int(total)
 
