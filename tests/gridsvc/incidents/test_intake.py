@@ -256,3 +256,48 @@ def test_scope_of_reading(client: TestClient, incident_street: IncidentStreet) -
     every = client.get("/api/v1/incidents?limit=1", headers=s.headers["jd"]).json()
     assert every["numberMatched"] == 2 and every["numberReturned"] == 1
     assert any(link["rel"] == "next" for link in every["links"])
+
+
+def test_imported_incidents_get_deadlines_queue_and_leader(
+    db: Session, incident_street: IncidentStreet, tmp_path
+) -> None:
+    import pandas as pd
+
+    from geodata.readers import read_features
+    from gridsvc.services.imports import import_incidents
+
+    s = incident_street
+    db.add(
+        IncidentCategory(
+            code="pets", label="宠物扰民", dispatch_minutes=120, close_minutes=600, urgency="low"
+        )
+    )
+    db.flush()
+    nw = s.centre(s.codes[0])
+    rows = [
+        {"经度": nw[0], "纬度": nw[1], "类别": "宠物扰民", "上报时间": "2026-03-01 09:30"},
+        {"经度": X0 + 2.5 * D, "纬度": Y0 + D, "类别": "环境卫生", "上报时间": "2026-03-01 10:00"},
+    ]
+    path = tmp_path / "事件.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    import_incidents(db, read_features(path, kind="point"), source="sheet")
+    got = db.execute(
+        select(
+            Incident.category,
+            Incident.queue,
+            Incident.handling_cell_id,
+            Incident.assignee_person_id,
+            Incident.reported_at,
+            Incident.close_due_at,
+            Incident.street_id,
+        )
+        .where(Incident.reported_at < T0)
+        .order_by(Incident.reported_at)
+    ).all()
+    pets, outside = got
+    assert pets.category == "pets" and pets.queue == "cell"
+    assert pets.handling_cell_id == s.cell_ids[s.codes[0]]
+    assert pets.assignee_person_id == s.leaders[s.codes[0]]
+    assert pets.close_due_at == pets.reported_at + timedelta(minutes=600)
+    assert outside.queue == "community" and outside.handling_cell_id is None
+    assert outside.street_id is not None
