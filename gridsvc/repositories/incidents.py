@@ -188,14 +188,16 @@ def open_condition() -> Any:
     return Incident.status.not_in(("closed", "parked"))
 
 
+def awaiting_dispatch() -> Any:
+    """SQL: the case has not been dispatched yet (filed, or escalated before any dispatch)."""
+    return and_(Incident.status.in_(("filed", "escalated")), Incident.dispatched_at.is_(None))
+
+
 def overdue_condition(now: Any) -> Any:
     """SQL: an open case past its dispatch deadline (not dispatched yet) or its close deadline."""
     return and_(
         open_condition(),
-        or_(
-            and_(Incident.dispatched_at.is_(None), Incident.dispatch_due_at < now),
-            Incident.close_due_at < now,
-        ),
+        or_(and_(awaiting_dispatch(), Incident.dispatch_due_at < now), Incident.close_due_at < now),
     )
 
 
@@ -409,8 +411,9 @@ _STATS = """
            count(*) FILTER (WHERE i.status = 'parked') AS parked,
            count(*) FILTER (WHERE i.status NOT IN ('closed', 'parked') AND (
                i.close_due_at < :now
-               OR (i.dispatched_at IS NULL AND i.dispatch_due_at < :now))) AS overdue_open,
-           count(*) FILTER (WHERE i.status NOT IN ('closed', 'parked')
+               OR (i.status IN ('filed', 'escalated') AND i.dispatched_at IS NULL
+                   AND i.dispatch_due_at < :now))) AS overdue_open,
+           count(*) FILTER (WHERE i.status IN ('filed', 'escalated')
                AND i.dispatched_at IS NULL AND i.dispatch_due_at < :now) AS overdue_dispatch,
            avg(extract(epoch FROM i.dispatched_at - i.reported_at)) / 60.0
                AS avg_minutes_to_dispatch,

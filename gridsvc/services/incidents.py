@@ -30,6 +30,8 @@ from gridsvc.settings import get_settings
 
 CELL_ROLES = frozenset({"leader", "grid_worker"})
 STAFF_ROLES = frozenset({"community_staff", "street_staff"})
+#: Roles that see who reported (name, phone) to call them back; viewers and Open311 do not.
+PERSONAL_DATA_ROLES = frozenset({"admin", *STAFF_ROLES, *CELL_ROLES})
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,10 @@ def get_incident(
     _load(session, principal, incident_id, lock=False)
     detail = repo.incident_detail(session, incident_id, now)
     assert detail is not None
+    if principal.role in PERSONAL_DATA_ROLES:
+        inc = session.get(Incident, incident_id)
+        assert inc is not None
+        detail["reporter_name"], detail["reporter_phone"] = inc.reporter_name, inc.reporter_phone
     detail["events"] = repo.incident_events(session, incident_id)
     detail["photos"] = repo.incident_photos(session, incident_id)
     detail["allowed_actions"] = allowed_actions(session, principal, incident_id)
@@ -519,6 +525,9 @@ def confirm_cell(
 
 # -- photos -----------------------------------------------------------------------------------
 
+#: Largest decoded photo (pixels): a small file must not expand into gigabytes in memory.
+MAX_PHOTO_PIXELS = 50_000_000
+
 _MAGIC = (
     (b"\xff\xd8\xff", "image/jpeg", "JPEG"),
     (b"\x89PNG\r\n\x1a\n", "image/png", "PNG"),
@@ -543,6 +552,8 @@ def sniff_image(data: bytes) -> tuple[str, int, int]:
             if img.format != fmt:
                 raise InvalidInput(f"the content claims {fmt} but decodes as {img.format}")
             width, height = img.size
+            if width * height > MAX_PHOTO_PIXELS:
+                raise InvalidInput(f"a {width}×{height} photo has too many pixels to store")
             img.load()  # decode fully: truncated or corrupt files are refused here
     except InvalidInput:
         raise

@@ -130,6 +130,11 @@ def test_post_then_read_back(
     assert inc.reporter_name == "张 三" and inc.handling_cell_id == s.cell_ids[s.codes[0]]
     actor = db.scalar(select(IncidentEvent.actor).where(IncidentEvent.incident_id == inc.id))
     assert actor == "open311:市民通"
+    # Staff see who reported (to call back); viewers and the public Open311 view do not.
+    staff = client.get(f"/api/v1/incidents/{rid}", headers=s.headers["sq"]).json()
+    assert (staff["reporter_name"], staff["reporter_phone"]) == ("张 三", "138")
+    viewer = client.get(f"/api/v1/incidents/{rid}", headers=s.headers["ro"]).json()
+    assert "reporter_name" not in viewer and "reporter_phone" not in viewer
     # Token → id.
     tok = client.get(f"{BASE}/tokens/{created['token']}.json").json()
     assert tok == [{"service_request_id": rid, "token": created["token"]}]
@@ -146,6 +151,7 @@ def test_post_then_read_back(
     # One request, JSON and XML, with the standard fields, the fine state and grid_code.
     [one] = client.get(f"{BASE}/requests/{rid}.json").json()
     assert set(one) == REQUEST_FIELDS | EXTENSIONS
+    assert "张" not in str(one) and "138" not in str(one)
     assert one["status"] == "open" and one["status_notes"].startswith("立案 (filed)")
     assert one["grid_code"] == s.codes[0] and one["service_code"] == "sanitation"
     assert (one["lat"], one["long"]) == pytest.approx((lat, lon))

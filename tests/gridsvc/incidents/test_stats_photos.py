@@ -73,7 +73,12 @@ def _expected(db: Session, now: Any, key: str, monthly: bool) -> dict[tuple[Any,
             "closed_on_time": len(on_time),
             "parked": sum(r.status == "parked" for r in rs),
             "overdue_open": sum(
-                (r.close_due_at < now) or (r.dispatched_at is None and r.dispatch_due_at < now)
+                (r.close_due_at < now)
+                or (
+                    r.status in ("filed", "escalated")
+                    and r.dispatched_at is None
+                    and r.dispatch_due_at < now
+                )
                 for r in open_
             ),
             "closure_rate": round(len(closed) / len(rs), 4),
@@ -202,6 +207,13 @@ def test_photos_checked_by_content(
     assert other.status_code == 404
     viewer = client.post(url, files={"file": ("a.png", png, "image/png")}, headers=s.headers["ro"])
     assert viewer.status_code == 403
+    # A small file that would decode into a huge image is refused before decoding.
+    buf = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(buf, format="PNG")
+    r = client.post(
+        url, files={"file": ("b.png", buf.getvalue(), "image/png")}, headers=s.headers["gz"]
+    )
+    assert r.status_code == 422 and "pixels" in r.json()["detail"]
     listed = client.get(f"/api/v1/incidents/{case}", headers=s.headers["ro"]).json()["photos"]
     assert len(listed) == 3 and all(len(p["sha256"]) == 64 for p in listed)
 

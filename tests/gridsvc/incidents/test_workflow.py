@@ -241,9 +241,17 @@ def test_deadlines_and_overdue_with_the_clock(
     close_due = db.get(Incident, case["id"]).close_due_at
     s.clock.set(close_due + timedelta(minutes=1))
     assert overdue_ids() == [case["id"]]
+    # A case handled without a recorded dispatch time (as imported data has) is not late to
+    # dispatch: the dispatch deadline applies while the case awaits dispatch.
+    other = report(client, s.headers["gz"], *s.centre(s.codes[0])).json()["id"]
+    waiting = report(client, s.headers["gz"], *s.centre(s.codes[0])).json()["id"]
+    db.execute(text("UPDATE incident SET status = 'handled' WHERE id = :i"), {"i": other})
+    s.clock.advance(minutes=31)  # past both dispatch deadlines (环境卫生: 30 min)
+    late = overdue_ids()
+    assert waiting in late and other not in late
     # Parked cases are not counted as overdue (挂账 is a decision, recorded with its reason).
     assert act(client, s.headers["sq"], case["id"], "park", note="等待燃气公司").status_code == 200
-    assert overdue_ids() == []
+    assert overdue_ids() == [waiting]
 
 
 def test_redraw_after_report_keeps_the_report_time_version(
