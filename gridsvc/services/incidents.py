@@ -46,14 +46,17 @@ class Transition:
     note_required: bool = False
 
 
-def _t(action: str, sources: set[str], target: str, roles: set[str], note: bool = False) -> Any:
-    return action, Transition(action, frozenset(sources), target, frozenset(roles), note)
+def _t(
+    action: str, sources: set[str], target: str, roles: set[str], note: bool = False
+) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset(roles), note)
 
 
 #: The workflow, in one place: 立案 → 派遣 → 处置 → 核查 → 结案, with 退回 (back for rework),
 #: 上报 (one grid level up), 挂账 (parked with a reason) and its resumption.
-TRANSITIONS: dict[str, Transition] = dict(
-    [
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
         _t("dispatch", {"filed", "returned", "escalated"}, "dispatched", {"leader", *STAFF_ROLES}),
         _t("handle", {"dispatched", "returned"}, "handled", {*CELL_ROLES, *STAFF_ROLES}),
         _t("verify", {"handled"}, "verified", {"leader", *STAFF_ROLES}),
@@ -74,8 +77,8 @@ TRANSITIONS: dict[str, Transition] = dict(
             note=True,
         ),
         _t("resume", {"parked"}, "dispatched", set(STAFF_ROLES)),
-    ]
-)
+    )
+}
 
 
 @dataclass(frozen=True)

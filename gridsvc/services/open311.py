@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -159,8 +159,6 @@ def requests(
 ) -> list[dict[str, Any]]:
     """Service requests by the standard filters: ids override the others; without dates the
     most recent 90 days; status is open and/or closed."""
-    from datetime import timedelta
-
     if ids:
         f = repo.IncidentFilter(ids=ids)
     else:
