@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from geodata.china import wgs84_to_gcj02
+from gridsvc.domain import INCIDENT_CATEGORIES
 from gridsvc.models import Incident, IncidentCategory, IncidentEvent
 from tests.gridsvc.incidents.conftest import T0, X0, Y0, D, IncidentStreet, report
 
@@ -75,6 +76,9 @@ def test_categories_are_data(
         "民生诉求",
         "社情民意",
     } <= labels
+    # The seed is the vocabulary of gridsvc.domain (codes and labels).
+    seeded = dict(db.execute(select(IncidentCategory.code, IncidentCategory.label)).all())
+    assert seeded == INCIDENT_CATEGORIES
     # A category added as a row is usable at once, with its own deadlines; Chinese labels work.
     db.add(
         IncidentCategory(
