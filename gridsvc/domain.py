@@ -104,6 +104,7 @@ INCIDENT_CATEGORIES: dict[str, str] = {
     "sanitation": "环境卫生",
     "municipal": "市政设施",
     "livelihood": "民生诉求",
+    "opinion": "社情民意",
     "floating_population": "流动人口",
     "other": "其他",
 }
@@ -168,3 +169,21 @@ ROLE_DUTIES: dict[str, str] = {
     "assistant": "包楼栋：协助管理楼栋事务",
     "informant": "包住户：收集和反映住户情况",
 }
+#: Incident workflow actions (transitions), with their labels; the table of who may do what
+#: from which state lives in gridsvc.services.incidents.TRANSITIONS.
+INCIDENT_ACTIONS: dict[str, str] = {
+    "file": "立案",
+    "dispatch": "派遣",
+    "handle": "处置",
+    "verify": "核查",
+    "close": "结案",
+    "return": "退回",
+    "escalate": "上报",
+    "park": "挂账",
+    "resume": "销账恢复",
+    "confirm_cell": "确认网格",
+}
+#: Category urgencies (DESIGN §5: urgent dispatch within 10 min, normal within 30 min).
+INCIDENT_URGENCIES: dict[str, str] = {"urgent": "紧急", "normal": "一般", "low": "较缓"}
+#: The queue an incident waits in: its cell (or a parent 片区/党支部 cell), the community, the street.
+INCIDENT_QUEUES: dict[str, str] = {"cell": "网格", "community": "社区", "street": "街道"}

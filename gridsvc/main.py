@@ -11,6 +11,8 @@ from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
 from gridsvc.api import exports, pages, problems
+from gridsvc.api.incidents import router as incidents_router
+from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
 from gridsvc.api.routes import router
 from maps.assets import asset_dir
@@ -41,6 +43,8 @@ def create_app() -> FastAPI:
     # Pinned Leaflet and plugins (fetched at setup) and our own page scripts: nothing from a CDN.
     app.mount("/static/vendor", StaticFiles(directory=asset_dir(), check_dir=False), "vendor")
     app.mount("/static/ui", StaticFiles(directory=_UI_STATIC), "ui_static")
+    app.include_router(incidents_router)
+    app.include_router(open311_router)
     return app
 
 

@@ -141,6 +141,26 @@ class CoverageSettings(BaseSettings):
     visit_window_days: int = Field(default=30, ge=1, le=366)
 
 
+class IncidentSettings(BaseSettings):
+    """Incidents: routing distances, duplicates, photos, the local time zone of reports."""
+
+    model_config = _config("GRIDSVC_INCIDENT_")
+
+    #: A point closer than this to its cell's boundary is flagged for confirmation (metres).
+    boundary_m: float = 20.0
+    #: Same category within this distance and this many days: a possible duplicate.
+    duplicate_m: float = 50.0
+    duplicate_days: float = 7.0
+    #: A point outside every community still reaches the street queue of the nearest community
+    #: within this distance (metres); farther away it is refused as outside the area served.
+    outside_max_m: float = 2000.0
+    #: Largest photo (bytes) and most photos per incident.
+    photo_max_bytes: int = 5 * 1024 * 1024
+    photos_per_incident: int = 9
+    #: Periods of statistics are cut in this time zone.
+    timezone: str = "Asia/Shanghai"
+
+
 class Settings:
     """Every concern's settings, read once."""
 
@@ -151,6 +171,7 @@ class Settings:
         self.geo = GeoSettings()
         self.maps = MapSettings()
         self.coverage = CoverageSettings()
+        self.incidents = IncidentSettings()
         self._secrets: dict[str, str] = {}
 
     def remembered_secret(self, name: str, configured: str = "", nbytes: int = 9) -> str:

@@ -3,7 +3,13 @@
 from gridsvc.models.areas import Community, District, Estate, Road, Street
 from gridsvc.models.cells import Cell, CellChange, CellLineage, CellVersion
 from gridsvc.models.housing import Building, Household, Person, VolunteerTeam
-from gridsvc.models.incidents import Incident
+from gridsvc.models.incidents import (
+    Incident,
+    IncidentCategory,
+    IncidentEvent,
+    IncidentPhoto,
+    Open311Key,
+)
 from gridsvc.models.people import (
     CellSector,
     LevelDuty,
@@ -29,8 +35,12 @@ __all__ = [
     "Estate",
     "Household",
     "Incident",
+    "IncidentCategory",
+    "IncidentEvent",
+    "IncidentPhoto",
     "LevelDuty",
     "LinkedHousehold",
+    "Open311Key",
     "Organisation",
     "Person",
     "PostActivity",

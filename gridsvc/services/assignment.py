@@ -153,12 +153,23 @@ _INCIDENT_COMMUNITIES = text(
 )
 
 
+_QUEUE_UNROUTED = text(
+    """
+    UPDATE incident SET queue = CASE WHEN community_id IS NOT NULL THEN 'community'
+                                     ELSE 'street' END
+    WHERE cell_id IS NULL AND handling_cell_id IS NULL AND queue = 'cell'
+    """
+)
+
+
 def attribute_incidents(session: Session) -> int:
     """Attribute unattributed incidents to the cell version valid at their report time.
 
-    Incidents outside every cell still get their community (the community queue).
+    Incidents outside every cell still get their community (the community queue); the
+    database fills the street, handling cell and 格长 (trigger ``incident_defaults``).
     Returns how many incidents were attributed to a cell.
     """
     done = session.execute(_ATTRIBUTE_INCIDENTS).rowcount
     session.execute(_INCIDENT_COMMUNITIES)
+    session.execute(_QUEUE_UNROUTED)
     return int(done or 0)

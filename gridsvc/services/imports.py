@@ -592,15 +592,18 @@ def import_incidents(session: Session, result: ReadResult, *, source: str) -> Im
     description/描述, reported_at/上报时间 (local time when no zone; default now),
     reporter_kind/上报人类型, address/地址.
     """
-    from gridsvc.domain import INCIDENT_CATEGORIES, REPORTER_KINDS
+    from gridsvc.domain import REPORTER_KINDS
+    from gridsvc.models import IncidentCategory
 
     summary = _start_summary("incidents", source, result)
     gdf = result.gdf
     n = len(gdf)
     ids = _text(gdf["source_id"], n)
+    # Categories are data: whatever the incident_category table holds (codes or labels).
+    known = dict(session.execute(select(IncidentCategory.code, IncidentCategory.label)).all())
     categories = _codes_from_labels(
         _text(_first_column(gdf, CATEGORY_COLUMNS), n),
-        INCIDENT_CATEGORIES,
+        known,
         "category",
         ids,
         "other",

@@ -1,0 +1,43 @@
+"""A controllable clock: services take ``now``; routes get it from an injectable Clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+
+class Clock:
+    """The wall clock (UTC, timezone-aware)."""
+
+    def now(self) -> datetime:
+        """The current time."""
+        return datetime.now(UTC)
+
+
+class FixedClock(Clock):
+    """A clock that stands still until moved: tests set time without sleeping."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self._at = at
+
+    def now(self) -> datetime:
+        """The time it was set to."""
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        """Move to a given time."""
+        self._at = at
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a timedelta given as keywords (minutes=30, days=2 …)."""
+        self._at += timedelta(**delta)
+        return self._at
+
+
+_SYSTEM = Clock()
+
+
+def get_clock() -> Clock:
+    """The process clock (a FastAPI dependency; tests override it with a FixedClock)."""
+    return _SYSTEM

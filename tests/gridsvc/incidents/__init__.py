@@ -1,0 +1,1 @@
+"""Incidents: intake, routing, workflow, deadlines, statistics, photos, Open311."""
