@@ -124,17 +124,24 @@ p_cell AS (
     WHERE p.party_status IS NOT NULL OR p.volunteer_team_id IS NOT NULL
     GROUP BY bs.cell_id
 ),
--- incidents in the cell (valid then) reported before the instant; "open" = not closed by then.
--- Overdue (after the incident-deadline migration): add a FILTER on the deadline column here.
+-- incidents in the cell (valid then) reported before the instant; "open" = not closed by then;
+-- "overdue" = open, not parked (挂账), and past its close deadline, or still awaiting dispatch
+-- (filed/escalated, not dispatched by then) past its dispatch deadline (as gridsvc.services.incidents).
 inc AS (
     SELECT DISTINCT ON (i.id) i.id, v.cell_id,
-           (i.status <> 'closed' OR i.closed_at >= :ts) AS is_open
+           (i.status <> 'closed' OR i.closed_at >= :ts) AS is_open,
+           i.status <> 'parked' AND (
+               i.close_due_at < :ts
+               OR (i.status IN ('filed', 'escalated')
+                   AND (i.dispatched_at IS NULL OR i.dispatched_at >= :ts)
+                   AND i.dispatch_due_at < :ts)) AS past_due
     FROM v JOIN incident i ON ST_Intersects(v.geom, i.location) AND i.reported_at < :ts
     ORDER BY i.id, v.cell_id
 ),
 i_cell AS (
     SELECT cell_id, count(*) AS incidents_reported,
-           count(*) FILTER (WHERE is_open) AS incidents_open
+           count(*) FILTER (WHERE is_open) AS incidents_open,
+           count(*) FILTER (WHERE is_open AND past_due) AS incidents_overdue
     FROM inc GROUP BY cell_id
 ),
 per_cell AS (
@@ -157,7 +164,8 @@ per_cell AS (
            coalesce(p.party_retired, 0) AS party_retired,
            coalesce(p.volunteers, 0) AS volunteers,
            coalesce(i.incidents_reported, 0) AS incidents_reported,
-           coalesce(i.incidents_open, 0) AS incidents_open
+           coalesce(i.incidents_open, 0) AS incidents_open,
+           coalesce(i.incidents_overdue, 0) AS incidents_overdue
     FROM v
     LEFT JOIN b_cell b ON b.cell_id = v.cell_id
     LEFT JOIN h_cell h ON h.cell_id = v.cell_id
@@ -192,6 +200,7 @@ COUNT_COLUMNS: tuple[str, ...] = (
     "volunteers",
     "incidents_reported",
     "incidents_open",
+    "incidents_overdue",
 )
 
 _SQL = _COUNTS.replace(

@@ -45,6 +45,7 @@ COUNT_LABELS: dict[str, str] = {
     "volunteers": "志愿者数",
     "incidents_reported": "累计上报事件数",
     "incidents_open": "未结事件数",
+    "incidents_overdue": "超期未结事件数",
 }
 assert set(COUNT_LABELS) == set(COUNT_COLUMNS)
 
@@ -111,6 +112,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "residential_buildings",
     ),
     FigureSpec("open_incident_share", "未结事件占比", "incidents_open", "incidents_reported"),
+    FigureSpec("overdue_share", "超期事件占未结事件比例", "incidents_overdue", "incidents_open"),
 )
 
 

@@ -36,6 +36,7 @@ METRICS: dict[str, str] = {
     "near_volunteer_share": "步行范围内有志愿者的户占比(%)",
     "buildings_without_captain": "无楼栋长楼栋数",
     "open_incidents": "未结事件",
+    "incidents_overdue": "超期未结事件",
 }
 #: Metrics that come from the coverage report's figures (shares become per cent).
 _FIGURE_METRICS = {
@@ -44,7 +45,7 @@ _FIGURE_METRICS = {
     "linked_share",
     "near_volunteer_share",
 }
-_COUNT_METRICS = {"buildings_without_captain"}
+_COUNT_METRICS = {"buildings_without_captain", "incidents_overdue"}
 #: What a 格长's map can colour buildings by: households, or the count of a household flag.
 COLOUR_BY: dict[str, str] = {"households": "户数", **HOUSEHOLD_FLAGS}
 #: Walking distance drawn around a volunteer's home on the cell map (metres).

@@ -119,7 +119,9 @@ def covered(db: Session, small_street: SmallStreet) -> Covered:
         )
 
     for code, reported, status, closed in (
-        (nw, "2026-10-01", "filed", None),
+        (nw, "2026-10-01", "filed", None),  # 7-day deadline ('other'): overdue by 11-01
+        (nw, "2026-10-01", "parked", None),  # 挂账: open, never overdue
+        (nw, "2026-10-30", "dispatched", None),  # dispatched, closing due 11-06: not overdue
         (nw, "2026-09-01", "closed", "2026-09-05"),
         (se, "2026-10-01", "closed", "2026-11-05"),
     ):
@@ -155,13 +157,15 @@ def test_counts_and_figures_match_hand_computed_values(db: Session, covered: Cov
             flag_elderly_alone=1, households_near_volunteer=3, households_linked=1,
             households_visited=1, party_members=1, party_in_service=1,
             party_in_service_registered=1, volunteers=1, residential_buildings=1,
-            buildings_without_captain=0, incidents_reported=2, incidents_open=1,
+            buildings_without_captain=0, incidents_reported=4, incidents_open=3,
+            incidents_overdue=1,
         ),
         covered.ne: dict(
             households_registered=2, households_estimated=10, residents=6, flag_rental=1,
             flag_floating=1, households_near_volunteer=2, households_linked=0,
             households_visited=0, party_members=2, party_retired=1, party_direct=1,
             volunteers=1, buildings_without_captain=1, incidents_reported=0, incidents_open=0,
+            incidents_overdue=0,
         ),
         covered.sw: dict(
             households_registered=1, residents=1, flag_disabled=1, households_near_volunteer=0,
@@ -170,13 +174,20 @@ def test_counts_and_figures_match_hand_computed_values(db: Session, covered: Cov
         covered.se: dict(
             households_registered=0, households_estimated=40, residential_buildings=1,
             buildings_without_captain=1, incidents_reported=1, incidents_open=1,
+            incidents_overdue=1,  # closed only on 11-05, a week late: overdue as of 11-01
         ),
     }  # fmt: skip
     for code, counts in expected.items():
         got = rows[code]["counts"]
         assert {k: got[k] for k in counts} == counts, code
     # The community and the street are the sums of their cells.
-    for key in ("households_registered", "residents", "households_linked", "incidents_open"):
+    for key in (
+        "households_registered",
+        "residents",
+        "households_linked",
+        "incidents_open",
+        "incidents_overdue",
+    ):
         total = sum(rows[c]["counts"][key] for c in expected)
         assert rows[covered.street.community_code]["counts"][key] == total
         assert rows["street"]["counts"][key] == total
