@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import logging
 import secrets
@@ -67,6 +68,9 @@ def _session() -> Iterator[Session]:
     except GridsvcError as exc:
         _fail(exc.detail)
     with Session(get_engine()) as session:
+        from gridsvc.services import audit
+
+        audit.set_actor(session, f"cli:{getpass.getuser()}")
         yield session
 
 

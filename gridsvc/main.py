@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
-from gridsvc.api import exports, pages, problems
+from gridsvc.api import audit, exports, pages, problems
 from gridsvc.api.incidents import router as incidents_router
 from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
@@ -45,6 +45,7 @@ def create_app() -> FastAPI:
     app.mount("/static/ui", StaticFiles(directory=_UI_STATIC), "ui_static")
     app.include_router(incidents_router)
     app.include_router(open311_router)
+    app.include_router(audit.router)
     return app
 
 

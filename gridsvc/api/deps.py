@@ -16,6 +16,7 @@ from gridsvc.errors import InvalidInput, NotAuthenticated
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.security import decode_access_token
+from gridsvc.services import audit
 from gridsvc.services.access import Principal, principal_for, require_in_scope, require_role
 from gridsvc.services.users import get_active_user
 from gridsvc.settings import get_settings
@@ -53,15 +54,16 @@ def current_principal(
         raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>'")
     claims = decode_access_token(token)
     use_cache = get_settings().auth.principal_cache_seconds > 0
+    principal = None
     if use_cache:
         with _cache_lock:
-            cached = _principal_cache().get(token)
-        if cached is not None:
-            return cached
-    principal = principal_for(session, get_active_user(session, str(claims["sub"])))
-    if use_cache:
-        with _cache_lock:
-            _principal_cache()[token] = principal
+            principal = _principal_cache().get(token)
+    if principal is None:
+        principal = principal_for(session, get_active_user(session, str(claims["sub"])))
+        if use_cache:
+            with _cache_lock:
+                _principal_cache()[token] = principal
+    audit.set_actor(session, principal.username)  # every write of this request names them
     return principal
 
 

@@ -1,6 +1,7 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
 from gridsvc.models.areas import Community, District, Estate, Road, Street
+from gridsvc.models.audit import AuditEvent
 from gridsvc.models.cells import Cell, CellChange, CellLineage, CellVersion
 from gridsvc.models.housing import Building, Household, Person, VolunteerTeam
 from gridsvc.models.incidents import (
@@ -24,6 +25,7 @@ from gridsvc.models.people import (
 from gridsvc.models.users import User
 
 __all__ = [
+    "AuditEvent",
     "Building",
     "Cell",
     "CellChange",

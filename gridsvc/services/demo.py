@@ -67,7 +67,29 @@ def _rows(*columns: Any) -> Any:
 
 
 def load_street(session: Session, street: SynthStreet, step: Step | None = None) -> LoadedStreet:
-    """Write a whole generated street; the caller commits. Streets must not exist yet."""
+    """Write a whole generated street; the caller commits. Streets must not exist yet.
+
+    The audit log gets one summary event, not one per generated row."""
+    from gridsvc.services import audit
+
+    with audit.bulk(session):
+        loaded = _load_street(session, street, step)
+    audit.record(
+        session,
+        "demo.load",
+        "street",
+        after={
+            "street": loaded.street_code,
+            "cells": loaded.cells,
+            "buildings": loaded.buildings,
+            "households": loaded.households,
+            "persons": loaded.persons,
+        },
+    )
+    return loaded
+
+
+def _load_street(session: Session, street: SynthStreet, step: Step | None) -> LoadedStreet:
     say = step or (lambda _msg: None)
     source = f"demo-{street.street['code']}"
 

@@ -107,9 +107,27 @@ def run_in_savepoint(
 
     Only the import's own writes are undone by a dry run or a failure; nothing is half-written.
     """
-    with savepoint(session, keep=commit):
+    from gridsvc.services import audit
+
+    # Imports are logged once, as a summary, rather than row by row.
+    with audit.bulk(session), savepoint(session, keep=commit):
         summary = work()
     summary.committed = commit
+    if commit:
+        audit.record(
+            session,
+            f"import.{summary.kind}",
+            summary.kind,
+            after={
+                "source": summary.source,
+                "features_read": summary.features_read,
+                "inserted": summary.inserted,
+                "updated": summary.updated,
+                "repaired": len(summary.repaired),
+                "rejected": len(summary.rejected),
+                "codes": summary.codes[:200],
+            },
+        )
     return summary
 
 

@@ -531,6 +531,9 @@ def run(
     """Preview (commit=False) or commit a plan; see the module docstring."""
     if not reason or not reason.strip():
         raise InvalidInput("a reason is required for every redraw (it goes into the audit log)")
+    from gridsvc.services import audit
+
+    audit.set_reason(session, reason.strip())  # every logged boundary and assignment change
     revision = lock_revision(session, community, if_match if commit else None, commit=commit)
     before_cells = _cells(session, community)
 
