@@ -79,6 +79,25 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _principal(session: Session, username: str | None = None):  # type: ignore[no-untyped-def]
+    """Who a command acts as: a named user (their scope and masking apply, and the audit log
+    names them), or the operator with admin rights (the command line runs on the server)."""
+    from sqlalchemy import select
+
+    from gridsvc.models import User
+    from gridsvc.services.access import Principal, principal_for
+
+    if username is None:
+        return Principal(id=0, username="cli", role="admin")
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active:
+        _fail(f"no active user {username!r}")
+    from gridsvc.services import audit
+
+    audit.set_actor(session, f"cli:{getpass.getuser()} as {username}")
+    return principal_for(session, user)
+
+
 @app.callback()
 def _main() -> None:
     """Configure logging before any command (the CLI is an edge of the program)."""
@@ -774,20 +793,14 @@ def export_command(
 ) -> None:
     """Export a coverage map, tables or GIS layers of a cell, community or street."""
     from gridsvc.services import exports
-    from gridsvc.services.access import Principal, principal_for
     from gridsvc.services.maps import area_for
-    from gridsvc.services.users import get_active_user
 
     _setup_logging()
     if format not in exports.EXPORT_FORMATS:
         _fail(f"unknown format {format!r}; choose from {', '.join(exports.EXPORT_FORMATS)}", 2)
     with _session() as session:
         try:
-            principal = (
-                principal_for(session, get_active_user(session, as_user))
-                if as_user
-                else Principal(id=0, username="cli", role="admin")
-            )
+            principal = _principal(session, as_user)
             area = area_for(session, principal, kind, code)  # type: ignore[arg-type]
             with console.status(f"exporting {area.name} ({area.code}) as {format} …"):
                 result = exports.export(
@@ -816,13 +829,6 @@ people_app = typer.Typer(
 app.add_typer(people_app, name="people")
 
 
-def _cli_principal():  # type: ignore[no-untyped-def]
-    """The command line acts with admin rights (it runs on the server)."""
-    from gridsvc.services.access import Principal
-
-    return Principal(id=0, username="cli", role="admin")
-
-
 @people_app.command("import")
 def people_import(
     roster: Annotated[
@@ -840,7 +846,7 @@ def people_import(
 
     with _session() as session:
         try:
-            report = import_roster(session, _cli_principal(), roster, commit=commit)
+            report = import_roster(session, _principal(session), roster, commit=commit)
         except GridsvcError as exc:
             _fail(exc.detail)
     data = report.as_dict()
@@ -897,7 +903,7 @@ def people_assign(
             )
             row = people.assign(
                 session,
-                _cli_principal(),
+                _principal(session),
                 person_id=person_id,
                 role=role,
                 target=target,
@@ -921,7 +927,7 @@ def people_end(
 
     with _session() as session:
         try:
-            row = people.end_assignment(session, _cli_principal(), assignment_id, parse_date(on))
+            row = people.end_assignment(session, _principal(session), assignment_id, parse_date(on))
             session.commit()
         except GridsvcError as exc:
             _fail(exc.detail)
@@ -1000,7 +1006,7 @@ def people_coverage(
         try:
             report = coverage(
                 session,
-                _cli_principal(),
+                _principal(session),
                 street_code=None if community else street,
                 community_code=community,
                 as_of=parse_date(as_of),
@@ -1051,7 +1057,9 @@ def people_chart(
         _fail("the output must end in .svg, .png or .json")
     with _session() as session:
         try:
-            tree = people.responsibility_tree(session, _cli_principal(), street, on=parse_date(on))
+            tree = people.responsibility_tree(
+                session, _principal(session), street, on=parse_date(on)
+            )
         except GridsvcError as exc:
             _fail(exc.detail)
     if suffix == "json":
@@ -1078,7 +1086,7 @@ def people_sector(
         try:
             sector = people.create_sector(
                 session,
-                _cli_principal(),
+                _principal(session),
                 community=community,
                 name=name,
                 level=level,
@@ -1113,8 +1121,8 @@ def people_record(
     from gridsvc.services.roster import parse_date
 
     day = parse_date(on) or date.today()
-    admin = _cli_principal()
     with _session() as session:
+        admin = _principal(session)
         try:
             if what == "visit":
                 if household is None:
@@ -1180,21 +1188,6 @@ open311_keys_app = typer.Typer(
 app.add_typer(incidents_app, name="incidents")
 incidents_app.add_typer(open311_app, name="open311")
 open311_app.add_typer(open311_keys_app, name="keys")
-
-
-def _principal(session: Session, username: str | None):  # type: ignore[no-untyped-def]
-    """The principal of a named user, or an all-seeing reader for read-only commands."""
-    from sqlalchemy import select
-
-    from gridsvc.models import User
-    from gridsvc.services.access import Principal, principal_for
-
-    if username is None:
-        return Principal(id=0, username="cli", role="admin")
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active:
-        _fail(f"no active user {username!r}")
-    return principal_for(session, user)
 
 
 def _print_json(data: object) -> None:
