@@ -75,6 +75,9 @@ class AuthSettings(BaseSettings):
     #: Seconds a verified token's user and scope are remembered in the process (0: check the
     #: database on every request). A disabled user is refused at most this long after.
     principal_cache_seconds: int = 30
+    #: Sign-in attempts allowed per client address per minute (the API and the web form);
+    #: more get 429. Accounts also lock after 5 wrong passwords in a row.
+    login_attempts_per_minute: int = 20
     jwt_algorithm: str = "HS256"
     #: Password for the first admin created at start-up; generated (and printed) when empty.
     admin_password: str = ""

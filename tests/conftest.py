@@ -53,6 +53,8 @@ os.environ.setdefault("GRIDSVC_ENVIRONMENT", "test")
 os.environ.setdefault("GRIDSVC_EMBEDDED_DB_NAME", "gridsvc_test")
 # Each test's users live in a rolled-back transaction: never reuse a verified token across tests.
 os.environ.setdefault("GRIDSVC_PRINCIPAL_CACHE_SECONDS", "0")
+# Tests sign in far more often than a person: the sign-in rate limit has its own test.
+os.environ.setdefault("GRIDSVC_LOGIN_ATTEMPTS_PER_MINUTE", "1000000")
 
 from gridsvc.db import migrate  # noqa: E402  (after the environment defaults above)
 from gridsvc.db.engine import get_session  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from functools import lru_cache
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from gridsvc.db.engine import get_session
-from gridsvc.errors import InvalidInput, NotAuthenticated
+from gridsvc.errors import InvalidInput, NotAuthenticated, TooManyRequests
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.security import decode_access_token
@@ -68,6 +69,37 @@ def current_principal(
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+class _SignInLimiter:
+    """Sliding one-minute window of sign-in attempts per client address (in this process)."""
+
+    def __init__(self) -> None:
+        self._attempts: TTLCache[str, list[float]] = TTLCache(maxsize=100_000, ttl=60)
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        limit = get_settings().auth.login_attempts_per_minute
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._attempts.get(client, []) if now - t < 60]
+            if len(recent) >= limit:
+                raise TooManyRequests(
+                    f"more than {limit} sign-in attempts in a minute from {client}; wait a minute"
+                )
+            recent.append(now)
+            self._attempts[client] = recent
+
+
+_sign_in_limiter = _SignInLimiter()
+
+
+def limit_sign_in(request: Request) -> None:
+    """Refuse (429) a client that tries to sign in too often (password guessing)."""
+    _sign_in_limiter.check(request.client.host if request.client else "unknown")
+
+
+SignInLimit = Depends(limit_sign_in)
 
 
 def cell_in_scope(code: str, session: SessionDep, user: CurrentUser) -> cell_repo.CellRef:

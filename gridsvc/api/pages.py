@@ -22,6 +22,7 @@ from gridsvc.api.deps import (
     ScopedCell,
     ScopedCommunity,
     SessionDep,
+    SignInLimit,
     StaffUser,
 )
 from gridsvc.domain import ASSIGNMENT_ROLES, USER_ROLES
@@ -71,7 +72,7 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     return _render(request, "login.html", None, next=_safe_next(next))
 
 
-@router.post("/login", name="login_submit")
+@router.post("/login", name="login_submit", dependencies=[SignInLimit])
 def login_submit(
     request: Request,
     session: SessionDep,

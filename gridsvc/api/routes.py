@@ -19,6 +19,7 @@ from gridsvc.api.deps import (
     ScopedCell,
     ScopedCommunity,
     SessionDep,
+    SignInLimit,
     StaffUser,
 )
 from gridsvc.api.redraw import router as redraw_router
@@ -57,7 +58,7 @@ def health(session: SessionDep) -> HealthOut:
     return HealthOut(status="ok", database="ok", postgis=postgis)
 
 
-@api.post("/auth/token", response_model=TokenOut, tags=["auth"])
+@api.post("/auth/token", response_model=TokenOut, tags=["auth"], dependencies=[SignInLimit])
 def login(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
     """OAuth2 password sign-in; returns a bearer token (JWT)."""
     user = authenticate(session, form.username, form.password)

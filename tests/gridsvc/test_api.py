@@ -360,3 +360,23 @@ def test_lookup_converts_amap_and_baidu_points(client: TestClient, users: SmallS
         r = client.get(f"/api/v1/lookup?lon={x}&lat={y}&datum={datum}", headers=headers).json()
         assert r["cell_code"] == cells[1]["id"], datum
         assert abs(r["lon"] - lon) < 1e-6 and abs(r["lat"] - lat) < 1e-6
+
+
+def test_sign_in_is_rate_limited_per_client(
+    client: TestClient, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Password guessing from one address is slowed to N attempts a minute (429 after)."""
+    from gridsvc.api import deps
+    from gridsvc.settings import get_settings
+
+    monkeypatch.setattr(deps, "_sign_in_limiter", deps._SignInLimiter())
+    monkeypatch.setattr(get_settings().auth, "login_attempts_per_minute", 3)
+    for _ in range(3):
+        wrong = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})
+        assert wrong.status_code == 401
+    refused = client.post(
+        "/api/v1/auth/token", data={"username": "street1", "password": TEST_PASSWORD}
+    )
+    assert refused.status_code == 429 and "sign-in attempts" in refused.json()["detail"]
+    page = client.post("/ui/login", data={"username": "street1", "password": TEST_PASSWORD})
+    assert page.status_code == 429  # the web form shares the limit
