@@ -49,3 +49,31 @@ def rectangles_m(
     x0 = draw(st.floats(0.0, max(extent - w, 0.0)))
     y0 = draw(st.floats(0.0, max(extent - h, 0.0)))
     return x0, y0, x0 + w, y0 + h
+
+
+@st.composite
+def guillotine_m(
+    draw: st.DrawFn, width: float, height: float, min_side: float = 20.0, max_cells: int = 16
+) -> list[tuple[float, float, float, float]]:
+    """Boxes (x0, y0, x1, y1) in metres tiling [0, width] × [0, height] by random straight cuts.
+
+    Cuts fall on whole metres, so neighbouring boxes share exact coordinates.
+    """
+    boxes = [(0.0, 0.0, float(width), float(height))]
+    for _ in range(max_cells - 1):
+        splittable = [
+            k
+            for k, (x0, y0, x1, y1) in enumerate(boxes)
+            if x1 - x0 >= 2 * min_side or y1 - y0 >= 2 * min_side
+        ]
+        if not splittable or not draw(st.booleans()):
+            break
+        x0, y0, x1, y1 = boxes.pop(draw(st.sampled_from(splittable)))
+        vertical = x1 - x0 >= 2 * min_side and (y1 - y0 < 2 * min_side or draw(st.booleans()))
+        if vertical:
+            cut = float(draw(st.integers(int(x0 + min_side), int(x1 - min_side))))
+            boxes += [(x0, y0, cut, y1), (cut, y0, x1, y1)]
+        else:
+            cut = float(draw(st.integers(int(y0 + min_side), int(y1 - min_side))))
+            boxes += [(x0, y0, x1, cut), (x0, cut, x1, y1)]
+    return boxes
