@@ -2,7 +2,8 @@
 
 A community is a box (or an L-shaped outline) of 120–360 m near 新街口, with up to 24
 non-overlapping rectangular buildings of random households (sometimes towers above the
-band), and up to three straight roads of random kinds running between the buildings. Whatever is drawn, a proposal tiles the
+band), up to three straight roads of random kinds running between the buildings, and now and
+then a building beyond the outline (it must join the nearest cell, with a warning). Whatever is drawn, a proposal tiles the
 outline with one polygon per cell, puts every building in exactly one cell (the one holding most
 of it), conserves households and explains every cell outside the band; the same seed gives the
 same cells. The checks of test_partition.check_invariants run on every example.
@@ -18,6 +19,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geodata.crs import metric_crs
 from geodata.partition import REASONS, Proposal, propose_partition
 from tests.geodata.strategies import box_m, examples, to_degrees
 from tests.geodata.test_partition import check_invariants
@@ -39,6 +41,7 @@ class Spec:
     buildings: tuple[tuple[float, float, float, float, int], ...]
     roads: tuple[tuple[bool, int, str], ...]
     target: int
+    outsider: tuple[float, float] | None = None  # a 10 m building this far outside, south-west
 
     def outline_m(self) -> shapely.Geometry:
         """The outline in metres."""
@@ -52,11 +55,15 @@ class Spec:
         self,
     ) -> tuple[shapely.Geometry, gpd.GeoDataFrame, gpd.GeoDataFrame | None, int, tuple[int, int]]:
         """Outline, buildings, roads (or None), target and band, in EPSG:4326."""
+        drawn = list(self.buildings)
+        if self.outsider is not None:
+            x, y = self.outsider
+            drawn.append((x - 10.0, y - 10.0, 10.0, 10.0, 20))
         buildings = gpd.GeoDataFrame(
-            {"households": [b[4] for b in self.buildings]},
-            geometry=[box_m(x, y, x + w, y + h) for x, y, w, h, _ in self.buildings],
+            {"households": [b[4] for b in drawn]},
+            geometry=[box_m(x, y, x + w, y + h) for x, y, w, h, _ in drawn],
             crs=4326,
-            index=pd.Index([f"b{k}" for k in range(len(self.buildings))]),
+            index=pd.Index([f"b{k}" for k in range(len(drawn))]),
         )
         width, height = self.slots[0] * SLOT, self.slots[1] * SLOT
         lines = [
@@ -102,7 +109,13 @@ def communities(draw: st.DrawFn) -> Spec:
     )
     roads = [(v, min(at, slots[0 if v else 1] - 1), kind) for v, at, kind in roads]
     target = draw(st.sampled_from([60, 100, 150, 300]))
-    return Spec(slots, l_shaped, tuple(buildings), tuple(roads), target)
+    outsider = None
+    if draw(st.integers(0, 3)) == 0:  # now and then a building beyond the outline
+        along = draw(st.floats(10.0, slots[0] * SLOT))
+        outsider = (along, -draw(st.floats(2.0, 60.0)))
+        if draw(st.booleans()):  # west of it instead of south
+            outsider = (-draw(st.floats(2.0, 60.0)), draw(st.floats(10.0, slots[1] * SLOT / 2)))
+    return Spec(slots, l_shaped, tuple(buildings), tuple(roads), target, outsider)
 
 
 def same_proposal(a: Proposal, b: Proposal) -> bool:
@@ -128,8 +141,17 @@ def test_partitions_keep_their_invariants(spec: Spec, seed: int) -> None:
     footprint = m.sum(axis=1)
     assert (m.max(axis=1) >= footprint * (1 - 1e-6)).all()
     union = shapely.union_all(cells.geometry.to_numpy())
-    uncovered = shapely.area(shapely.difference(buildings.geometry.to_numpy(), union))
-    assert (uncovered <= 1e-9 * shapely.area(buildings.geometry.to_numpy())).all()
+    inside = buildings.iloc[: len(spec.buildings)].geometry.to_numpy()
+    uncovered = shapely.area(shapely.difference(inside, union))
+    assert (uncovered <= 1e-9 * shapely.area(inside)).all()
+    if spec.outsider is not None:  # it is said, and it joins the nearest cell (in metres)
+        assert any("1 buildings lie outside the area" in w for w in proposal.warnings)
+        crs = metric_crs(buildings)
+        building = buildings.geometry.to_crs(crs).iloc[-1]
+        distance = cells.geometry.to_crs(crs).distance(building).to_numpy()
+        assert distance[proposal.building_cell.iloc[-1]] <= distance.min() + 0.01
+    else:
+        assert not any("outside the area" in w for w in proposal.warnings)
     # the reasons for cells outside the band are the true ones
     total = int(buildings["households"].sum())
     biggest = buildings["households"].groupby(proposal.building_cell).max()
