@@ -368,7 +368,7 @@ def _read_vector(
                 f"{name}: text is not valid {encoding or 'UTF-8'} ({exc.reason} at byte "
                 f"{exc.start}); pass the right encoding, e.g. encoding='GBK'"
             ) from exc
-        except _GDAL_ERRORS as exc:
+        except (*_GDAL_ERRORS, ValueError) as exc:  # ValueError: pandas, on the second try
             raise _read_error(path, fmt, exc) from exc
         if len(chosen) > 1:
             frame["source_layer"] = lyr
