@@ -155,3 +155,15 @@ def test_repair_never_loses_a_building(geoms: list[shapely.Geometry | None]) -> 
     for position in rejected:
         assert even_odd_area(geoms[position]) == 0.0
     assert out.crs == gdf.crs
+
+
+def test_a_collapsed_shell_with_a_real_hole_keeps_the_hole_and_says_so() -> None:
+    """The regression above, as the user sees it in the import report."""
+    gdf = gpd.GeoDataFrame(
+        {"source_id": ["楼1"]},
+        geometry=[shapely.from_wkt("POLYGON ((0 0, 0 0, 0 0, 0 0), (0 0, 0 2, 2 0, 0 0))")],
+    )
+    out, notes = repair_geometries(gdf, "polygon")
+    assert len(out) == 1 and out.geometry.iloc[0].area == 2.0
+    assert [(n.action, n.source_id) for n in notes] == [("repaired", "楼1")]
+    assert notes[0].reason.endswith("the shell has no area: its holes are the outline")
