@@ -8,6 +8,14 @@ The forward shifts are closed formulas; their inverses have none, so ``gcj02_to_
 ``bd09_to_gcj02`` solve for the input by fixed-point iteration (the offset changes slowly with
 position, so each step shrinks the error about a thousandfold; three steps reach micrometres).
 Points outside China (``out_of_china``) are returned unchanged by every function here.
+
+Within about 1.5 km of the box's edges the shifts cannot be undone exactly, by any inverse:
+near the north and east edges a point inside is shifted out of the box, onto a point that is
+itself left as it is (two points, one image); near the south and west edges a GCJ-02/BD-09 point
+just inside has no preimage at all (what would map onto it lies outside and is not shifted).
+Round trips therefore hold everywhere in the box except that band (no part of China lies in
+it), and the inverses, like every public implementation, decide "inside" from their own input
+(tests/geodata/test_properties_china.py states both facts as properties).
 """
 
 from __future__ import annotations
@@ -299,7 +307,7 @@ def convert_geometries(geoms: G, source: Datum | str, target: Datum | str = Datu
     src = parse_datum(source)
     dst = parse_datum(target)
     steps = [f for f in (_TO_WGS84.get(src), _FROM_WGS84.get(dst)) if f is not None]
-    if not steps:
+    if not steps or src == dst:  # GCJ-02 to GCJ-02 via WGS84 would move vertices by ~1e-16°
         return geoms
 
     def shift(coords: np.ndarray) -> np.ndarray:

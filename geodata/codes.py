@@ -29,7 +29,10 @@ def reading_order(geoms: np.ndarray | list[object]) -> np.ndarray:
             row += 1
             row_top = y[i]
         row_of[i] = row
-    return np.lexsort((x, row_of))
+    # Ties (same row, same centroid x: cells stacked in one row band) go north first, then by
+    # shape, never by input position: the same cells get the same codes in any order (a
+    # property test found codes depending on the order the cells were listed in).
+    return np.lexsort((shapely.area(arr), bounds[:, 0], -bounds[:, 3], -y, x, row_of))
 
 
 def sequence_codes(prefix: str, count: int, start: int = 1, width: int = 3) -> list[str]:

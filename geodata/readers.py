@@ -15,8 +15,9 @@ import logging
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -361,22 +362,13 @@ def _read_vector(
     frames = []
     for lyr in chosen:
         try:
-            frame = pyogrio.read_dataframe(
-                source,
-                layer=lyr,
-                encoding=encoding,
-                fid_as_index=True,
-                on_invalid=_ON_INVALID,
-                # Through Arrow, GDAL hands over a .dbf's text undecoded and pyarrow insists on
-                # UTF-8, which GBK shapefiles are not: read shapefiles the classic way.
-                use_arrow=_USE_ARROW and fmt != SHAPEFILE,
-            )
+            frame = _read_layer(source, lyr, encoding, fmt)
         except UnicodeDecodeError as exc:
             raise GeodataError(
                 f"{name}: text is not valid {encoding or 'UTF-8'} ({exc.reason} at byte "
                 f"{exc.start}); pass the right encoding, e.g. encoding='GBK'"
             ) from exc
-        except _GDAL_ERRORS as exc:
+        except (*_GDAL_ERRORS, ValueError) as exc:  # ValueError: pandas, on the second try
             raise _read_error(path, fmt, exc) from exc
         if len(chosen) > 1:
             frame["source_layer"] = lyr
@@ -405,6 +397,30 @@ def _read_vector(
     ids = _source_ids(gdf, pd.Series(fids, index=gdf.index))
     label = chosen[0] if len(chosen) == 1 and len(layers) > 1 else None
     return _Raw(gdf, fmt, ids, layer=label, encoding=used_encoding, warnings=notices)
+
+
+def _read_layer(source: str, layer: str | None, encoding: str | None, fmt: str) -> pd.DataFrame:
+    """One layer as a GeoDataFrame indexed by feature id (FID) where GDAL gives a usable one.
+
+    A GeoJSON feature's own ``id`` becomes GDAL's FID column "id"; when a property is also
+    called "id", both arrive as columns named "id" and indexing by FID fails (pandas
+    ValueError): the layer is then read by position and the property ``id`` is the feature's id.
+    """
+    options: dict[str, Any] = {
+        "layer": layer,
+        "encoding": encoding,
+        "on_invalid": _ON_INVALID,
+        # Through Arrow, GDAL hands over a .dbf's text undecoded and pyarrow insists on UTF-8,
+        # which GBK shapefiles are not: read shapefiles the classic way.
+        "use_arrow": _USE_ARROW and fmt != SHAPEFILE,
+    }
+    try:
+        return pyogrio.read_dataframe(source, fid_as_index=True, **options)
+    except UnicodeDecodeError:
+        raise
+    except ValueError as exc:  # a property named like the FID column: see above
+        logger.info("%s: FID column clashes with a field (%s); reading by position", source, exc)
+    return pyogrio.read_dataframe(source, fid_as_index=False, **options)
 
 
 def _as_geodataframe(df: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -451,7 +467,24 @@ def _check_shapefile_parts(path: Path) -> bool:
             ".shp, .shx and .dbf files (and .prj, .cpg if any) side by side; "
             "upload them together as a .zip"
         )
+    prj = _sidecar(path, ".prj")
+    if prj is not None:
+        _check_prj_text(path.name, prj.name, prj.read_bytes())
     return _sidecar(path, ".cpg") is not None
+
+
+def _check_prj_text(name: str, prj_name: str, data: bytes) -> None:
+    """Refuse a .prj that is not text: GDAL may still parse it, but the CRS name is unreadable.
+
+    (pyogrio then fails with an internal UnboundLocalError instead of a message.)
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GeodataError(
+            f"{name}: the projection file {prj_name} is not plain text (byte {exc.start}); "
+            "replace it with the .prj your GIS wrote, or remove it and pass the CRS"
+        ) from exc
 
 
 def _zip_shapefile(path: Path, layer: str | int | None) -> tuple[str, bool]:
@@ -490,6 +523,14 @@ def _zip_shapefile(path: Path, layer: str | int | None) -> tuple[str, bool]:
             f"{name}: the shapefile {shp} is incomplete, {' and '.join(missing)} missing "
             "from the archive"
         )
+    prjs = [m for m in members if m.lower() == stem + ".prj"]
+    if prjs:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                data = zf.read(prjs[0])
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise GeodataError(f"{name}: {prjs[0]} cannot be unpacked ({exc})") from exc
+        _check_prj_text(name, prjs[0], data)
     return f"/vsizip/{path.resolve()}/{shp}", stem + ".cpg" in lowered
 
 
@@ -869,21 +910,19 @@ def _read_table(
                 skipinitialspace=True,
             )
         else:
-            with pd.ExcelFile(path, engine="openpyxl") as book:
-                sheets = [str(s) for s in book.sheet_names]
+
+            def pick(sheets: list[str]) -> str:
                 if layer is None:
-                    sheet = sheets[0]
-                elif isinstance(layer, int) and 0 <= layer < len(sheets):
-                    sheet = sheets[layer]
-                elif str(layer) in sheets:
-                    sheet = str(layer)
-                else:
-                    raise GeodataError(
-                        f"{name} has no sheet {layer!r}; its sheets are: {', '.join(sheets)}"
-                    )
-                df = pd.read_excel(
-                    book, sheet_name=sheet, dtype=str, keep_default_na=False, na_values=[""]
+                    return sheets[0]
+                if isinstance(layer, int) and 0 <= layer < len(sheets):
+                    return sheets[layer]
+                if str(layer) in sheets:
+                    return str(layer)
+                raise GeodataError(
+                    f"{name} has no sheet {layer!r}; its sheets are: {', '.join(sheets)}"
                 )
+
+            df, sheet = _read_sheet(path, pick)
     except GeodataError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -928,6 +967,30 @@ def _read_table(
     rows = pd.Series([str(i + 2) for i in range(len(gdf))], index=gdf.index)
     ids = _source_ids(gdf, rows)
     return _Raw(gdf, fmt, ids, layer=sheet, encoding=used_encoding, row_label="row")
+
+
+def _read_sheet(path: Path, pick: Callable[[list[str]], str]) -> tuple[pd.DataFrame, str]:
+    """One sheet of a workbook as text cells, and its name; ``pick`` chooses among the sheets.
+
+    A damaged workbook makes openpyxl fail in many ways (zlib, XML ParseError, TypeError,
+    IndexError …, found by fuzzing): every failure is the user's file, so each is reported.
+    """
+    try:
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            chosen = pick([str(s) for s in book.sheet_names])
+            df = pd.read_excel(
+                book, sheet_name=chosen, dtype=str, keep_default_na=False, na_values=[""]
+            )
+    except GeodataError:
+        raise
+    except Exception as exc:  # any failure: see the docstring
+        detail = str(exc)
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."
+        raise GeodataError(
+            f"{path.name} is not a readable XLSX workbook ({type(exc).__name__}: {detail}); "
+            "open it in Excel or WPS and save it again"
+        ) from exc
+    return df, chosen
 
 
 def _infer(column: pd.Series) -> pd.Series:
@@ -979,7 +1042,17 @@ def _geometry_from_wkt(column: pd.Series, name: str) -> np.ndarray:
     present = np.array([isinstance(v, str) and bool(v.strip()) for v in text], dtype=bool)
     geoms = np.full(len(text), None, dtype=object)
     if present.any():
-        geoms[present] = shapely.from_wkt(text[present], on_invalid="ignore")
+        try:
+            geoms[present] = shapely.from_wkt(text[present], on_invalid="ignore")
+        except NotImplementedError:  # curves (CIRCULARSTRING …): GEOS reads them, shapely not
+            for k in np.flatnonzero(present):
+                try:
+                    geoms[k] = shapely.from_wkt(text[k], on_invalid="ignore")
+                except NotImplementedError as exc:
+                    raise GeodataError(
+                        f"{name}: row {k + 2}: curved geometry in column {column.name!r} is not "
+                        "supported; convert curves to straight segments (e.g. ST_CurveToLine)"
+                    ) from exc
     bad = np.flatnonzero(present & shapely.is_missing(geoms))
     if len(bad):
         first = int(bad[0])
@@ -1048,8 +1121,8 @@ def read_table(
                 skipinitialspace=True,
             )
         else:
-            with pd.ExcelFile(path, engine="openpyxl") as book:
-                sheets = [str(s) for s in book.sheet_names]
+
+            def pick(sheets: list[str]) -> str:
                 chosen = sheets[0] if sheet is None else sheet
                 if isinstance(chosen, int):
                     if not 0 <= chosen < len(sheets):
@@ -1059,9 +1132,9 @@ def read_table(
                     raise GeodataError(
                         f"{name} has no sheet {chosen!r}; its sheets are: {', '.join(sheets)}"
                     )
-                df = pd.read_excel(
-                    book, sheet_name=chosen, dtype=str, keep_default_na=False, na_values=[""]
-                )
+                return chosen
+
+            df, _ = _read_sheet(path, pick)
     except GeodataError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

@@ -140,6 +140,50 @@ def _family(geom: object) -> Kind | None:
     return families.pop() if len(families) == 1 else None
 
 
+def _holes_as_shells(
+    geoms: np.ndarray,
+    fixable: np.ndarray,
+    result: np.ndarray,
+    kept: np.ndarray,
+    dropped: np.ndarray,
+) -> np.ndarray:
+    """Where the repair left no polygon, read the holes of collapsed shells as outlines.
+
+    The "structure" repair trusts the rings' roles, so a polygon whose shell has collapsed loses
+    its holes too, even when a "hole" is the only real outline (a mis-ordered ring), and the
+    building was rejected although area was drawn. Found by property testing:
+    ``POLYGON ((0 0, 0 0, 0 0, 0 0), (0 0, 0 1, 1 0, 0 0))``. Each hole is then repaired as a
+    polygon of its own (nothing is built from several degenerate rings together). Updates the
+    arrays in place; returns the positions that have a polygon again.
+    """
+    lost = np.flatnonzero(fixable & shapely.is_missing(result))
+    if len(lost) == 0:
+        return lost
+    parts, index = _explode(geoms[lost])
+    polygons = shapely.get_type_id(parts) == _POLYGON
+    holes: list[shapely.Polygon] = []
+    owner: list[int] = []
+    for part, row in zip(parts[polygons], index[polygons], strict=True):
+        for ring in part.interiors:
+            holes.append(shapely.Polygon(ring))
+            owner.append(int(row))
+    if not holes:
+        return lost[:0]
+    fixed, failed = _make_valid(np.array(holes, dtype=object))
+    fixed[failed] = None
+    rows = np.array(owner)
+    merged = np.array(
+        [shapely.GeometryCollection(list(fixed[(rows == r) & ~failed])) for r in range(len(lost))],
+        dtype=object,
+    )
+    again, again_kept, again_dropped = _extract(merged, "polygon")
+    found = ~shapely.is_missing(again)
+    result[lost[found]] = again[found]
+    kept[lost[found]] = again_kept[found]
+    dropped[lost[found]] = again_dropped[found]
+    return lost[found]
+
+
 def repair_geometries(
     gdf: gpd.GeoDataFrame, expected: str = "polygon", *, id_column: str = "source_id"
 ) -> tuple[gpd.GeoDataFrame, list[RepairNote]]:
@@ -181,6 +225,9 @@ def repair_geometries(
             bad_coordinate[positions] = True
 
     result, kept, dropped = _extract(work, kind)
+    if kind == "polygon":
+        for pos in _holes_as_shells(geoms, fixable, result, kept, dropped):
+            reasons[pos] = f"{reasons[pos]}; the shell has no area: its holes are the outline"
     # A GeometryCollection is valid even when its polygons overlap, but a MultiPolygon built from
     # them is not: repair those once more (the structure method unions overlapping parts).
     has_result = ~shapely.is_missing(result)
