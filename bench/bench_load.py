@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -177,21 +178,18 @@ local x0, y0, dx, dy = %(x0)f, %(y0)f, %(dx)f, %(dy)f
 local token = "Bearer %(token)s"
 local get_headers = {["Authorization"] = token}
 local post_headers = {["Authorization"] = token, ["Content-Type"] = "application/json"}
-local expected = {%(expected)s}
 
-local threads = {}
 local counter = 0
 setup = function(thread)
   counter = counter + 1
-  thread:set("seed", counter * 7919)
-  table.insert(threads, thread)
+  thread:set("id", counter)
 end
 
 init = function(args)
-  math.randomseed(seed)
-  lat = {cell = {}, community_cells = {}, buildings = {}, lookup = {}, intake = {}}
-  bad = {cell = 0, community_cells = 0, buildings = 0, lookup = 0, intake = 0}
-  five = {cell = 0, community_cells = 0, buildings = 0, lookup = 0, intake = 0}
+  math.randomseed(id * 7919)
+  -- One file per thread (wrk cannot hand tables back from its threads safely).
+  samples = io.open(string.format("%(prefix)s%%d.txt", id), "w")
+  written = 0
 end
 
 local kind, started
@@ -227,25 +225,15 @@ request = function()
 end
 
 response = function(status, headers, body)
-  local t = lat[kind]
-  t[#t + 1] = (now_us() - started) / 1000
-  if status ~= expected[kind] then bad[kind] = bad[kind] + 1 end
-  if status >= 500 then five[kind] = five[kind] + 1 end
+  samples:write(kind, " ", status, " ", string.format("%%.3f", (now_us() - started) / 1000), "\n")
+  written = written + 1
+  if written %% 100 == 0 then samples:flush() end
 end
 
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("SOCKET %%d %%d\n",
     e.connect + e.read + e.write + e.timeout, summary.duration))
-  for _, thread in ipairs(threads) do
-    local l, b, f = thread:get("lat"), thread:get("bad"), thread:get("five")
-    for k, values in pairs(l) do
-      io.write(string.format("BAD %%s %%d %%d\n", k, b[k], f[k]))
-      local parts = {}
-      for i = 1, #values do parts[i] = string.format("%%.3f", values[i]) end
-      io.write("LAT " .. k .. " " .. table.concat(parts, ",") .. "\n")
-    end
-  end
 end
 """
 
@@ -258,7 +246,9 @@ def run_wrk(base: str, token: str, site: Site, connections: int, seconds: int) -
     """The mix from wrk: `connections` threads of one connection each, for `seconds`."""
     cuts = np.cumsum([share for _, share, _ in MIX]).tolist()
     x0, y0, x1, y1 = site.bounds
+    folder = tempfile.mkdtemp(prefix="bench-load-")
     script = WRK_SCRIPT % {
+        "prefix": f"{folder}/samples-",
         "cells": _lua_list(site.cells),
         "communities": _lua_list(site.communities),
         "cats": _lua_list(list(CATEGORIES)),
@@ -267,15 +257,14 @@ def run_wrk(base: str, token: str, site: Site, connections: int, seconds: int) -
         "dx": x1 - x0,
         "dy": y1 - y0,
         "token": token,
-        "expected": ", ".join(f"{kind} = {status}" for kind, _, status in MIX),
         "cut_cell": cuts[0],
         "cut_community": cuts[1],
         "cut_buildings": cuts[2],
         "cut_lookup": cuts[3],
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
     try:
+        lua = Path(folder) / "mix.lua"
+        lua.write_text(script)
         out = subprocess.run(
             [
                 "wrk",
@@ -285,27 +274,31 @@ def run_wrk(base: str, token: str, site: Site, connections: int, seconds: int) -
                 "--timeout",
                 "10s",
                 "-s",
-                f.name,
+                str(lua),
                 base,
             ],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
+        lines = [
+            line.split()
+            for f in sorted(Path(folder).glob("samples-*.txt"))
+            for line in f.read_text().splitlines()
+        ]
     finally:
-        os.unlink(f.name)
+        shutil.rmtree(folder, ignore_errors=True)
+    expected = {kind: status for kind, _, status in MIX}
     kinds = {kind: KindResult() for kind, _, _ in MIX}
+    for kind, status, ms in lines:
+        k = kinds[kind]
+        k.latencies_ms.append(float(ms))
+        k.errors += int(status) != expected[kind]
+        k.server_errors += int(status) >= 500
     socket_errors, micros = 0, seconds * 1_000_000
     for line in out.splitlines():
-        parts = line.split(" ", 2)
-        if parts[0] == "SOCKET":
-            socket_errors, micros = int(parts[1]), int(parts[2])
-        elif parts[0] == "BAD":
-            bad, five = parts[2].split()
-            kinds[parts[1]].errors += int(bad)
-            kinds[parts[1]].server_errors += int(five)
-        elif parts[0] == "LAT" and len(parts) == 3 and parts[2]:
-            kinds[parts[1]].latencies_ms += [float(v) for v in parts[2].split(",")]
+        if line.startswith("SOCKET "):
+            socket_errors, micros = (int(v) for v in line.split()[1:])
     return MixResult("wrk", connections, micros / 1e6, kinds, socket_errors)
 
 
