@@ -174,12 +174,24 @@ class LoadRun:
 
 
 def _server_pid(base: str) -> int:
-    """The pid of the uvicorn process listening on the base URL's port."""
+    """The pid of the uvicorn process serving the base URL (found by its --port argument)."""
     port = base.rsplit(":", 1)[1]
-    out = subprocess.run(
-        ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=True
-    ).stdout
-    return int(out.split("pid=")[1].split(",")[0])
+    pids = [
+        int(proc.name)
+        for proc in Path("/proc").iterdir()
+        if proc.name.isdigit()
+        and f"\0--port\0{port}\0".encode() in _cmdline(proc)
+        and b"uvicorn" in _cmdline(proc)
+    ]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_database_restart_under_load(own_cluster) -> None:  # type: ignore[no-untyped-def]
