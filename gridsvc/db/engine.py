@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridsvc.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def database_url() -> str:
@@ -32,7 +36,7 @@ def get_engine() -> Engine:
         pool_size=settings.db.pool_size,
         max_overflow=0,
         pool_timeout=30,
-        pool_pre_ping=False,
+        pool_pre_ping=True,
         future=True,
     )
 
@@ -51,4 +55,12 @@ def get_session() -> Iterator[Session]:
         session.rollback()
         raise
     finally:
-        session.close()
+        try:
+            session.close()
+        except DBAPIError as exc:
+            # The database went away after the response was decided (a restart): the
+            # connection is already invalidated and the server rolled the transaction back.
+            # Raising here would cut the client's connection instead of answering it.
+            if not exc.connection_invalidated:
+                raise
+            log.warning("database connection lost while closing a session: %s", exc.orig)

@@ -108,6 +108,44 @@ def community_at(session: Session, lon: float, lat: float) -> tuple[int, int] | 
     return (row[0], row[1]) if row else None
 
 
+_LOCK_COMMUNITIES = text(
+    """
+    SELECT id FROM community
+    WHERE ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+    ORDER BY id FOR KEY SHARE
+    """
+)
+
+
+def lock_communities_near(session: Session, lon: float, lat: float, metres: float) -> None:
+    """Share-lock the communities within `metres` of a point until the transaction ends: a
+    redraw there (which locks its community FOR UPDATE first) finishes before or after this
+    report, never interleaved with it (which deadlocked on the cell version rows)."""
+    session.execute(_LOCK_COMMUNITIES, {"lon": lon, "lat": lat, "deg": metres / 90_000 + 1e-6})
+
+
+_CURRENT_CELL_IF_SUPERSEDED = text(
+    """
+    SELECT (SELECT cv.cell_id FROM cell_version cv JOIN cell c ON c.id = cv.cell_id
+            WHERE cv.valid_to IS NULL AND c.kind = 'general'
+              AND ST_Intersects(cv.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+            ORDER BY c.code LIMIT 1)
+    FROM cell_version old WHERE old.id = :version AND old.valid_to IS NOT NULL
+    """
+)
+
+
+def current_cell_if_superseded(
+    session: Session, version_id: int, lon: float, lat: float
+) -> tuple[bool, int | None]:
+    """(True, the cell holding the point now) when the version has been replaced by a redraw
+    since, else (False, None); the same rule a redraw uses to move open incidents."""
+    row = session.execute(
+        _CURRENT_CELL_IF_SUPERSEDED, {"version": version_id, "lon": lon, "lat": lat}
+    ).one_or_none()
+    return (True, row[0]) if row is not None else (False, None)
+
+
 def street_for_outside_point(session: Session, lon: float, lat: float, max_m: float) -> int | None:
     """The street holding a point outside every community, or the street of the nearest
     community within `max_m` metres; None when the point is farther from everything."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -220,8 +220,17 @@ def report(
             f"unknown reporter kind {new.reporter_kind!r}; use one of {', '.join(REPORTER_KINDS)}"
         )
     cat = category(session, new.category)
-    route = route_point(session, new.lon, new.lat, now)
     cfg = get_settings().incidents
+    repo.lock_communities_near(session, new.lon, new.lat, cfg.boundary_m)
+    route = route_point(session, new.lon, new.lat, now)
+    if route.cell_version_id is not None:
+        # A redraw committed between the report time and now: like the open cases the redraw
+        # moved, this one goes to the cell that holds its point now (history keeps the version).
+        superseded, current = repo.current_cell_if_superseded(
+            session, route.cell_version_id, new.lon, new.lat
+        )
+        if superseded:
+            route = replace(route, cell_id=current)
     duplicate = repo.possible_duplicate(
         session, new.lon, new.lat, cat.code, now, cfg.duplicate_m, cfg.duplicate_days
     )
@@ -267,9 +276,11 @@ def report(
             data={"queue": route.queue, "source": source, **new.extra},
         )
     )
-    session.commit()
+    # Read the answer back before committing: once the commit is acknowledged nothing can
+    # fail any more, so a client told 503 knows the report was not stored (a retry is safe).
     detail = repo.incident_detail(session, incident.id, now)
     assert detail is not None
+    session.commit()
     return detail
 
 
