@@ -11,11 +11,14 @@ import shapely
 from geodata.errors import GeodataError
 
 
-def features_to_gdf(obj: dict[str, Any], *, max_features: int | None = None) -> gpd.GeoDataFrame:
+def features_to_gdf(
+    obj: dict[str, Any], *, max_features: int | None = None, max_coordinates: int | None = None
+) -> gpd.GeoDataFrame:
     """A FeatureCollection (or one Feature) as a GeoDataFrame in EPSG:4326.
 
     Raises GeodataError for a wrong `type`, a geometry shapely cannot read (naming the feature),
-    too many features, or coordinates that are not longitude/latitude.
+    too many features, a geometry with more than `max_coordinates` coordinates, or coordinates
+    that are not longitude/latitude.
     """
     kind = obj.get("type")
     if kind == "Feature":
@@ -36,6 +39,12 @@ def features_to_gdf(obj: dict[str, Any], *, max_features: int | None = None) -> 
             geoms.append(shapely.geometry.shape(feat["geometry"]) if feat.get("geometry") else None)
         except Exception as exc:  # shapely raises several types for malformed coordinates
             raise GeodataError(f"feature {i}: unreadable geometry ({exc})") from exc
+        if max_coordinates is not None and geoms[-1] is not None:
+            count = shapely.get_num_coordinates(geoms[-1])
+            if count > max_coordinates:
+                raise GeodataError(
+                    f"feature {i}: {count} coordinates; the limit per geometry is {max_coordinates}"
+                )
         properties = feat.get("properties") or {}
         if not isinstance(properties, dict):
             raise GeodataError(f"feature {i}: 'properties' must be an object")

@@ -35,6 +35,8 @@ class AppSettings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     #: Most features accepted in one import or one API geometry payload.
     max_import_features: int = 500_000
+    #: Most coordinates in one GeoJSON geometry sent to the API (cells, redraws).
+    max_geometry_coordinates: int = 100_000
     #: Page size used when a list request names none, and the largest one allowed.
     default_page_size: int = 100
     max_page_size: int = 1000

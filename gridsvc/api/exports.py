@@ -14,7 +14,18 @@ from gridsvc.services.maps import METRICS, area_for
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 
 
-@router.get("/{kind}/{code}")
+#: What each export format is served as.
+_EXPORT_CONTENT = {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in exports.MEDIA_TYPES.values()
+}
+
+
+@router.get(
+    "/{kind}/{code}",
+    response_class=Response,
+    responses={200: {"content": _EXPORT_CONTENT, "description": "the file, as an attachment"}},
+)
 def export(
     session: SessionDep,
     user: CurrentUser,

@@ -88,7 +88,14 @@ class Open311Route(APIRoute):
         return wrapped
 
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+#: Every answer is JSON or XML, as the path's format says.
+_FORMATS = {"content": {"application/json": {}, "text/xml": {"schema": {"type": "string"}}}}
+router = APIRouter(
+    prefix="/open311/v2",
+    tags=["open311"],
+    route_class=Open311Route,
+    responses={200: {**_FORMATS, "description": "JSON or XML"}},
+)
 
 
 @router.get("/discovery.{fmt}")
@@ -169,7 +176,11 @@ def get_requests(
     return render(fmt, "service_requests", "request", rows)
 
 
-@router.post("/requests.{fmt}")
+@router.post(
+    "/requests.{fmt}",
+    status_code=201,
+    responses={201: {**_FORMATS, "description": "the request, created"}},
+)
 async def post_request(
     request: Request, fmt: Fmt, session: SessionDep, clock: ClockDep
 ) -> Response:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geodata.errors import GeodataError
@@ -98,6 +98,17 @@ async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data_error(_: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the API let through: a number beyond its column's range
+    # (an id like 8950978451), text too long. That is bad input, not a server fault.
+    log.info("data error: %s", exc)
+    return problem(
+        422,
+        "Invalid input",
+        "a value is out of range for its field: " + str(getattr(exc, "orig", exc)).splitlines()[0],
+    )
+
+
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc)
     return problem(503, "Database unavailable", "the database is not reachable; try again shortly")
@@ -115,6 +126,91 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(Exception, _internal_error)
+    install_openapi(app)
+
+
+#: Problem statuses every API operation may answer, and those of the ones that take a body.
+_READ_PROBLEMS = (401, 403, 404, 422, 503)
+_WRITE_PROBLEMS = (409, 413)
+#: The GeoReport v2 error body of /open311 (JSON form; the .xml routes answer <errors>).
+_GEOREPORT_ERRORS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+        "required": ["code", "description"],
+    },
+}
+
+
+def _problem_statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
+    """The error statuses an operation can answer, from what it takes."""
+    if path == "/health":
+        return [503]
+    statuses = list(_READ_PROBLEMS)
+    if path == "/api/v1/auth/token":
+        statuses.append(429)
+    if method in ("post", "put", "patch", "delete"):
+        statuses.extend(_WRITE_PROBLEMS)
+    if "requestBody" in operation:
+        statuses.append(400)  # a body that cannot be parsed at all (not UTF-8, broken multipart)
+    if any(
+        p.get("in") == "header" and p["name"].lower() == "if-match"
+        for p in operation.get("parameters", [])
+    ):
+        statuses.append(428)
+    return sorted(statuses)
+
+
+def _error_response(path: str, status: int) -> dict[str, Any]:
+    if path.startswith("/open311/"):
+        # 401 and 422 are reported as 403 and 400 there (GeoReport v2); 503 stays a problem.
+        content: dict[str, Any] = {
+            "application/json": {"schema": _GEOREPORT_ERRORS},
+            "text/xml": {"schema": {"type": "string"}},
+        }
+        if status == 503:
+            content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        return {"description": "GeoReport v2 error", "content": content}
+    return {
+        "description": "Problem (RFC 9457)",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the problem+json answers of every operation in an OpenAPI document (in place):
+    FastAPI's 422 `HTTPValidationError` is replaced, since `_validation_error` answers a Problem."""
+    from gridsvc.schemas import ProblemOut
+
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Problem"] = ProblemOut.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            statuses = _problem_statuses(path, method, operation)
+            if path.startswith("/open311/"):
+                statuses = sorted({{401: 403, 422: 400}.get(s, s) for s in statuses})
+            for status in statuses:
+                responses[str(status)] = _error_response(path, status)
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make the app's OpenAPI document declare its problem responses."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 
 from gridsvc.repositories.geojson import feature_collection
 from gridsvc.schemas import FeatureCollectionOut, FeatureOut
@@ -49,13 +50,17 @@ def geojson_page(request: Request, limit: int, offset: int, page: tuple[str, int
     return Response(body, media_type=GEOJSON)
 
 
+class GeoJSONResponse(JSONResponse):
+    """JSON served as application/geo+json; as a route's response_class it puts the documented
+    model under that media type (the routes themselves return GeoJSON text built in SQL)."""
+
+    media_type = GEOJSON
+
+
+#: Use with ``response_class=GeoJSONResponse``.
 GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": FeatureCollectionOut,
-        "content": {GEOJSON: {}},
-        "description": "GeoJSON FeatureCollection (RFC 7946)",
-    }
+    200: {"model": FeatureCollectionOut, "description": "GeoJSON FeatureCollection (RFC 7946)"}
 }
 GEOJSON_FEATURE_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"model": FeatureOut, "content": {GEOJSON: {}}, "description": "GeoJSON Feature"}
+    200: {"model": FeatureOut, "description": "GeoJSON Feature"}
 }

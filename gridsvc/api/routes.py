@@ -27,6 +27,7 @@ from gridsvc.api.responses import (
     GEOJSON,
     GEOJSON_FEATURE_RESPONSE,
     GEOJSON_RESPONSE,
+    GeoJSONResponse,
     geojson_page,
 )
 from gridsvc.errors import Forbidden, InvalidInput, TooLarge
@@ -78,7 +79,7 @@ def me(user: CurrentUser) -> MeOut:
     )
 
 
-@api.get("/communities", responses=GEOJSON_RESPONSE, tags=["areas"])
+@api.get("/communities", responses=GEOJSON_RESPONSE, response_class=GeoJSONResponse, tags=["areas"])
 def list_communities(session: SessionDep, user: CurrentUser) -> Response:
     """Communities in your scope, as a GeoJSON FeatureCollection with counts."""
     return Response(
@@ -86,7 +87,12 @@ def list_communities(session: SessionDep, user: CurrentUser) -> Response:
     )
 
 
-@api.get("/communities/{code}/cells", responses=GEOJSON_RESPONSE, tags=["cells"])
+@api.get(
+    "/communities/{code}/cells",
+    responses=GEOJSON_RESPONSE,
+    response_class=GeoJSONResponse,
+    tags=["cells"],
+)
 def community_cells(
     request: Request,
     session: SessionDep,
@@ -101,7 +107,7 @@ def community_cells(
     return geojson_page(request, page.limit, page.offset, result)
 
 
-@api.get("/cells", responses=GEOJSON_RESPONSE, tags=["cells"])
+@api.get("/cells", responses=GEOJSON_RESPONSE, response_class=GeoJSONResponse, tags=["cells"])
 def list_cells(
     request: Request,
     session: SessionDep,
@@ -114,13 +120,23 @@ def list_cells(
     return geojson_page(request, page.limit, page.offset, result)
 
 
-@api.get("/cells/{code}", responses=GEOJSON_FEATURE_RESPONSE, tags=["cells"])
+@api.get(
+    "/cells/{code}",
+    responses=GEOJSON_FEATURE_RESPONSE,
+    response_class=GeoJSONResponse,
+    tags=["cells"],
+)
 def get_cell(session: SessionDep, user: CurrentUser, cell: ScopedCell) -> Response:
     """One cell as a GeoJSON Feature (its current boundary, counts and 格长)."""
     return Response(cell_repo.cell_feature(session, user, cell.id), media_type=GEOJSON)
 
 
-@api.get("/cells/{code}/buildings", responses=GEOJSON_RESPONSE, tags=["cells"])
+@api.get(
+    "/cells/{code}/buildings",
+    responses=GEOJSON_RESPONSE,
+    response_class=GeoJSONResponse,
+    tags=["cells"],
+)
 def cell_buildings(
     request: Request, session: SessionDep, cell: ScopedCell, page: PageDep
 ) -> Response:
@@ -129,7 +145,12 @@ def cell_buildings(
     return geojson_page(request, page.limit, page.offset, result)
 
 
-@api.get("/communities/{code}/buildings", responses=GEOJSON_RESPONSE, tags=["areas"])
+@api.get(
+    "/communities/{code}/buildings",
+    responses=GEOJSON_RESPONSE,
+    response_class=GeoJSONResponse,
+    tags=["areas"],
+)
 def community_buildings(
     request: Request, session: SessionDep, community: ScopedCommunity, page: PageDep
 ) -> Response:
@@ -196,6 +217,7 @@ def create_cells(
         datum=datum,
         user=user.username,
         max_features=get_settings().app.max_import_features,
+        max_coordinates=get_settings().app.max_geometry_coordinates,
     )
     return ImportResult(**summary.as_dict())
 

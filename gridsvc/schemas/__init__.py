@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class HealthOut(BaseModel):
@@ -136,3 +136,15 @@ class FeatureCollectionOut(BaseModel):
     numberMatched: int | None = None
     numberReturned: int | None = None
     links: list[LinkOut] | None = None
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem+json error body; validation errors also list every field error."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None

@@ -473,6 +473,7 @@ def create_cells_from_geojson(
     datum: str,
     user: str,
     max_features: int,
+    max_coordinates: int | None = None,
 ) -> ImportSummary:
     """Create and commit cells from a GeoJSON FeatureCollection (API payload).
 
@@ -483,7 +484,7 @@ def create_cells_from_geojson(
     from geodata.geojson import features_to_gdf
     from geodata.validate import repair_geometries
 
-    gdf = features_to_gdf(collection, max_features=max_features)
+    gdf = features_to_gdf(collection, max_features=max_features, max_coordinates=max_coordinates)
     gdf = gdf.set_geometry(convert_geometries(gdf.geometry, datum))
     gdf, notes = repair_geometries(gdf, "polygon")
     rejected = [n for n in notes if n.action == "rejected"]

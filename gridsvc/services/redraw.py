@@ -721,6 +721,9 @@ def _shape(value: Any, what: str, datum: str) -> BaseGeometry:
         raise InvalidInput(f"{what}: unreadable GeoJSON geometry ({exc})") from exc
     if geom.is_empty:
         raise InvalidInput(f"{what}: the geometry is empty")
+    limit = get_settings().app.max_geometry_coordinates
+    if (count := shapely.get_num_coordinates(geom)) > limit:
+        raise InvalidInput(f"{what}: {count} coordinates; the limit per geometry is {limit}")
     return convert_geometries(geom, datum)
 
 
@@ -768,7 +771,12 @@ def _plan_from_request(session: Session, community: CommunityRef, body: dict[str
     if op == "proposal":
         from geodata.geojson import features_to_gdf
 
-        gdf = features_to_gdf(body["cells"])
+        app = get_settings().app
+        gdf = features_to_gdf(
+            body["cells"],
+            max_features=app.max_import_features,
+            max_coordinates=app.max_geometry_coordinates,
+        )
         from geodata.china import convert_geometries
 
         gdf = gdf.set_geometry(convert_geometries(gdf.geometry, datum))

@@ -380,3 +380,132 @@ def test_sign_in_is_rate_limited_per_client(
     assert refused.status_code == 429 and "sign-in attempts" in refused.json()["detail"]
     page = client.post("/ui/login", data={"username": "street1", "password": TEST_PASSWORD})
     assert page.status_code == 429  # the web form shares the limit
+
+
+# -- found by the schemathesis fuzz (tests/gridsvc/test_fuzz.py) ------------------------------
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/people/8950978451",
+        "/api/v1/incidents/8950978451",
+        "/api/v1/cells/{cell}/diff?from=1&to=8429309678",
+    ],
+)
+def test_ids_beyond_the_database_range_are_422_not_500(
+    client: TestClient, users: SmallStreet, url: str
+) -> None:
+    """An id PostgreSQL cannot hold (integer overflow) is bad input, not a server fault.
+
+    One request per test: the test's shared session is unusable after the database error,
+    where the server gives every request its own."""
+    headers = token_for(client, "admin1")
+    r = client.get(url.format(cell=users.cell_codes[0]), headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "out of range" in r.json()["detail"]
+
+
+def test_openapi_declares_problem_bodies(client: TestClient, users: SmallStreet) -> None:
+    """Every error the API answers is declared as a Problem, so clients can rely on it."""
+    from gridsvc.schemas import ProblemOut
+
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    cells = spec["paths"]["/api/v1/cells/{code}"]["get"]["responses"]
+    for status in ("401", "403", "404", "422"):
+        assert cells[status]["content"]["application/problem+json"]["schema"] == problem_ref
+    upload = spec["paths"]["/api/v1/imports/{kind}"]["post"]["responses"]
+    assert {"400", "413", "422"} <= set(upload)
+    export = spec["paths"]["/api/v1/exports/{kind}/{code}"]["get"]["responses"]["200"]
+    assert {"application/pdf", "image/png"} <= set(export["content"])
+    # Real answers match the declared body: a validation error, a missing cell, no sign-in.
+    headers = token_for(client, "admin1")
+    for r in (
+        client.get("/api/v1/cells?limit=0", headers=headers),
+        client.get("/api/v1/cells/nope", headers=headers),
+        client.get("/api/v1/cells"),
+    ):
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert ProblemOut.model_validate(r.json()).status == r.status_code
+
+
+def test_undecodable_body_is_a_declared_400(client: TestClient, users: SmallStreet) -> None:
+    """A body that is not even text (invalid UTF-8) is refused with 400, as documented."""
+    r = client.post(
+        f"/api/v1/communities/{users.community_code}/cells",
+        content=b"\xf1\x87\xb6\x96\xff",
+        headers={**token_for(client, "street1"), "content-type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "parsing the body" in r.json()["detail"]
+    spec = client.get("/openapi.json").json()
+    documented = spec["paths"]["/api/v1/communities/{code}/cells"]["post"]["responses"]
+    assert "400" in documented
+
+
+def _ring(n: int, x0: float = 118.901, y0: float = 32.101, r: float = 0.0005) -> list[list[float]]:
+    """A closed circle-like ring of n + 1 coordinates, inside the small street's first cell."""
+    import math
+
+    ring = [
+        [x0 + r * math.cos(2 * math.pi * k / n), y0 + r * math.sin(2 * math.pi * k / n)]
+        for k in range(n)
+    ]
+    return [*ring, ring[0]]
+
+
+def test_coordinates_per_geometry_limit(
+    client: TestClient, db: Session, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cell creation and redraw bodies refuse a geometry over the coordinate limit; nothing
+    is written; one just under the limit is accepted for checking."""
+    from gridsvc.settings import get_settings
+
+    monkeypatch.setattr(get_settings().app, "max_geometry_coordinates", 50)
+    headers = token_for(client, "street1")
+    before = db.scalar(select(func.count()).select_from(Cell))
+    big = {"type": "Polygon", "coordinates": [_ring(60)]}
+    collection = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {}, "geometry": big}],
+    }
+    r = client.post(
+        f"/api/v1/communities/{users.community_code}/cells", json=collection, headers=headers
+    )
+    assert r.status_code == 422 and "61 coordinates; the limit per geometry is 50" in r.text
+    url = f"/api/v1/communities/{users.community_code}/redraw"
+    small = {"type": "Polygon", "coordinates": [_ring(40)]}
+    body = {"op": "reshape", "cell": users.cell_codes[0], "geometry": small, "reason": "t"}
+    r = client.post(f"{url}/preview", json=body, headers=headers)
+    assert "limit per geometry" not in r.text and r.status_code == 200, r.text
+    etag = r.headers["ETag"]
+    for path, extra in (("preview", {}), ("commit", {"If-Match": etag})):
+        r = client.post(
+            f"{url}/{path}", json={**body, "geometry": big}, headers={**headers, **extra}
+        )
+        assert r.status_code == 422 and "limit per geometry is 50" in r.text, r.text
+    assert db.scalar(select(func.count()).select_from(Cell)) == before
+
+
+def test_features_per_payload_limit(
+    client: TestClient, db: Session, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More features than GRIDSVC_MAX_IMPORT_FEATURES in one API payload: 422, nothing written."""
+    from gridsvc.settings import get_settings
+
+    monkeypatch.setattr(get_settings().app, "max_import_features", 2)
+    before = db.scalar(select(func.count()).select_from(Cell))
+    feature = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [_ring(8)]},
+    }
+    r = client.post(
+        f"/api/v1/communities/{users.community_code}/cells",
+        json={"type": "FeatureCollection", "features": [feature] * 3},
+        headers=token_for(client, "street1"),
+    )
+    assert r.status_code == 422 and "3 features sent; the limit is 2" in r.json()["detail"]
+    assert db.scalar(select(func.count()).select_from(Cell)) == before

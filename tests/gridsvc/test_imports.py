@@ -221,3 +221,66 @@ def test_beijing_estates_hold_their_buildings(db: Session, beijing: Path) -> Non
     joined = gpd.sjoin(points, areas.rename(columns={"name": "estate"}), predicate="within")
     expected = joined.dropna(subset=["estate"]).groupby("estate").size().to_dict()
     assert dict(named) == expected
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+MALFORMED_UPLOADS = {
+    "truncated GeoJSON": (
+        "b.geojson",
+        b'{"type": "FeatureCollection", "features": [ {"type": "Feat',
+    ),
+    "GeoJSON of the wrong kind": ("b.geojson", b'{"type": "Topology", "objects": {}}'),
+    "bad WKT in a CSV": ("b.csv", b"name,wkt\nA,POLYGON((118.9 32.1, 118.91\n"),
+    "shapefile without .shx/.dbf": ("b.zip", _zip({"b.shp": b"\x00\x00\x27\x0a" + b"\x00" * 96})),
+    "zip with no shapefile": ("b.zip", _zip({"readme.txt": b"hello"})),
+    "XLSX garbage": ("b.xlsx", b"PK\x03\x04 this is not a workbook"),
+    "truncated OSM XML": (
+        "b.osm",
+        b'<?xml version="1.0"?><osm version="0.6"><node id="1" lat="32.1" lon="118.9"/>'
+        b'<way id="2"><nd ref="1"/><tag k="building" v="yes"',
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(MALFORMED_UPLOADS))
+def test_malformed_upload_refused_over_http_and_nothing_written(
+    client, db: Session, small_street, what: str
+) -> None:  # type: ignore[no-untyped-def]
+    """POST /api/v1/imports/{kind} with commit=true: a 4xx problem naming the file; no row."""
+    from gridsvc.models import Estate
+    from gridsvc.services.users import create_user
+    from tests.gridsvc.conftest import TEST_PASSWORD, token_for
+
+    create_user(db, username="admin1", password=TEST_PASSWORD, role="admin")
+    db.flush()
+    headers = token_for(client, "admin1")
+    name, content = MALFORMED_UPLOADS[what]
+
+    def counts() -> tuple[int, int]:
+        return (
+            db.scalar(select(func.count()).select_from(Building)) or 0,
+            db.scalar(select(func.count()).select_from(Estate)) or 0,
+        )
+
+    before = counts()
+    for kind in ("buildings", "estates"):
+        r = client.post(
+            f"/api/v1/imports/{kind}",
+            files={"file": (name, content)},
+            data={"commit": "true"},
+            headers=headers,
+        )
+        assert 400 <= r.status_code < 500, (kind, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["detail"]
+    assert counts() == before

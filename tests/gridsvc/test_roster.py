@@ -272,3 +272,31 @@ def test_cli_duties_records_coverage_and_chart(cli_db: str, tmp_path: Path) -> N
     assert runner.invoke(app, ["people", "chart", "320102067", "-o", str(tree)]).exit_code == 0
     assert "西片" in tree.read_text() and "未划片" in tree.read_text()
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("花名册.xlsx", b"PK\x03\x04 this is not a workbook"),
+        ("花名册.xlsx", b""),
+        ("花名册.csv", b"\xff\xfe\x00garbage\x00\x00"),
+    ],
+)
+def test_garbage_roster_refused_and_nothing_written(
+    client: TestClient, db: Session, small_street: SmallStreet, name: str, content: bytes
+) -> None:
+    """A broken XLSX, an empty file or undecodable CSV: a 4xx problem, and no row written."""
+    from gridsvc.services.users import create_user
+
+    create_user(db, username="roster_admin", password=TEST_PASSWORD, role="admin")
+    headers = token_for(client, "roster_admin")
+    before = _counts(db)
+    r = client.post(
+        "/api/v1/imports/roster",
+        files={"file": (name, content)},
+        data={"commit": "true"},
+        headers=headers,
+    )
+    assert 400 <= r.status_code < 500, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert _counts(db) == before
