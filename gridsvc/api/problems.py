@@ -6,6 +6,7 @@ import html
 import logging
 from typing import Any
 
+import psycopg.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -110,8 +111,18 @@ async def _data_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # Concurrent writers that PostgreSQL had to stop (deadlock, serialization failure) are a
+    # conflict the client can retry, not an outage.
+    if isinstance(getattr(exc, "orig", None), _CONCURRENCY_FAILURES):
+        log.info("concurrent change: %s", exc)
+        return problem(
+            409, "Conflict", "a concurrent change touched the same data; reload and try again"
+        )
     log.warning("database unavailable: %s", exc)
     return problem(503, "Database unavailable", "the database is not reachable; try again shortly")
+
+
+_CONCURRENCY_FAILURES = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
