@@ -81,7 +81,7 @@ def layer_frames(
         if name == "cells":
             frames[name] = map_service.overview_cells(session, principal, area)
         elif name == "buildings":
-            frames[name] = layer_repo.buildings_layer(session, area)
+            frames[name] = map_service.buildings_for(session, principal, area)
         elif name == "incidents":
             frames[name] = layer_repo.incidents_layer(session, area)
         else:
