@@ -725,3 +725,114 @@ def _assert_no_secrets(body: bytes, where: str) -> None:
     for text in _texts(body):
         for secret in (*SECRET_PHONES, *SECRET_IDS, *SECRET_NAMES):
             assert secret not in text, f"a viewer saw {secret} in {where}"
+
+
+# -- explicit promises ---------------------------------------------------------------------------
+
+
+def _body_text(response: Any) -> str:
+    return "\n".join(_texts(response.content))
+
+
+def test_a_leader_never_reads_another_cells_households(client: TestClient, world: World) -> None:
+    """A 格长 of cell A1 reads their own households (API, export, page) but never those of
+    another cell of the same community or of another street."""
+    h = world.headers["leader"]
+    a, b = world.a, world.b
+    own_phone, neighbour_phone = SECRET_PHONES[0], SECRET_PHONES[1]
+    own = client.get(f"/api/v1/cells/{a.cell}/households", headers=h)
+    assert own.status_code == 200 and own_phone in own.text
+    for code in (a.other_cell, b.cell):
+        assert client.get(f"/api/v1/cells/{code}/households", headers=h).status_code == 403
+        assert client.get(f"/ui/cells/{code}", headers=h).status_code == 403
+        export = client.get(f"/api/v1/exports/cell/{code}", params={"format": "gpkg"}, headers=h)
+        assert export.status_code == 403
+    # Their own cell's export holds their households; the community's holds none of them.
+    mine = client.get(f"/api/v1/exports/cell/{a.cell}", params={"format": "gpkg"}, headers=h)
+    assert mine.status_code == 200 and own_phone in _body_text(mine)
+    community = client.get(
+        f"/api/v1/exports/community/{a.community}", params={"format": "gpkg"}, headers=h
+    )
+    assert community.status_code == 200
+    assert neighbour_phone not in _body_text(community)
+    refused = client.get(
+        f"/api/v1/exports/community/{a.community}",
+        params={"format": "geojson", "layers": "households"},
+        headers=h,
+    )
+    assert refused.status_code == 403
+    # People: the community list shows the people of their cell only.
+    people = client.get(f"/api/v1/communities/{a.community}/people", headers=h).json()
+    names = {p["name"] for p in people["items"]}
+    assert SECRET_NAMES[0] in names and SECRET_NAMES[1] not in names
+    assert client.get(f"/api/v1/people/{a.resident}", headers=h).status_code == 200
+    assert client.get(f"/api/v1/people/{a.ids['neighbour']}", headers=h).status_code == 403
+
+
+def test_a_viewer_never_sees_personal_fields(client: TestClient, world: World) -> None:
+    """In every JSON, CSV, XLSX, GeoPackage, Shapefile, KML and HTML response a viewer can get,
+    no resident's phone, ID number or name appears; households come masked (138****1234,
+    unit/room and flags null); household layers and flag colouring are refused."""
+    from tests.maps.fixtures import ensure_assets
+
+    ensure_assets()  # the self-contained HTML export inlines the pinned Leaflet
+    a = world.a
+    h = world.headers["viewer"]
+    urls: list[tuple[str, dict[str, Any]]] = [
+        (f"/api/v1/cells/{a.cell}/households", {}),
+        (f"/api/v1/communities/{a.community}/people", {}),
+        (f"/api/v1/people/{a.resident}", {}),
+        (f"/api/v1/communities/{a.community}/organisations", {}),
+        (f"/api/v1/cells/{a.cell}/visits", {}),
+        (f"/api/v1/cells/{a.cell}/assignments", {}),
+        (f"/api/v1/incidents/{a.incident}", {}),
+        ("/api/v1/incidents", {}),
+        (f"/api/v1/communities/{a.community}/coverage", {"format": "csv"}),
+        (f"/api/v1/streets/{a.street}/responsibility-chart", {}),
+        (f"/api/v1/cells/{a.cell}/buildings", {}),
+        (f"/ui/cells/{a.cell}", {}),
+        (f"/ui/communities/{a.community}", {}),
+    ]
+    for kind, code in (("cell", a.cell), ("community", a.community)):
+        for fmt in ("html", "xlsx", "gpkg", "geojson", "shp", "kml"):
+            urls.append((f"/api/v1/exports/{kind}/{code}", {"format": fmt}))
+    for url, params in urls:
+        response = client.get(url, params=params, headers=h)
+        assert response.status_code == 200, (url, params, response.text[:300])
+        _assert_no_secrets(response.content, f"{url} {params}")
+    households = client.get(f"/api/v1/cells/{a.cell}/households", headers=h).json()["items"]
+    home = next(x for x in households if x["id"] == a.household)
+    assert home["phone"] == "138****1234" and home["head_name"] == "张**"
+    assert home["unit"] is None and home["room"] is None
+    assert home["low_income"] is None and home["disabled"] is None
+    # Per-building flag counts are withheld too (a count of one names a household).
+    buildings = client.get(
+        f"/api/v1/exports/cell/{a.cell}",
+        params={"format": "geojson", "layers": "buildings"},
+        headers=h,
+    ).json()
+    assert all(f["properties"]["low_income"] is None for f in buildings["features"])
+    assert (
+        client.get(
+            f"/api/v1/exports/cell/{a.cell}",
+            params={"format": "gpkg", "layers": "households"},
+            headers=h,
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get(f"/ui/cells/{a.cell}", params={"colour_by": "low_income"}, headers=h).status_code
+        == 403
+    )
+    # The same requests by street staff do carry the data: the search above is not vacuous.
+    staff = world.headers["street_staff"]
+    full = client.get(f"/api/v1/exports/cell/{a.cell}", params={"format": "gpkg"}, headers=staff)
+    assert SECRET_PHONES[0] in _body_text(full)
+    counts = client.get(
+        f"/api/v1/exports/cell/{a.cell}",
+        params={"format": "geojson", "layers": "buildings"},
+        headers=staff,
+    ).json()
+    assert sum(f["properties"]["low_income"] or 0 for f in counts["features"]) == 1
+    detail = client.get(f"/api/v1/incidents/{a.incident}", headers=staff).json()
+    assert detail["reporter_phone"] == SECRET_PHONES[0]
