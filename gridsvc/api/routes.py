@@ -239,13 +239,18 @@ def import_file(
                 return imports.import_estates(session, result, source=path.stem)
             if kind == "incidents":
                 return imports.import_incidents(session, result, source=path.stem)
-            return imports.import_cells(
+            summary = imports.import_cells(
                 session,
                 result,
                 source=path.stem,
                 community_code=community,
                 changed_by=user.username,
             )
+            # Without a community each cell goes to the community holding it: every one must
+            # lie in the importer's scope (else the whole import is undone).
+            for code in summary.codes:
+                require_in_scope(user, cell_repo.get_cell(session, code).place, f"new cell {code}")
+            return summary
 
         summary = imports.run_in_savepoint(session, work, commit=commit)
     return ImportResult(**summary.as_dict())

@@ -180,8 +180,8 @@ def _build_street(db: Session, n: int, x0: float, y0: float, secrets: int) -> Si
     org = Organisation(
         name=f"辖区单位{n}",
         community_id=community.id,
-        contact_name=name_b,
-        contact_phone=phone_b,
+        contact_name=f"联系人{n}",
+        contact_phone=f"1520000{n}000",
     )
     visit = Visit(household_id=home.id, visited_on=date(2026, 1, 5), note=f"{name_a}腿脚不便")
     db.add_all([assignment, link, post, org, visit])
@@ -688,9 +688,20 @@ def test_permission_matrix(client: TestClient, db: Session, world: World) -> Non
     assert not wrong, "\n".join(wrong)
     assert len({r.op for r in results}) == len(EXPECTED)
     # A viewer never sees personal fields, whatever the format of the response.
+    # Nor does an anonymous caller (Open311, sign-in pages); nor does anyone but admin ever
+    # see street B's residents; nor a cell's team the household of another cell.
+    street_b = (*SECRET_PHONES[2:], SECRET_IDS[1], *SECRET_NAMES[2:])
+    other_cell = (SECRET_PHONES[1], SECRET_NAMES[1])
     for res in results:
-        if res.role == "viewer" and res.status < 300:
-            _assert_no_secrets(res.body, f"{res.op} ({res.scope})")
+        if res.status >= 300:
+            continue
+        where = f"{res.op} as {res.role} ({res.scope})"
+        if res.role in ("viewer", "anonymous"):
+            _assert_no_secrets(res.body, where)
+        if res.role != "admin":
+            _assert_no_secrets(res.body, where, street_b)
+        if res.role in ("leader", "grid_worker"):
+            _assert_no_secrets(res.body, where, other_cell)
 
 
 def _texts(body: bytes) -> Iterator[str]:
@@ -721,9 +732,9 @@ def _texts(body: bytes) -> Iterator[str]:
     yield body.decode("utf-8", errors="replace")
 
 
-def _assert_no_secrets(body: bytes, where: str) -> None:
+def _assert_no_secrets(body: bytes, where: str, secrets: tuple[str, ...] = ()) -> None:
     for text in _texts(body):
-        for secret in (*SECRET_PHONES, *SECRET_IDS, *SECRET_NAMES):
+        for secret in secrets or (*SECRET_PHONES, *SECRET_IDS, *SECRET_NAMES):
             assert secret not in text, f"a viewer saw {secret} in {where}"
 
 
@@ -836,3 +847,41 @@ def test_a_viewer_never_sees_personal_fields(client: TestClient, world: World) -
     assert sum(f["properties"]["low_income"] or 0 for f in counts["features"]) == 1
     detail = client.get(f"/api/v1/incidents/{a.incident}", headers=staff).json()
     assert detail["reporter_phone"] == SECRET_PHONES[0]
+
+
+def test_cells_imported_without_a_community_stay_in_the_importers_scope(
+    client: TestClient, db: Session, world: World
+) -> None:
+    """Community staff of A uploading a cell that lies in community B (naming no community,
+    so the file's geometry decides) are refused and nothing is created; inside A it works."""
+    from gridsvc.models import Cell, Community
+
+    def upload(x0: float, headers: dict[str, str]) -> Any:
+        polygon = shapely.box(x0 + 0.0005, 32.0005, x0 + 0.0015, 32.0015)
+        fc = {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(polygon)}
+            ],
+        }
+        return client.post(
+            "/api/v1/imports/cells",
+            files={"file": ("c.geojson", json.dumps(fc).encode(), "application/geo+json")},
+            data={"commit": "true"},
+            headers=headers,
+        )
+
+    def cells_of(code: str) -> int:
+        community_id = db.scalar(select(Community.id).where(Community.code == code))
+        return len(db.scalars(select(Cell.id).where(Cell.community_id == community_id)).all())
+
+    staff = world.headers["community_staff"]
+    before_b = cells_of(world.b.community)
+    refused = upload(118.84, staff)
+    assert refused.status_code == 403, refused.text
+    assert "outside your scope" in refused.json()["detail"]
+    assert cells_of(world.b.community) == before_b
+    before_a = cells_of(world.a.community)
+    accepted = upload(118.80, staff)
+    assert accepted.status_code == 200, accepted.text
+    assert cells_of(world.a.community) == before_a + 1
