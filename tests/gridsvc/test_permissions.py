@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -684,7 +685,14 @@ def test_permission_matrix(client: TestClient, db: Session, world: World) -> Non
             ok = res.status not in (401, 403, 404)
         if not ok:
             wrong.append(f"{res.op[0]} {res.op[1]} as {res.role} ({res.scope}): {res.status}")
-    print(f"\npermission matrix: {len(results)} cases over {len(EXPECTED)} operations")
+    denied = sum(
+        _expected_deny(EXPECTED[r.op], r.role, r.scope) or (EXPECTED[r.op].scope == "apikey")
+        for r in results
+    )
+    print(
+        f"\npermission matrix: {len(results)} cases over {len(EXPECTED)} operations "
+        f"({len(results) - denied} allowed, {denied} denied)"
+    )
     assert not wrong, "\n".join(wrong)
     assert len({r.op for r in results}) == len(EXPECTED)
     # A viewer never sees personal fields, whatever the format of the response.
@@ -885,3 +893,25 @@ def test_cells_imported_without_a_community_stay_in_the_importers_scope(
     accepted = upload(118.80, staff)
     assert accepted.status_code == 200, accepted.text
     assert cells_of(world.a.community) == before_a + 1
+
+
+def test_the_readme_table_is_the_matrix_in_the_code() -> None:
+    """The permission table in the README names every action of the code, with the same roles."""
+    from pathlib import Path
+
+    from gridsvc.services.permissions import ACTIONS, roles_with
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Roles and scopes", 1)[1].split("\n### ", 1)[0]
+    columns = ["admin", "street_staff", "community_staff", "leader", "grid_worker", "viewer"]
+    documented: dict[str, frozenset[str]] = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        roles = frozenset(r for r, c in zip(columns, cells[2:], strict=True) if c.startswith("✓"))
+        for action in re.findall(r"`([a-z_.]+)`", cells[0]):
+            documented[action] = roles
+    assert set(documented) == set(ACTIONS)
+    for action, roles in documented.items():
+        assert roles == roles_with(action), action
