@@ -375,6 +375,7 @@ def transition(
     rule = TRANSITIONS.get(action)
     if rule is None:
         raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(TRANSITIONS)}")
+    permissions.require(principal, "incident.act")
     inc = _load(session, principal, incident_id, lock=True)
     # The role comes first: a role that may never take this step learns 403, not the state.
     if not (principal.is_admin or principal.role in rule.roles):

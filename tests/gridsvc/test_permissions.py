@@ -915,3 +915,14 @@ def test_the_readme_table_is_the_matrix_in_the_code() -> None:
     assert set(documented) == set(ACTIONS)
     for action, roles in documented.items():
         assert roles == roles_with(action), action
+
+
+def test_incident_workflow_roles_are_the_matrix_row() -> None:
+    """``incident.act`` of the matrix is exactly who may take some workflow step (TRANSITIONS),
+    and no step is open to viewers."""
+    from gridsvc.services.incidents import TRANSITIONS
+    from gridsvc.services.permissions import roles_with
+
+    stepping = {"admin"}.union(*(t.roles for t in TRANSITIONS.values()))
+    assert stepping == roles_with("incident.act")
+    assert "viewer" not in stepping
