@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated
 
@@ -18,7 +19,8 @@ from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.security import decode_access_token
 from gridsvc.services import audit
-from gridsvc.services.access import Principal, principal_for, require_in_scope, require_role
+from gridsvc.services.access import Principal, principal_for, require_in_scope
+from gridsvc.services.permissions import ROLES, require
 from gridsvc.services.users import get_active_user
 from gridsvc.settings import get_settings
 
@@ -122,13 +124,31 @@ ScopedCell = Annotated[cell_repo.CellRef, Depends(cell_in_scope)]
 ScopedCommunity = Annotated[area_repo.CommunityRef, Depends(community_in_scope)]
 
 
+def allowed(action: str) -> Callable[[Principal], Principal]:
+    """A dependency: the signed-in user, if the permission matrix lets their role do `action`."""
+    if action not in ROLES:
+        raise KeyError(f"unknown action {action!r}")
+
+    def dependency(user: CurrentUser) -> Principal:
+        require(user, action)
+        return user
+
+    dependency.__name__ = "may_" + action.replace(".", "_")
+    return dependency
+
+
 def staff(user: CurrentUser) -> Principal:
-    """The user, if street or community staff (or admin): the roles that redraw and import."""
-    require_role(user, ("street_staff", "community_staff"), "change cells or import data")
+    """The user, if their role may change cells (street or community staff, or admin)."""
+    require(user, "cells.edit")
     return user
 
 
+#: May change cells (create, redraw, propose, edit in the editor): ``cells.edit``.
 StaffUser = Annotated[Principal, Depends(staff)]
+#: May register people, assignments, sectors, teams, 联系户, posts, rosters: ``people.manage``.
+PeopleManager = Annotated[Principal, Depends(allowed("people.manage"))]
+#: May import files (which kinds: ``cells.import`` / ``areas.import``, checked in the route).
+Importer = Annotated[Principal, Depends(allowed("cells.import"))]
 
 
 class Page:

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Body, Depends, File, Header, Query, Request, Resp
 from geodata.china import convert_geometries
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
 from gridsvc.api.responses import paging_links
-from gridsvc.errors import Forbidden, InvalidInput, TooLarge
+from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.repositories import incidents as repo
 from gridsvc.schemas.incidents import ConfirmCellIn, IncidentIn, TransitionIn
 from gridsvc.services import incidents as svc
 from gridsvc.services.clock import Clock, get_clock
+from gridsvc.services.permissions import require
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
@@ -45,8 +46,7 @@ def report_incident(
 ) -> dict[str, Any]:
     """Report an incident at a point: routed to the cell valid now and its 格长 (flags for
     points near a boundary, outside every cell, and possible duplicates)."""
-    if user.role == "viewer":
-        raise Forbidden("viewers may not report incidents")
+    require(user, "incident.report")
     point = convert_geometries(shapely.Point(body.lon, body.lat), body.datum)
     detail = svc.report(
         session,

@@ -34,6 +34,7 @@ from gridsvc.repositories.layers import Area
 from gridsvc.security import create_access_token
 from gridsvc.services import maps as map_service
 from gridsvc.services.access import Principal
+from gridsvc.services.permissions import may
 from gridsvc.services.users import authenticate
 from gridsvc.settings import get_settings
 
@@ -192,7 +193,7 @@ def overview_page(
 
 
 def _can_edit(user: Principal) -> bool:
-    return user.role in {"admin", "street_staff", "community_staff"}
+    return may(user, "cells.edit")
 
 
 @router.get("/communities/{code}/editor", name="editor_page")

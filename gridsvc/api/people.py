@@ -13,10 +13,10 @@ from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile
 from gridsvc.api.deps import (
     CurrentUser,
     PageDep,
+    PeopleManager,
     ScopedCell,
     ScopedCommunity,
     SessionDep,
-    StaffUser,
 )
 from gridsvc.schemas.people import (
     ActivityIn,
@@ -33,13 +33,11 @@ from gridsvc.schemas.people import (
 )
 from gridsvc.services import coverage as coverage_service
 from gridsvc.services import people
-from gridsvc.services.access import mask_phones, require_role
+from gridsvc.services.access import mask_contact, mask_person, mask_phones, mask_visit
+from gridsvc.services.permissions import require
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["people"])
-
-#: Roles that record visits (besides staff): the cell's own team.
-VISIT_ROLES = ("street_staff", "community_staff", "leader", "grid_worker")
 
 
 def _page(items: list[dict[str, Any]], total: int, page: PageDep) -> dict[str, Any]:
@@ -64,7 +62,7 @@ def put_duty(
     session: SessionDep, user: CurrentUser, level: int, body: Annotated[DutyIn, Body()]
 ) -> dict[str, Any]:
     """Change a level's duty text (admin and street staff)."""
-    require_role(user, ("street_staff",), "change the duties of a level")
+    require(user, "duties.edit")
     result = people.set_level_duty(
         session, level, body.duties, user=user.username, title=body.title
     )
@@ -75,7 +73,7 @@ def put_duty(
 # -- persons and assignments ------------------------------------------------------------------
 @router.post("/people", status_code=201)
 def create_person(
-    session: SessionDep, user: StaffUser, body: Annotated[PersonIn, Body()]
+    session: SessionDep, user: PeopleManager, body: Annotated[PersonIn, Body()]
 ) -> dict[str, Any]:
     """Register a person (resident, worker, party member, volunteer)."""
     person = people.create_person(session, user, **body.model_dump())
@@ -97,26 +95,27 @@ def community_people(
     items, total = people.list_people(
         session,
         community.id,
+        principal=user,
         party_status=party_status,
         volunteers=volunteers,
         name=name,
         limit=page.limit,
         offset=page.offset,
     )
-    return _page([mask_phones(user, i) for i in items], total, page)
+    return _page([mask_person(user, i) for i in items], total, page)
 
 
 @router.get("/people/{person_id}")
 def get_person(session: SessionDep, user: CurrentUser, person_id: int) -> dict[str, Any]:
     """A person with their active roles (phone masked for viewers)."""
-    return mask_phones(
+    return mask_person(
         user, people.person_dict(session, people.get_person(session, user, person_id))
     )
 
 
 @router.post("/assignments", status_code=201)
 def create_assignment(
-    session: SessionDep, user: StaffUser, body: Annotated[AssignmentIn, Body()]
+    session: SessionDep, user: PeopleManager, body: Annotated[AssignmentIn, Body()]
 ) -> dict[str, Any]:
     """Give a person a role (409 if the cell already has an active 格长)."""
     target = people.resolve_target(
@@ -147,7 +146,7 @@ def create_assignment(
 @router.post("/assignments/{assignment_id}/end")
 def end_assignment(
     session: SessionDep,
-    user: StaffUser,
+    user: PeopleManager,
     assignment_id: int,
     body: Annotated[EndIn, Body()] = EndIn(),
 ) -> dict[str, Any]:
@@ -172,7 +171,7 @@ def cell_assignments(
 @router.post("/communities/{code}/sectors", status_code=201)
 def create_sector(
     session: SessionDep,
-    user: StaffUser,
+    user: PeopleManager,
     community: ScopedCommunity,
     body: Annotated[SectorIn, Body()],
 ) -> dict[str, Any]:
@@ -200,7 +199,7 @@ def list_sectors(session: SessionDep, community: ScopedCommunity) -> list[dict[s
 @router.post("/communities/{code}/organisations", status_code=201)
 def create_organisation(
     session: SessionDep,
-    user: StaffUser,
+    user: PeopleManager,
     community: ScopedCommunity,
     body: Annotated[OrganisationIn, Body()],
 ) -> dict[str, Any]:
@@ -214,19 +213,19 @@ def create_organisation(
 
 @router.get("/communities/{code}/organisations")
 def list_organisations(
-    session: SessionDep, community: ScopedCommunity, page: PageDep
+    session: SessionDep, user: CurrentUser, community: ScopedCommunity, page: PageDep
 ) -> dict[str, Any]:
-    """辖区单位 of a community, paged."""
+    """辖区单位 of a community, paged (contact masked for viewers)."""
     items, total = people.list_organisations(
         session, community.id, limit=page.limit, offset=page.offset
     )
-    return _page(items, total, page)
+    return _page([mask_contact(user, i) for i in items], total, page)
 
 
 @router.post("/communities/{code}/volunteer-teams", status_code=201)
 def create_team(
     session: SessionDep,
-    user: StaffUser,
+    user: PeopleManager,
     community: ScopedCommunity,
     body: Annotated[TeamIn, Body()],
 ) -> dict[str, Any]:
@@ -247,7 +246,7 @@ def list_teams(session: SessionDep, community: ScopedCommunity) -> list[dict[str
 # -- 联系户, 公益岗位, 走访 -------------------------------------------------------------------------
 @router.post("/people/{person_id}/linked-households", status_code=201)
 def link_household(
-    session: SessionDep, user: StaffUser, person_id: int, body: Annotated[LinkIn, Body()]
+    session: SessionDep, user: PeopleManager, person_id: int, body: Annotated[LinkIn, Body()]
 ) -> dict[str, Any]:
     """Link a party member to a household (联系户)."""
     result = people.link_household(
@@ -267,7 +266,7 @@ def linked_households(
 
 @router.post("/linked-households/{link_id}/end")
 def unlink_household(
-    session: SessionDep, user: StaffUser, link_id: int, body: Annotated[EndIn, Body()] = EndIn()
+    session: SessionDep, user: PeopleManager, link_id: int, body: Annotated[EndIn, Body()] = EndIn()
 ) -> dict[str, Any]:
     """End a 联系户 link."""
     result = people.unlink_household(session, user, link_id, body.ends_on)
@@ -277,7 +276,7 @@ def unlink_household(
 
 @router.post("/people/{person_id}/posts", status_code=201)
 def claim_post(
-    session: SessionDep, user: StaffUser, person_id: int, body: Annotated[PostIn, Body()]
+    session: SessionDep, user: PeopleManager, person_id: int, body: Annotated[PostIn, Body()]
 ) -> dict[str, Any]:
     """A member claims a 公益岗位."""
     result = people.claim_post(session, user, person_id=person_id, **body.model_dump())
@@ -293,7 +292,7 @@ def posts(session: SessionDep, user: CurrentUser, person_id: int) -> list[dict[s
 
 @router.post("/posts/{post_id}/activities", status_code=201)
 def post_activity(
-    session: SessionDep, user: StaffUser, post_id: int, body: Annotated[ActivityIn, Body()]
+    session: SessionDep, user: PeopleManager, post_id: int, body: Annotated[ActivityIn, Body()]
 ) -> dict[str, Any]:
     """Record an activity on a post."""
     result = people.record_post_activity(session, user, post_id, **body.model_dump())
@@ -306,17 +305,19 @@ def record_visit(
     session: SessionDep, user: CurrentUser, body: Annotated[VisitIn, Body()]
 ) -> dict[str, Any]:
     """Record a 走访 (staff, or the 格长/网格员 of the household's cell)."""
-    require_role(user, VISIT_ROLES, "record visits")
+    require(user, "visits.record")
     result = people.record_visit(session, user, **body.model_dump())
     session.commit()
     return result
 
 
 @router.get("/cells/{code}/visits")
-def cell_visits(session: SessionDep, cell: ScopedCell, page: PageDep) -> dict[str, Any]:
-    """Visits to the cell's households, newest first, paged."""
+def cell_visits(
+    session: SessionDep, user: CurrentUser, cell: ScopedCell, page: PageDep
+) -> dict[str, Any]:
+    """Visits to the cell's households, newest first, paged (notes withheld from viewers)."""
     items, total = people.visits_of_cell(session, cell.id, limit=page.limit, offset=page.offset)
-    return _page(items, total, page)
+    return _page([mask_visit(user, i) for i in items], total, page)
 
 
 # -- coverage ----------------------------------------------------------------------------------
@@ -402,7 +403,7 @@ def responsibility_chart(
 @router.post("/imports/roster", tags=["imports"])
 def import_roster(
     session: SessionDep,
-    user: StaffUser,
+    user: PeopleManager,
     file: Annotated[UploadFile, File(description="CSV or XLSX roster with Chinese headers")],
     commit: Annotated[bool, Form(description="write the good rows; otherwise a dry run")] = False,
 ) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from geodata.china import Datum, convert_geometries
 from geodata.readers import read_features
 from gridsvc.api.deps import (
     CurrentUser,
+    Importer,
     PageDep,
     ScopedCell,
     ScopedCommunity,
@@ -30,7 +31,7 @@ from gridsvc.api.responses import (
     GeoJSONResponse,
     geojson_page,
 )
-from gridsvc.errors import Forbidden, InvalidInput, TooLarge
+from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.repositories.geojson import feature_collection
@@ -45,6 +46,7 @@ from gridsvc.schemas import (
 from gridsvc.security import create_access_token
 from gridsvc.services import imports
 from gridsvc.services.access import mask_personal, require_in_scope
+from gridsvc.services.permissions import require
 from gridsvc.services.users import authenticate
 from gridsvc.settings import get_settings
 
@@ -225,7 +227,7 @@ def create_cells(
 @api.post("/imports/{kind}", response_model=ImportResult, tags=["imports"])
 def import_file(
     session: SessionDep,
-    user: StaffUser,
+    user: Importer,
     kind: Literal["buildings", "estates", "cells", "incidents"],
     file: Annotated[
         UploadFile,
@@ -236,8 +238,8 @@ def import_file(
     commit: Annotated[bool, Form(description="write; without it this is a dry run")] = False,
 ) -> ImportResult:
     """Import a file: a dry run by default that reports what it would do; commit=true writes."""
-    if kind != "cells" and user.role != "admin" and user.street_id is None:
-        raise Forbidden("only street staff and admins import buildings and estates")
+    if kind != "cells":
+        require(user, "areas.import")
     settings = get_settings()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(file.filename or "upload").name
@@ -260,13 +262,18 @@ def import_file(
                 return imports.import_estates(session, result, source=path.stem)
             if kind == "incidents":
                 return imports.import_incidents(session, result, source=path.stem)
-            return imports.import_cells(
+            summary = imports.import_cells(
                 session,
                 result,
                 source=path.stem,
                 community_code=community,
                 changed_by=user.username,
             )
+            # Without a community each cell goes to the community holding it: every one must
+            # lie in the importer's scope (else the whole import is undone).
+            for code in summary.codes:
+                require_in_scope(user, cell_repo.get_cell(session, code).place, f"new cell {code}")
+            return summary
 
         summary = imports.run_in_savepoint(session, work, commit=commit)
     return ImportResult(**summary.as_dict())

@@ -44,12 +44,12 @@ class HouseholdOut(BaseModel):
     size: int
     head_name: str | None = None
     phone: str | None = None
-    low_income: bool = Field(description="低保")
-    elderly_alone: bool = Field(description="空巢/独居老人")
-    disabled: bool = Field(description="残疾")
-    extreme_poverty: bool = Field(description="特困")
-    floating: bool = Field(description="流动人口")
-    rental: bool = Field(description="出租房屋")
+    low_income: bool | None = Field(description="低保 (null when masked)")
+    elderly_alone: bool | None = Field(description="空巢/独居老人 (null when masked)")
+    disabled: bool | None = Field(description="残疾 (null when masked)")
+    extreme_poverty: bool | None = Field(description="特困 (null when masked)")
+    floating: bool | None = Field(description="流动人口 (null when masked)")
+    rental: bool | None = Field(description="出租房屋 (null when masked)")
 
 
 class HouseholdPage(BaseModel):

@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
+from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.errors import Forbidden
 from gridsvc.models import Cell, Community, User
+from gridsvc.services.permissions import ROLES
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,9 @@ def scope_filter(principal: Principal, *, cell_id, community_id, street_id) -> C
     return and_(community_id == principal.cell_community_id)
 
 
-#: Roles that see personal fields (names, phones) of households and residents.
-PERSONAL_DATA_ROLES = frozenset(
-    {"admin", "street_staff", "community_staff", "leader", "grid_worker"}
-)
+#: Roles that see personal fields (names, phones, 身份证号, rooms, flags) unmasked: the
+#: ``personal.read`` row of the permission matrix.
+PERSONAL_DATA_ROLES = ROLES["personal.read"] | {"admin"}
 
 
 def sees_personal_data(principal: Principal) -> bool:
@@ -141,8 +142,21 @@ def mask_name(name: str | None) -> str | None:
     return None if not name else name[0] + "*" * (len(name) - 1)
 
 
+def mask_id_number(value: str | None) -> str | None:
+    """3201**********1234 (region prefix and last four kept)."""
+    return None if not value else value[:4] + "*" * max(len(value) - 8, 0) + value[-4:]
+
+
+#: Household flags (低保, 残疾 …): withheld (null) for roles that may not see personal data.
+_FLAG_KEYS = tuple(HOUSEHOLD_FLAGS)
+#: Exact-address fields of a household: withheld (null) for those roles.
+_ADDRESS_KEYS = ("unit", "room")
+
+
 def mask_personal(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
-    """The row with head_name/name and phone masked unless the principal may see them."""
+    """A household (or resident) row with its personal fields masked unless the principal may
+    see them: head_name/name → 张**, phone → 138****1234, id_number → 3201**…1234, unit/room
+    and the flags (低保, 残疾 …) → null."""
     if sees_personal_data(principal):
         return row
     masked = dict(row)
@@ -151,7 +165,43 @@ def mask_personal(principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
             masked[key] = mask_name(masked[key])
     if "phone" in masked:
         masked["phone"] = mask_phone(masked["phone"])
+    if "id_number" in masked:
+        masked["id_number"] = mask_id_number(masked["id_number"])
+    for key in (*_ADDRESS_KEYS, *_FLAG_KEYS):
+        if key in masked:
+            masked[key] = None
     return masked
+
+
+def mask_person(principal: Principal, person: dict[str, Any]) -> dict[str, Any]:
+    """A registered person masked for roles that may not see personal data: name 张**, phone
+    138****1234, 身份证号 masked and the household (their exact address) withheld."""
+    if sees_personal_data(principal):
+        return person
+    masked = mask_personal(principal, person)
+    if "household_id" in masked:
+        masked["household_id"] = None
+    return masked
+
+
+def mask_contact(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
+    """A 辖区单位 with its contact person's name and phone masked for those roles."""
+    if sees_personal_data(principal):
+        return item
+    masked = dict(item)
+    if "contact_name" in masked:
+        masked["contact_name"] = mask_name(masked["contact_name"])
+    if "contact_phone" in masked:
+        masked["contact_phone"] = mask_phone(masked["contact_phone"])
+    return masked
+
+
+def mask_visit(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
+    """A 走访 record with its free-text note (often about the household) withheld for those
+    roles."""
+    if sees_personal_data(principal):
+        return item
+    return {**item, "note": None}
 
 
 def mask_phones(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from gridsvc.models import AuditEvent
-from gridsvc.services.access import Principal, require_role
+from gridsvc.services.access import Principal
+from gridsvc.services.permissions import require
 
 _ACTOR = "gridsvc_actor"
 _REASON = "gridsvc_reason"
@@ -104,7 +105,7 @@ def events(
 
     Street staff see their street's events, community staff their community's; events not
     tied to any area (users, categories, keys) are for admins only."""
-    require_role(principal, ("street_staff", "community_staff"), "read the audit log")
+    require(principal, "audit.read")
     conditions = []
     if not principal.is_admin:
         if principal.street_id is not None:

@@ -70,23 +70,38 @@ def layer_frames(
     session: Session, principal: Principal, area: Area, names: list[str] | None = None
 ) -> dict[str, gpd.GeoDataFrame]:
     """The requested layers of the area (default: all the caller may have), masked for the role."""
-    wanted = names or [n for n in LAYERS if n != "households" or sees_personal_data(principal)]
+    wanted = names or [
+        n
+        for n in LAYERS
+        if n != "households"
+        or (sees_personal_data(principal) and not _other_cells(principal, area))
+    ]
     unknown = [n for n in wanted if n not in LAYERS]
     if unknown:
         raise InvalidInput(f"unknown layer {unknown[0]!r}; choose from {', '.join(LAYERS)}")
     if "households" in wanted and not sees_personal_data(principal):
         raise Forbidden(f"the {principal.role} role may not export households (personal data)")
+    if "households" in wanted and _other_cells(principal, area):
+        raise Forbidden(
+            f"a {principal.role} exports the households of their own cell only, not of {area.code}"
+        )
     frames: dict[str, gpd.GeoDataFrame] = {}
     for name in wanted:
         if name == "cells":
             frames[name] = map_service.overview_cells(session, principal, area)
         elif name == "buildings":
-            frames[name] = layer_repo.buildings_layer(session, area)
+            frames[name] = map_service.buildings_for(session, principal, area)
         elif name == "incidents":
             frames[name] = layer_repo.incidents_layer(session, area)
         else:
             frames[name] = layer_repo.households_layer(session, area)
     return {name: _portable(frame) for name, frame in frames.items()}
+
+
+def _other_cells(principal: Principal, area: Area) -> bool:
+    """True when a cell-scoped user (格长, 网格员) asks for an area beyond their own cell."""
+    cell_scoped = principal.cell_id is not None and not principal.is_admin
+    return cell_scoped and not (area.kind == "cell" and area.id == principal.cell_id)
 
 
 def _portable(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

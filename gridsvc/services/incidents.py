@@ -25,13 +25,15 @@ from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from gridsvc.models import Cell, Incident, IncidentCategory, IncidentEvent, IncidentPhoto
 from gridsvc.repositories import incidents as repo
 from gridsvc.repositories.cells import get_cell
+from gridsvc.services import access, permissions
 from gridsvc.services.access import Place, Principal, allows
 from gridsvc.settings import get_settings
 
 CELL_ROLES = frozenset({"leader", "grid_worker"})
 STAFF_ROLES = frozenset({"community_staff", "street_staff"})
-#: Roles that see who reported (name, phone) to call them back; viewers and Open311 do not.
-PERSONAL_DATA_ROLES = frozenset({"admin", *STAFF_ROLES, *CELL_ROLES})
+#: Roles that see who reported (name, phone) to call them back; viewers and Open311 do not
+#: (the ``personal.read`` row of :mod:`gridsvc.services.permissions`).
+PERSONAL_DATA_ROLES = access.PERSONAL_DATA_ROLES
 
 
 @dataclass(frozen=True)
@@ -384,7 +386,11 @@ def transition(
     rule = TRANSITIONS.get(action)
     if rule is None:
         raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(TRANSITIONS)}")
+    permissions.require(principal, "incident.act")
     inc = _load(session, principal, incident_id, lock=True)
+    # The role comes first: a role that may never take this step learns 403, not the state.
+    if not (principal.is_admin or principal.role in rule.roles):
+        raise Forbidden(f"the {principal.role} role may not {action} an incident")
     if expected_version is not None and inc.version != expected_version:
         raise Conflict(
             f"incident #{incident_id} changed since version {expected_version} "
@@ -405,8 +411,6 @@ def transition(
             f"incident #{incident_id} waits in the {inc.queue} queue, which your role and scope "
             "do not handle"
         )
-    if not (principal.is_admin or principal.role in rule.roles):
-        raise Forbidden(f"the {principal.role} role may not {action} an incident")
     note = _clean(note, 2000)
     if rule.note_required and not note:
         raise InvalidInput(f"{action} needs a note saying why")
@@ -492,8 +496,9 @@ def confirm_cell(
 ) -> dict[str, Any]:
     """Settle a boundary case: keep its cell or move it to the offered neighbour (the case is
     re-assigned to that cell's 格长); the flag is cleared and the step recorded."""
+    permissions.require(principal, "incident.route")
     inc = _load(session, principal, incident_id, lock=True)
-    if not _may_act(principal, inc) or principal.role == "viewer":
+    if not _may_act(principal, inc):
         raise Forbidden(f"you may not route incident #{incident_id}")
     if not inc.needs_confirmation:
         raise Conflict(f"incident #{incident_id} does not wait for a cell confirmation")
@@ -583,8 +588,7 @@ def add_photo(
     cfg = get_settings().incidents
     if len(data) > cfg.photo_max_bytes:
         raise TooLarge(f"a photo may have at most {cfg.photo_max_bytes} bytes")
-    if principal.role == "viewer":
-        raise Forbidden("viewers may not add photos")
+    permissions.require(principal, "incident.report")
     inc = _load(session, principal, incident_id, lock=True)
     count = session.scalar(select(func.count()).where(IncidentPhoto.incident_id == inc.id))
     if (count or 0) >= cfg.photos_per_incident:

@@ -9,7 +9,7 @@ import geopandas as gpd
 from sqlalchemy.orm import Session
 
 from gridsvc.domain import HOUSEHOLD_FLAGS
-from gridsvc.errors import InvalidInput, NotFound
+from gridsvc.errors import Forbidden, InvalidInput, NotFound
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.repositories import layers as layer_repo
@@ -99,6 +99,17 @@ def _masked(
     return out
 
 
+def buildings_for(session: Session, principal: Principal, area: Area) -> gpd.GeoDataFrame:
+    """Buildings of the area; the per-building counts of household flags (低保, 残疾 …) are
+    withheld (null) from roles that may not see personal data — a count of one names a
+    household. Viewers get flag figures only per cell and above (coverage)."""
+    return _masked(
+        principal,
+        layer_repo.buildings_layer(session, area),
+        dict.fromkeys(HOUSEHOLD_FLAGS, lambda _value: None),
+    )
+
+
 def cell_layers(session: Session, principal: Principal, area: Area) -> dict[str, gpd.GeoDataFrame]:
     """Everything on a 格长's cell map: the cell, its neighbours, buildings, households,
     incidents, volunteers and roads. Households are left out for roles that may not see them."""
@@ -116,7 +127,7 @@ def cell_layers(session: Session, principal: Principal, area: Area) -> dict[str,
     layers = {
         "cell": cell,
         "neighbours": neighbours,
-        "buildings": layer_repo.buildings_layer(session, area),
+        "buildings": buildings_for(session, principal, area),
         "incidents": layer_repo.incidents_layer(session, area),
         "volunteers": _masked(principal, volunteers, {"name": mask_name, "phone": mask_phone}),
         "roads": layer_repo.roads_layer(session, [area.id, *neighbours["id"].tolist()]),
@@ -211,6 +222,11 @@ def cell_map(
 
     if colour_by not in COLOUR_BY:
         raise InvalidInput(f"unknown colour_by {colour_by!r}; choose from {', '.join(COLOUR_BY)}")
+    if colour_by in HOUSEHOLD_FLAGS and not sees_personal_data(principal):
+        raise Forbidden(
+            f"the {principal.role} role may not colour buildings by {HOUSEHOLD_FLAGS[colour_by]} "
+            "(household flags are personal data)"
+        )
     layers = cell_layers(session, principal, area)
     households = layers.get("households")
     return interactive.cell_map(

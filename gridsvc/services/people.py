@@ -29,7 +29,7 @@ from gridsvc.domain import (
     SERVICE_POST_KINDS,
     VOLUNTEER_TEAM_KINDS,
 )
-from gridsvc.errors import Conflict, InvalidInput, NotFound
+from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridsvc.models import (
     Building,
     Cell,
@@ -380,10 +380,25 @@ def _team_id(session: Session, team: str | int | None, community_id: int | None)
     return found[0]
 
 
+def _of_cell(cell_id: int) -> Any:
+    """SQL condition: the person lives in the cell (their household's building) or holds an
+    active role there (the cell, one of its buildings or households)."""
+    buildings = select(Building.id).where(Building.cell_id == cell_id)
+    households = select(Household.id).where(Household.building_id.in_(buildings))
+    holders = select(RoleAssignment.person_id).where(
+        RoleAssignment.ends_on.is_(None),
+        (RoleAssignment.cell_id == cell_id)
+        | RoleAssignment.building_id.in_(buildings)
+        | RoleAssignment.household_id.in_(households),
+    )
+    return Person.household_id.in_(households) | Person.id.in_(holders)
+
+
 def list_people(
     session: Session,
     community_id: int,
     *,
+    principal: Principal | None = None,
     party_status: str | None = None,
     volunteers: bool | None = None,
     name: str | None = None,
@@ -391,8 +406,11 @@ def list_people(
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
     """People registered in a community, paged, optionally only members of a kind, volunteers,
-    or names containing a text."""
+    or names containing a text. A cell's team (a cell-scoped principal) sees only the people
+    of their own cell, never another cell's residents."""
     base = select(Person).where(Person.community_id == community_id)
+    if principal is not None and not principal.is_admin and _cell_scoped(principal):
+        base = base.where(_of_cell(principal.cell_id))  # type: ignore[arg-type]
     if party_status:
         base = base.where(
             Person.party_status == _choice(party_status, PARTY_STATUSES, "party status")
@@ -412,8 +430,24 @@ def get_person(session: Session, principal: Principal, person_id: int) -> Person
     person = session.get(Person, person_id)
     if person is None:
         raise NotFound(f"no person #{person_id}")
+    if not principal.is_admin and _cell_scoped(principal):
+        # A cell's team: the people of their own cell only (not the whole community).
+        in_cell = session.scalar(
+            select(func.count()).where(Person.id == person_id, _of_cell(principal.cell_id))  # type: ignore[arg-type]
+        )
+        if not in_cell:
+            raise Forbidden(f"person #{person_id} is outside your scope ({principal.scope_label})")
+        return person
     require_in_scope(principal, _place_of_community(session, person.community_id), "this person")
     return person
+
+
+def _cell_scoped(principal: Principal) -> bool:
+    return (
+        principal.cell_id is not None
+        and principal.street_id is None
+        and principal.community_id is None
+    )
 
 
 def find_person(
