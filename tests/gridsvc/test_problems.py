@@ -3,14 +3,13 @@ concurrent writers PostgreSQL stopped, an outage (503) otherwise — never a 500
 
 from __future__ import annotations
 
-import asyncio
-import json
-
 import psycopg.errors
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from gridsvc.api.problems import _database_unavailable
+from gridsvc.api import problems
 
 
 @pytest.mark.parametrize(
@@ -22,7 +21,14 @@ from gridsvc.api.problems import _database_unavailable
     ],
 )
 def test_database_errors_map_to_problems(cause: Exception, status: int) -> None:
-    response = asyncio.run(_database_unavailable(None, OperationalError("SELECT 1", {}, cause)))  # type: ignore[arg-type]
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/write")
+    def write() -> None:
+        raise OperationalError("UPDATE incident SET …", {}, cause)
+
+    response = TestClient(app, raise_server_exceptions=False).get("/write")
     assert response.status_code == status
-    body = json.loads(bytes(response.body))
-    assert body["status"] == status and body["detail"]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == status and response.json()["detail"]
