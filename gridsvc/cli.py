@@ -127,6 +127,9 @@ def serve(
         _fail(exc.detail)
     try:
         with Session(get_engine()) as session:
+            from gridsvc.services import audit
+
+            audit.set_actor(session, "system:start-up")  # the first admin and the demo
             admin = ensure_admin(session)
             demo_logins = ensure_demo(session, say=console.print)
         console.rule("[bold]gridsvc")
