@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,89 @@ def client(db: Session) -> Iterator[TestClient]:
     app.dependency_overrides[get_session] = _session
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@contextlib.contextmanager
+def scratch_database(name: str, *, migrated: bool = True) -> Iterator[str]:
+    """A database of its own in the embedded cluster (migrated unless told not to), dropped
+    afterwards: for tests whose writes must really commit (live servers, the CLI, faults).
+
+    Skips the test when an external database is configured (no cluster to create it in)."""
+    from gridsvc.localdb import embedded_cluster
+
+    if get_settings().db.database_url:
+        pytest.skip("needs the embedded cluster for a scratch database")
+    cluster = embedded_cluster()
+    cluster.drop_database(name)
+    url = cluster.ensure_database(name)
+    if migrated:
+        migrate.upgrade(url)
+    try:
+        yield url
+    finally:
+        cluster.drop_database(name)
+
+
+def load_demo(url: str) -> str:
+    """Load the generated demo street and its users (jiedao, shequ, gezhang) into the database
+    at `url`; returns their shared password."""
+    from gridsvc.bootstrap import ensure_demo
+
+    engine = create_engine(url)
+    with Session(engine) as session:
+        logins = ensure_demo(session, say=lambda *_: None)
+        session.commit()
+    engine.dispose()
+    return logins[0][1]
+
+
+#: The two-cell community of the live-server tests: 2 × 1 squares of 0.004° from here.
+TWO_CELLS_ORIGIN, TWO_CELLS_SIZE = (118.9, 32.1), 0.004
+
+
+def seed_two_cells(url: str, street: str, community: str, password: str) -> list[str]:
+    """A 2×1 community (west and east cell) with a 格长 person for the west cell, an admin
+    user `boss` and a 格长 user `gz` of the west cell, committed; returns the cell codes."""
+    import geopandas as gpd
+    import shapely
+    from sqlalchemy import text
+
+    from gridsvc.models import Community, Person, RoleAssignment
+    from gridsvc.repositories.bulk import to_db_geometry
+    from gridsvc.services.imports import create_cells, ensure_street
+    from gridsvc.services.users import ScopeSpec, create_user
+
+    (x0, y0), d = TWO_CELLS_ORIGIN, TWO_CELLS_SIZE
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with Session(engine) as s:
+        street_id = ensure_street(s, street_code=street, street_name="测试街道")
+        s.add(
+            Community(
+                code=community,
+                name="测试社区",
+                street_id=street_id,
+                geom=to_db_geometry(shapely.box(x0, y0, x0 + 2 * d, y0 + d)),
+            )
+        )
+        s.flush()
+        cells = gpd.GeoDataFrame(
+            geometry=[
+                shapely.box(x0, y0, x0 + d, y0 + d),
+                shapely.box(x0 + d, y0, x0 + 2 * d, y0 + d),
+            ],
+            crs=4326,
+        )
+        codes = sorted(create_cells(s, cells).codes)
+        west = s.execute(text("SELECT id FROM cell WHERE code = :c"), {"c": codes[0]}).scalar()
+        leader = Person(name="钱格长")
+        s.add(leader)
+        s.flush()
+        s.add(RoleAssignment(person_id=leader.id, role="leader", cell_id=west))
+        create_user(s, username="boss", password=password, role="admin")
+        create_user(
+            s, username="gz", password=password, role="leader", scope=ScopeSpec("cell", codes[0])
+        )
+        s.commit()
+    engine.dispose()
+    return codes

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_demo, scratch_database
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",
@@ -76,35 +78,12 @@ def demo_site(database_url: str) -> Iterator[dict[str, object]]:
     staff), shequ (community staff) and gezhang (格长 of the first cell) share that password.
     Pages may commit here without disturbing other tests.
     """
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
-    from gridsvc.bootstrap import ensure_demo
-    from gridsvc.db import migrate
-    from gridsvc.localdb import embedded_cluster
-    from gridsvc.settings import get_settings
     from gridsvc.testing import serve_in_subprocess
 
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_e2e")
-    url = cluster.ensure_database("gridsvc_e2e")
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    with Session(engine) as session:
-        logins = ensure_demo(session, say=lambda *_: None)
-        session.commit()
-    engine.dispose()
-    try:
+    with scratch_database("gridsvc_e2e") as url:
+        password = load_demo(url)
         with serve_in_subprocess(url) as base:
-            yield {
-                "url": base,
-                "database_url": url,
-                "password": logins[0][1],
-            }
-    finally:
-        cluster.drop_database("gridsvc_e2e")
+            yield {"url": base, "database_url": url, "password": password}
 
 
 def sign_in(page, base: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from gridsvc.cli import app
+from tests.conftest import scratch_database
 
 runner = CliRunner()
 
@@ -18,26 +19,17 @@ runner = CliRunner()
 def cli_db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A scratch database the CLI writes to (commits are real there)."""
     from gridsvc.db import engine as engine_module
-    from gridsvc.localdb import embedded_cluster
     from gridsvc.settings import get_settings
 
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_cli_test")
-    url = cluster.ensure_database("gridsvc_cli_test")
-    from gridsvc.db import migrate
-
-    migrate.upgrade(url)
-    monkeypatch.setenv("GRIDSVC_DATABASE_URL", url)
-    for cached in (get_settings, engine_module.get_engine, engine_module._session_factory):
-        cached.cache_clear()
-    yield url
-    engine_module.get_engine().dispose()
-    monkeypatch.delenv("GRIDSVC_DATABASE_URL")
-    for cached in (get_settings, engine_module.get_engine, engine_module._session_factory):
-        cached.cache_clear()
-    cluster.drop_database("gridsvc_cli_test")
+    with scratch_database("gridsvc_cli_test") as url:
+        monkeypatch.setenv("GRIDSVC_DATABASE_URL", url)
+        for cached in (get_settings, engine_module.get_engine, engine_module._session_factory):
+            cached.cache_clear()
+        yield url
+        engine_module.get_engine().dispose()
+        monkeypatch.delenv("GRIDSVC_DATABASE_URL")
+        for cached in (get_settings, engine_module.get_engine, engine_module._session_factory):
+            cached.cache_clear()
 
 
 def _buildings(url: str) -> int:

@@ -10,9 +10,8 @@ import httpx
 import pytest
 import shapely
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
 
-from gridsvc.repositories.bulk import to_db_geometry
+from tests.conftest import scratch_database, seed_two_cells
 
 STREET, COMMUNITY = "320102444", "320102444001"
 PASSWORD = "race-password-1"
@@ -21,52 +20,12 @@ PASSWORD = "race-password-1"
 @pytest.fixture
 def live(database_url: str) -> Iterator[tuple[str, str]]:
     """A scratch database with a 2×1 community, an admin, and gridsvc serving it."""
-    from gridsvc.db import migrate
-    from gridsvc.localdb import embedded_cluster
-    from gridsvc.models import Community
-    from gridsvc.services.imports import create_cells, ensure_street
-    from gridsvc.services.users import create_user
-    from gridsvc.settings import get_settings
-
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    import geopandas as gpd
-
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_race")
-    url = cluster.ensure_database("gridsvc_race")
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    with Session(engine) as s:
-        street_id = ensure_street(s, street_code=STREET, street_name="竞争街道")
-        x0, y0, d = 118.9, 32.1, 0.004
-        s.add(
-            Community(
-                code=COMMUNITY,
-                name="竞争社区",
-                street_id=street_id,
-                geom=to_db_geometry(shapely.box(x0, y0, x0 + 2 * d, y0 + d)),
-            )
-        )
-        s.flush()
-        cells = gpd.GeoDataFrame(
-            geometry=[
-                shapely.box(x0, y0, x0 + d, y0 + d),
-                shapely.box(x0 + d, y0, x0 + 2 * d, y0 + d),
-            ],
-            crs=4326,
-        )
-        create_cells(s, cells)
-        create_user(s, username="boss", password=PASSWORD, role="admin")
-        s.commit()
     from gridsvc.testing import serve_in_subprocess
 
-    try:
+    with scratch_database("gridsvc_race") as url:
+        seed_two_cells(url, STREET, COMMUNITY, PASSWORD)
         with serve_in_subprocess(url) as base:
             yield base, url
-    finally:
-        engine.dispose()
-        cluster.drop_database("gridsvc_race")
 
 
 def _race(calls: list) -> list[httpx.Response]:  # type: ignore[type-arg]
@@ -133,7 +92,8 @@ def test_second_active_leader_refused_under_concurrency(live: tuple[str, str]) -
     _, url = live
     engine = create_engine(url, pool_size=8)
     with engine.begin() as conn:
-        cell_id = conn.execute(text("SELECT id FROM cell ORDER BY code LIMIT 1")).scalar_one()
+        # The east cell: it has no 格长 yet (the west one has, see seed_two_cells).
+        cell_id = conn.execute(text("SELECT id FROM cell ORDER BY code DESC LIMIT 1")).scalar_one()
         people = [
             conn.execute(
                 text("INSERT INTO person (name) VALUES (:n) RETURNING id"), {"n": f"候选人{i}"}

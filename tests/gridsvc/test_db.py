@@ -11,21 +11,15 @@ from sqlalchemy.orm import Session
 from gridsvc.db import migrate
 from gridsvc.models import Person, RoleAssignment
 from gridsvc.repositories.bulk import to_db_geometry
+from tests.conftest import scratch_database
 from tests.gridsvc.conftest import SmallStreet
 
 
 @pytest.fixture
 def scratch_url(database_url: str) -> str:
     """An empty database beside the test database."""
-    from gridsvc.localdb import embedded_cluster
-    from gridsvc.settings import get_settings
-
-    if get_settings().db.database_url:
-        pytest.skip("scratch databases need the embedded cluster")
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_scratch")
-    yield cluster.ensure_database("gridsvc_scratch")
-    cluster.drop_database("gridsvc_scratch")
+    with scratch_database("gridsvc_scratch", migrated=False) as url:
+        yield url
 
 
 def test_migrations_up_down_up(scratch_url: str) -> None:

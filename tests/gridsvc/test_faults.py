@@ -22,56 +22,11 @@ import httpx
 import pytest
 import shapely
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session
 
-from gridsvc.repositories.bulk import to_db_geometry
+from tests.conftest import scratch_database, seed_two_cells
 
 PASSWORD = "fault-password-1"
 X0, Y0, D = 118.9, 32.1, 0.004
-
-
-def _seed_two_cells(url: str, street: str, community: str) -> list[str]:
-    """A 2×1 community with a 格长 user for the west cell and an admin; returns cell codes."""
-    import geopandas as gpd
-
-    from gridsvc.db import migrate
-    from gridsvc.models import Community, Person, RoleAssignment
-    from gridsvc.services.imports import create_cells, ensure_street
-    from gridsvc.services.users import ScopeSpec, create_user
-
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    with Session(engine) as s:
-        street_id = ensure_street(s, street_code=street, street_name="故障街道")
-        s.add(
-            Community(
-                code=community,
-                name="故障社区",
-                street_id=street_id,
-                geom=to_db_geometry(shapely.box(X0, Y0, X0 + 2 * D, Y0 + D)),
-            )
-        )
-        s.flush()
-        cells = gpd.GeoDataFrame(
-            geometry=[
-                shapely.box(X0, Y0, X0 + D, Y0 + D),
-                shapely.box(X0 + D, Y0, X0 + 2 * D, Y0 + D),
-            ],
-            crs=4326,
-        )
-        codes = sorted(create_cells(s, cells).codes)
-        west = s.execute(text("SELECT id FROM cell WHERE code = :c"), {"c": codes[0]}).scalar()
-        leader = Person(name="钱格长")
-        s.add(leader)
-        s.flush()
-        s.add(RoleAssignment(person_id=leader.id, role="leader", cell_id=west))
-        create_user(s, username="boss", password=PASSWORD, role="admin")
-        create_user(
-            s, username="gz", password=PASSWORD, role="leader", scope=ScopeSpec("cell", codes[0])
-        )
-        s.commit()
-    engine.dispose()
-    return codes
 
 
 def _headers(base: str, username: str) -> dict[str, str]:
@@ -199,7 +154,7 @@ def test_database_restart_under_load(own_cluster) -> None:  # type: ignore[no-un
 
     cluster = own_cluster
     url = cluster.ensure_database()
-    codes = _seed_two_cells(url, "320102666", "320102666001")
+    codes = seed_two_cells(url, "320102666", "320102666001", PASSWORD)
     with serve_in_subprocess(url) as base:
         pid = _server_pid(base)
         run = LoadRun(base, _headers(base, "boss"), codes[0])
@@ -285,20 +240,8 @@ KILL_POINTS = {
 @pytest.fixture
 def import_db(database_url: str) -> Iterator[str]:
     """An empty, migrated scratch database in the test cluster."""
-    from gridsvc.db import migrate
-    from gridsvc.localdb import embedded_cluster
-    from gridsvc.settings import get_settings
-
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_import_kill")
-    url = cluster.ensure_database("gridsvc_import_kill")
-    migrate.upgrade(url)
-    try:
+    with scratch_database("gridsvc_import_kill") as url:
         yield url
-    finally:
-        cluster.drop_database("gridsvc_import_kill")
 
 
 def _import(url: str, path: Path) -> subprocess.Popen[str]:
@@ -372,21 +315,12 @@ def test_import_killed_halfway_leaves_nothing_and_rerun_completes(
 @pytest.fixture
 def live(database_url: str) -> Iterator[tuple[str, str, list[str]]]:
     """A scratch database with a 2×1 community, an admin and a 格长; gridsvc serving it."""
-    from gridsvc.localdb import embedded_cluster
-    from gridsvc.settings import get_settings
     from gridsvc.testing import serve_in_subprocess
 
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_fault_race")
-    url = cluster.ensure_database("gridsvc_fault_race")
-    codes = _seed_two_cells(url, "320102777", "320102777001")
-    try:
+    with scratch_database("gridsvc_fault_race") as url:
+        codes = seed_two_cells(url, "320102777", "320102777001", PASSWORD)
         with serve_in_subprocess(url) as base:
             yield base, url, codes
-    finally:
-        cluster.drop_database("gridsvc_fault_race")
 
 
 def _race(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:

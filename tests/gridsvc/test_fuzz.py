@@ -32,6 +32,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from tests.conftest import load_demo, scratch_database
+
 FUZZ_DB = "gridsvc_fuzz"
 ADMIN_PASSWORD = "fuzz-admin-password-123"
 EXAMPLES = int(os.environ.get("GRIDSVC_FUZZ_EXAMPLES", "25"))
@@ -92,28 +94,17 @@ def fuzz_site(database_url: str) -> Iterator[dict[str, Any]]:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from gridsvc.bootstrap import ensure_demo
-    from gridsvc.db import migrate
-    from gridsvc.localdb import embedded_cluster
     from gridsvc.services.users import create_user
-    from gridsvc.settings import get_settings
     from gridsvc.testing import serve_in_subprocess
 
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    cluster = embedded_cluster()
-    cluster.drop_database(FUZZ_DB)
-    url = cluster.ensure_database(FUZZ_DB)
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    with Session(engine) as session:
-        logins = ensure_demo(session, say=lambda *_: None)
-        create_user(session, username="fuzzadmin", password=ADMIN_PASSWORD, role="admin")
-        session.commit()
-    engine.dispose()
-    REAL.update(_real_values(url))
-    demo_password = logins[0][1]
-    try:
+    with scratch_database(FUZZ_DB) as url:
+        demo_password = load_demo(url)
+        engine = create_engine(url)
+        with Session(engine) as session:
+            create_user(session, username="fuzzadmin", password=ADMIN_PASSWORD, role="admin")
+            session.commit()
+        engine.dispose()
+        REAL.update(_real_values(url))
         with serve_in_subprocess(url) as base:
             tokens = {}
             for user, password in (
@@ -130,8 +121,6 @@ def fuzz_site(database_url: str) -> Iterator[dict[str, Any]]:
         print(f"\nfuzz: {sum(CALLS.values())} requests to {len(CALLS)} operations")
         for label, seconds in SECONDS.most_common(12):
             print(f"  {seconds:6.1f} s  {CALLS[label]:4d} requests  {label}")
-    finally:
-        cluster.drop_database(FUZZ_DB)
 
 
 def _document() -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bench.bench_load import MIX, Site, prepare, run_mix, sign_in
+from tests.conftest import scratch_database
 
 SECONDS = 10
 CONNECTIONS = 4
@@ -18,23 +19,12 @@ CONNECTIONS = 4
 @pytest.fixture
 def loaded_site(database_url: str) -> Iterator[tuple[str, str, Site]]:
     """The generated demo street in a scratch database, served by gridsvc."""
-    from gridsvc.db import migrate
-    from gridsvc.localdb import embedded_cluster
-    from gridsvc.settings import get_settings
     from gridsvc.testing import serve_in_subprocess
 
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_load_smoke")
-    url = cluster.ensure_database("gridsvc_load_smoke")
-    migrate.upgrade(url)
-    site = prepare(url)
-    try:
+    with scratch_database("gridsvc_load_smoke") as url:
+        site = prepare(url)
         with serve_in_subprocess(url) as base:
             yield base, url, site
-    finally:
-        cluster.drop_database("gridsvc_load_smoke")
 
 
 def test_load_mix_runs_without_errors(loaded_site: tuple[str, str, Site]) -> None:

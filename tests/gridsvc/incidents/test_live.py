@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import shapely
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from gridsvc.repositories.bulk import to_db_geometry
+from tests.conftest import scratch_database, seed_two_cells
 
 STREET, COMMUNITY = "320102555", "320102555001"
 PASSWORD = "live-password-1"
@@ -38,66 +37,17 @@ class Live:
 @pytest.fixture
 def live(database_url: str) -> Iterator[Live]:
     """A 2×1 community with a 格长 for the west cell, users, an Open311 key; gridsvc serving."""
-    import geopandas as gpd
-
-    from gridsvc.db import migrate
-    from gridsvc.localdb import embedded_cluster
-    from gridsvc.models import Community, Person, RoleAssignment
-    from gridsvc.services.imports import create_cells, ensure_street
     from gridsvc.services.open311 import create_key
-    from gridsvc.services.users import ScopeSpec, create_user
-    from gridsvc.settings import get_settings
-
-    if get_settings().db.database_url:
-        pytest.skip("needs the embedded cluster for a scratch database")
-    cluster = embedded_cluster()
-    cluster.drop_database("gridsvc_incidents_live")
-    url = cluster.ensure_database("gridsvc_incidents_live")
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    with Session(engine) as s:
-        street_id = ensure_street(s, street_code=STREET, street_name="实时街道")
-        x0, y0, d = 118.9, 32.1, 0.004
-        s.add(
-            Community(
-                code=COMMUNITY,
-                name="实时社区",
-                street_id=street_id,
-                geom=to_db_geometry(shapely.box(x0, y0, x0 + 2 * d, y0 + d)),
-            )
-        )
-        s.flush()
-        cells = gpd.GeoDataFrame(
-            geometry=[
-                shapely.box(x0, y0, x0 + d, y0 + d),
-                shapely.box(x0 + d, y0, x0 + 2 * d, y0 + d),
-            ],
-            crs=4326,
-        )
-        codes = create_cells(s, cells).codes
-        west = s.execute(text("SELECT id FROM cell WHERE code = :c"), {"c": min(codes)}).scalar()
-        leader = Person(name="赵格长")
-        s.add(leader)
-        s.flush()
-        s.add(RoleAssignment(person_id=leader.id, role="leader", cell_id=west))
-        create_user(s, username="boss", password=PASSWORD, role="admin")
-        create_user(
-            s,
-            username="gz",
-            password=PASSWORD,
-            role="leader",
-            scope=ScopeSpec("cell", min(codes)),
-        )
-        s.commit()
-        key = create_key(s, "live-client")
     from gridsvc.testing import serve_in_subprocess
 
-    try:
+    with scratch_database("gridsvc_incidents_live") as url:
+        seed_two_cells(url, STREET, COMMUNITY, PASSWORD)
+        engine = create_engine(url)
+        with Session(engine) as s:
+            key = create_key(s, "live-client")
+        engine.dispose()
         with serve_in_subprocess(url) as base:
             yield Live(base, url, key)
-    finally:
-        engine.dispose()
-        cluster.drop_database("gridsvc_incidents_live")
 
 
 def _race(calls: list) -> list[httpx.Response]:  # type: ignore[type-arg]
