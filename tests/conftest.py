@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 SHARED_DATA = Path(
     os.environ.get(
@@ -210,3 +214,22 @@ def seed_two_cells(url: str, street: str, community: str, password: str) -> list
         s.commit()
     engine.dispose()
     return codes
+
+
+def race(calls: list[Callable[[], T]], timeout: float = 60) -> list[T]:
+    """Run the calls at the same instant from one thread each (real concurrent clients);
+    their results in order. Fails if a call has not returned within `timeout` seconds."""
+    barrier = threading.Barrier(len(calls))
+    results: list[T | None] = [None] * len(calls)
+
+    def go(i: int) -> None:
+        barrier.wait()
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert all(r is not None for r in results), "a racing call did not return"
+    return results  # type: ignore[return-value]

@@ -3,7 +3,6 @@ wins, the other gets 409, nothing is lost; the database enforces one 格长 per 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -11,7 +10,7 @@ import pytest
 import shapely
 from sqlalchemy import create_engine, text
 
-from tests.conftest import scratch_database, seed_two_cells
+from tests.conftest import race, scratch_database, seed_two_cells
 
 STREET, COMMUNITY = "320102444", "320102444001"
 PASSWORD = "race-password-1"
@@ -28,23 +27,7 @@ def live(database_url: str) -> Iterator[tuple[str, str]]:
             yield base, url
 
 
-def _race(calls: list) -> list[httpx.Response]:  # type: ignore[type-arg]
-    barrier = threading.Barrier(len(calls))
-    results: list[httpx.Response] = [None] * len(calls)  # type: ignore[list-item]
-
-    def go(i: int) -> None:
-        barrier.wait()
-        results[i] = calls[i]()
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
-
-
-def test_two_commits_of_one_preview_race(live: tuple[str, str]) -> None:
+def test_two_commits_of_one_previewrace(live: tuple[str, str]) -> None:
     base, url = live
     token = httpx.post(
         f"{base}/api/v1/auth/token", data={"username": "boss", "password": PASSWORD}
@@ -62,7 +45,7 @@ def test_two_commits_of_one_preview_race(live: tuple[str, str]) -> None:
         "geometry": shapely.geometry.mapping(shapely.box(118.9, 32.1, 118.9035, 32.104)),
     }
     commit = f"{base}/api/v1/communities/{COMMUNITY}/redraw/commit"
-    results = _race(
+    results = race(
         [
             lambda: httpx.post(
                 commit, json=merge, headers={**headers, "If-Match": etag}, timeout=30
@@ -118,7 +101,7 @@ def test_second_active_leader_refused_under_concurrency(live: tuple[str, str]) -
 
         return run
 
-    outcomes = _race([appoint(p) for p in people])
+    outcomes = race([appoint(p) for p in people])
     assert outcomes.count("ok") == 1 and outcomes.count("IntegrityError") == 5
     with engine.connect() as conn:
         leaders = conn.execute(

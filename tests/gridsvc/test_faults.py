@@ -23,7 +23,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, create_engine, text
 
-from tests.conftest import scratch_database, seed_two_cells
+from tests.conftest import race, scratch_database, seed_two_cells
 
 PASSWORD = "fault-password-1"
 X0, Y0, D = 118.9, 32.1, 0.004
@@ -323,23 +323,6 @@ def live(database_url: str) -> Iterator[tuple[str, str, list[str]]]:
             yield base, url, codes
 
 
-def _race(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-    barrier = threading.Barrier(len(calls))
-    results: list[httpx.Response | None] = [None] * len(calls)
-
-    def go(i: int) -> None:
-        barrier.wait()
-        results[i] = calls[i]()
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert all(r is not None for r in results)
-    return results  # type: ignore[return-value]
-
-
 def _step(
     url: str, body: dict[str, object], headers: dict[str, str]
 ) -> Callable[[], httpx.Response]:
@@ -376,7 +359,7 @@ def test_many_clients_race_one_case_with_mixed_actions(live: tuple[str, str, lis
             for body in actions
             for who in ((gz, boss) if body["action"] == "handle" else (boss, boss))
         ]
-        results = _race(calls)
+        results = race(calls)
         statuses = sorted(r.status_code for r in results)
         assert statuses == [200] + [409] * 7, [r.text for r in results]
         for r in results:
@@ -442,7 +425,7 @@ def test_redraw_racing_intake_leaves_every_incident_in_its_cell(
 
         return run
 
-    results = _race([commit] + [intake(i) for i in range(4)])
+    results = race([commit] + [intake(i) for i in range(4)])
     assert results[0].status_code == 200, results[0].text
     assert intake_results and all(r.status_code == 201 for r in intake_results), [
         r.text for r in intake_results if r.status_code != 201

@@ -3,7 +3,6 @@ the other gets 409), and an Open311 client nobody here wrote (``georeport`` from
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import scratch_database, seed_two_cells
+from tests.conftest import race, scratch_database, seed_two_cells
 
 STREET, COMMUNITY = "320102555", "320102555001"
 PASSWORD = "live-password-1"
@@ -50,22 +49,6 @@ def live(database_url: str) -> Iterator[Live]:
             yield Live(base, url, key)
 
 
-def _race(calls: list) -> list[httpx.Response]:  # type: ignore[type-arg]
-    barrier = threading.Barrier(len(calls))
-    results: list[httpx.Response] = [None] * len(calls)  # type: ignore[list-item]
-
-    def go(i: int) -> None:
-        barrier.wait()
-        results[i] = calls[i]()
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
-
-
 def test_concurrent_transitions_one_wins(live: Live) -> None:
     boss, gz = live.headers("boss"), live.headers("gz")
     base = f"{live.base}/api/v1/incidents"
@@ -90,13 +73,13 @@ def test_concurrent_transitions_one_wins(live: Live) -> None:
 
     for case in cases[:3]:
         # The same step twice at once: the second finds the case handled already.
-        results = _race(
+        results = race(
             [step(case, {"action": "handle"}, gz), step(case, {"action": "handle"}, boss)]
         )
         assert sorted(r.status_code for r in results) == [200, 409], [r.text for r in results]
     for case in cases[3:]:
         # Two different steps, both legal from the version both clients saw: one wins.
-        results = _race(
+        results = race(
             [
                 step(case, {"action": "handle", "expected_version": 2}, gz),
                 step(case, {"action": "park", "note": "停工", "expected_version": 2}, boss),
