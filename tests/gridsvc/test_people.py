@@ -12,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridsvc.services.users import ScopeSpec, create_user
+from tests.conftest import race
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for
-from tests.gridsvc.test_concurrency import _race, live  # noqa: F401  (fixture)
+from tests.gridsvc.test_concurrency import live  # noqa: F401  (fixture)
 
 # A valid 18-digit 身份证号 (check digit computed by GB 11643) and one with a wrong check digit.
 GOOD_ID = "11010519491231002X"
@@ -392,7 +393,8 @@ def test_second_leader_refused_under_concurrent_requests(live: tuple[str, str]) 
     engine = create_engine(url)
     with engine.begin() as conn:
         community = conn.execute(text("SELECT code FROM community LIMIT 1")).scalar_one()
-        cell = conn.execute(text("SELECT code FROM cell ORDER BY code LIMIT 1")).scalar_one()
+        # The east cell, which has no 格长 yet (the west one has: tests.conftest.seed_two_cells).
+        cell = conn.execute(text("SELECT code FROM cell ORDER BY code DESC LIMIT 1")).scalar_one()
     token = httpx.post(
         f"{base}/api/v1/auth/token", data={"username": "boss", "password": "race-password-1"}
     ).json()["access_token"]
@@ -405,7 +407,7 @@ def test_second_leader_refused_under_concurrent_requests(live: tuple[str, str]) 
         ).json()["id"]
         for i in range(6)
     ]
-    results = _race(
+    results = race(
         [
             (
                 lambda pid=pid: httpx.post(
