@@ -97,6 +97,11 @@ INCIDENT_STATUSES: dict[str, str] = {
     "escalated": "上报",
     "parked": "挂账",
 }
+#: Cases still being worked on: neither closed (结案) nor parked (挂账). Maps, exports and the
+#: incident statistics count these as "open" (未结).
+INCIDENT_OPEN_STATUSES: tuple[str, ...] = tuple(
+    s for s in INCIDENT_STATUSES if s not in ("closed", "parked")
+)
 INCIDENT_CATEGORIES: dict[str, str] = {
     "dispute": "矛盾纠纷",
     "public_order": "治安隐患",

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
+from gridsvc.domain import INCIDENT_OPEN_STATUSES
 from gridsvc.models import (
     Cell,
     Community,
@@ -223,7 +224,7 @@ def cell_parent(session: Session, cell_id: int) -> int | None:
 
 def open_condition() -> Any:
     """SQL: the case is still being worked on (not closed, not parked)."""
-    return Incident.status.not_in(("closed", "parked"))
+    return Incident.status.in_(INCIDENT_OPEN_STATUSES)
 
 
 def awaiting_dispatch() -> Any:

@@ -13,7 +13,12 @@ import geopandas as gpd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridsvc.domain import HOUSEHOLD_FLAGS, INCIDENT_CATEGORIES, INCIDENT_STATUSES
+from gridsvc.domain import (
+    HOUSEHOLD_FLAGS,
+    INCIDENT_CATEGORIES,
+    INCIDENT_OPEN_STATUSES,
+    INCIDENT_STATUSES,
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,8 @@ class Area:
         return f"{community} IN (SELECT id FROM community WHERE street_id = :area_id)"
 
 
-#: Incident states still needing work (everything but 结案).
-OPEN_STATUSES = tuple(s for s in INCIDENT_STATUSES if s != "closed")
+#: Incident states still being worked on (the one definition, in gridsvc.domain).
+OPEN_STATUSES = INCIDENT_OPEN_STATUSES
 
 _FLAG_SUMS = ", ".join(f"count(*) FILTER (WHERE h.{flag}) AS {flag}" for flag in HOUSEHOLD_FLAGS)
 
