@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from geodata.china import Datum
 from gridsvc.errors import GridsvcError
+from gridsvc.services.clock import local_today
 
 app = typer.Typer(
     help="gridsvc — 网格化管理 service: cells, buildings, households, incidents.",
@@ -1118,12 +1119,11 @@ def people_record(
     note: Annotated[str | None, typer.Option(help="visit note")] = None,
 ) -> None:
     """Record a 走访 visit, a 联系户 link, a 公益岗位 claim or a 辖区单位."""
-    from datetime import date
 
     from gridsvc.services import people
     from gridsvc.services.roster import parse_date
 
-    day = parse_date(on) or date.today()
+    day = parse_date(on) or local_today()
     with _session() as session:
         admin = _principal(session)
         try:

@@ -337,7 +337,12 @@ def _coverage_response(report: dict[str, Any], fmt: str, name: str) -> Any:
     return report
 
 
-@router.get("/streets/{code}/coverage", responses=_COVERAGE_RESPONSES)
+@router.get(
+    "/streets/{code}/coverage",
+    responses=_COVERAGE_RESPONSES,
+    description="Coverage per cell, community and the street; every figure names its "
+    f"denominator.\n\n{coverage_service.VISIT_WINDOW_RULE}",
+)
 def street_coverage(
     session: SessionDep,
     user: CurrentUser,
@@ -355,7 +360,12 @@ def street_coverage(
     return _coverage_response(report, format, code)
 
 
-@router.get("/communities/{code}/coverage", responses=_COVERAGE_RESPONSES)
+@router.get(
+    "/communities/{code}/coverage",
+    responses=_COVERAGE_RESPONSES,
+    description="Coverage per cell of one community, and the community's totals.\n\n"
+    f"{coverage_service.VISIT_WINDOW_RULE}",
+)
 def community_coverage(
     session: SessionDep,
     user: CurrentUser,

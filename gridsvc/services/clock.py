@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from gridsvc.settings import get_settings
 
 
 class Clock:
@@ -11,6 +14,11 @@ class Clock:
     def now(self) -> datetime:
         """The current time."""
         return datetime.now(UTC)
+
+    def today(self) -> date:
+        """The current date where the users are (the configured local time zone, not the
+        server's): between 16:00 and 24:00 UTC it is already tomorrow in Asia/Shanghai."""
+        return self.now().astimezone(ZoneInfo(get_settings().coverage.local_timezone)).date()
 
 
 class FixedClock(Clock):
@@ -41,3 +49,8 @@ _SYSTEM = Clock()
 def get_clock() -> Clock:
     """The process clock (a FastAPI dependency; tests override it with a FixedClock)."""
     return _SYSTEM
+
+
+def local_today() -> date:
+    """Today's date in the users' time zone: the default of every "as of" and "on" date."""
+    return _SYSTEM.today()

@@ -22,7 +22,17 @@ from gridsvc.errors import InvalidInput, NotFound
 from gridsvc.models import Cell, Community, Street
 from gridsvc.repositories.coverage import COUNT_COLUMNS, coverage_counts
 from gridsvc.services.access import Place, Principal, require_in_scope
+from gridsvc.services.clock import local_today
 from gridsvc.settings import get_settings
+
+#: What "visited in the last N days" means (API descriptions and the README say this).
+VISIT_WINDOW_RULE = (
+    "近期走访 (households_visited, visited_share): as of day D a household counts as visited "
+    "when it has a visit dated D−(N−1) … D, both ends included, N being "
+    "GRIDSVC_VISIT_WINDOW_DAYS (default 30). A visit exactly N days before D, or after D, does "
+    "not count. Days are local (GRIDSVC_LOCAL_TIMEZONE, default Asia/Shanghai); `as_of` "
+    "defaults to today there, and the state at the end of that day is reported."
+)
 
 #: Chinese labels of the counts (CSV headers and JSON).
 COUNT_LABELS: dict[str, str] = {
@@ -145,7 +155,7 @@ def coverage(
 ) -> dict[str, Any]:
     """Coverage of a street (or one community of it) as of a date (default today)."""
     settings = get_settings().coverage
-    day = as_of or datetime.now(ZoneInfo(settings.local_timezone)).date()
+    day = as_of or local_today()
     distance = settings.walk_distance_m if distance_m is None else float(distance_m)
     if not 0 < distance <= 5000:
         raise InvalidInput("distance_m must be between 0 and 5000 metres")

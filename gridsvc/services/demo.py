@@ -24,6 +24,7 @@ from gridsvc.services.assignment import (
     assign_buildings_to_cells,
     attribute_incidents,
 )
+from gridsvc.services.clock import local_today
 from gridsvc.services.imports import create_cells
 
 log = logging.getLogger(__name__)
@@ -459,10 +460,9 @@ _DEMO_PEOPLE_SQL = (
 def load_people_extras(session: Session, street_code: str) -> None:
     """Give a loaded street plausible sectors, heads, 联系户, 走访, 公益岗位 and 辖区单位, so its
     coverage figures are not zero (set-based SQL; repeatable for the same database ids)."""
-    from datetime import date
 
     street_id = session.scalar(select(Street.id).where(Street.code == street_code))
-    today = date.today()
+    today = local_today()
     params = {"street": street_id, "as_of": today, "today": today}
     for sql in _DEMO_PEOPLE_SQL:
         session.execute(text(sql), params)

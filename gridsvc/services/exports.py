@@ -25,6 +25,7 @@ from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
 from gridsvc.services import maps as map_service
 from gridsvc.services.access import Principal, sees_personal_data
+from gridsvc.services.clock import local_today
 
 MapFormat = Literal["png", "pdf", "html"]
 TableFormat = Literal["xlsx"]
@@ -60,7 +61,7 @@ class Export:
 
 
 def _filename(area: Area, what: str, suffix: str) -> str:
-    return f"{area.code}-{what}-{date.today():%Y%m%d}{suffix}"
+    return f"{area.code}-{what}-{local_today():%Y%m%d}{suffix}"
 
 
 # ---------------------------------------------------------------------------- layers ------

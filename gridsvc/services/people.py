@@ -49,6 +49,7 @@ from gridsvc.models import (
     VolunteerTeam,
 )
 from gridsvc.services.access import Place, Principal, require_in_scope
+from gridsvc.services.clock import local_today
 
 #: How people follow a redraw (also returned in every impact report).
 PEOPLE_RULE = (
@@ -502,7 +503,7 @@ def assign(
     employment = _choice(employment, EMPLOYMENT_KINDS, "employment (专职/兼职)")
     if employment and role != "grid_worker":
         raise InvalidInput("专职/兼职 applies to 网格员 only")
-    starts = starts_on or date.today()
+    starts = starts_on or local_today()
     if ends_on is not None and ends_on < starts:
         raise InvalidInput(f"结束日期 {ends_on} is before 开始日期 {starts}")
     row = RoleAssignment(
@@ -571,7 +572,7 @@ def end_assignment(
     require_in_scope(principal, _assignment_place(session, row), "this assignment")
     if row.ends_on is not None:
         raise Conflict(f"assignment #{assignment_id} already ended on {row.ends_on}")
-    day = ends_on or date.today()
+    day = ends_on or local_today()
     if day < row.starts_on:
         raise InvalidInput(f"an assignment cannot end ({day}) before it starts ({row.starts_on})")
     row.ends_on = day
@@ -584,7 +585,7 @@ def assignments_of_cell(
 ) -> list[dict[str, Any]]:
     """Who holds which role in a cell: the cell's own roles and those of its buildings and
     households (active on `on`, default today; with history, every assignment ever)."""
-    day = on or date.today()
+    day = on or local_today()
     query = (
         select(RoleAssignment, Person.name, Building.name.label("building"))
         .join(Person, Person.id == RoleAssignment.person_id)
@@ -646,17 +647,18 @@ def people_follow(
             > 0
         )
         session.execute(
-            text("UPDATE role_assignment SET ends_on = current_date WHERE id = :i"), {"i": row.id}
+            text("UPDATE role_assignment SET ends_on = :today WHERE id = :i"),
+            {"i": row.id, "today": local_today()},
         )
         moved = heir is not None and not taken
         if moved:
             session.execute(
                 text(
                     "INSERT INTO role_assignment (person_id, role, cell_id, employment, starts_on) "
-                    "SELECT person_id, role, :c, employment, current_date FROM role_assignment "
+                    "SELECT person_id, role, :c, employment, :today FROM role_assignment "
                     "WHERE id = :i"
                 ),
-                {"c": heir, "i": row.id},
+                {"c": heir, "i": row.id, "today": local_today()},
             )
         moves.append(
             {
@@ -947,7 +949,7 @@ def link_household(
         raise InvalidInput(f"{person.name} is not a party member; 联系户 are linked to members")
     require_in_scope(principal, _household_place(session, household_id), "this household")
     link = LinkedHousehold(
-        person_id=person_id, household_id=household_id, starts_on=starts_on or date.today()
+        person_id=person_id, household_id=household_id, starts_on=starts_on or local_today()
     )
     try:
         with session.begin_nested():
@@ -978,7 +980,7 @@ def unlink_household(
     require_in_scope(principal, _household_place(session, link.household_id), "this household")
     if link.ends_on is not None:
         raise Conflict(f"link #{link_id} already ended on {link.ends_on}")
-    day = ends_on or date.today()
+    day = ends_on or local_today()
     if day < link.starts_on:
         raise InvalidInput("a link cannot end before it starts")
     link.ends_on = day
@@ -1015,7 +1017,7 @@ def claim_post(
         community_id=person.community_id,
         kind=_choice(kind, SERVICE_POST_KINDS, "post kind (岗位类别)"),
         title=title,
-        starts_on=starts_on or date.today(),
+        starts_on=starts_on or local_today(),
     )
     session.add(post)
     session.flush()
@@ -1092,7 +1094,7 @@ def record_visit(
 ) -> dict[str, Any]:
     """Record a 走访: who visited which household, when, a note (not in the future)."""
     require_in_scope(principal, _household_place(session, household_id), "this household")
-    if visited_on > date.today():
+    if visited_on > local_today():
         raise InvalidInput(f"a visit cannot be in the future ({visited_on})")
     if person_id is not None and session.get(Person, person_id) is None:
         raise NotFound(f"no person #{person_id}")
@@ -1137,7 +1139,7 @@ def responsibility_tree(
 ) -> dict[str, Any]:
     """The tree street → community → level-2 sector (→ level-3 area) → cell, each node with its
     people (active on `on`) and duties. Cells in no sector sit under a "未划片" node."""
-    day = on or date.today()
+    day = on or local_today()
     street = session.execute(
         select(Street.id, Street.code, Street.name).where(Street.code == street_code)
     ).one_or_none()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from gridsvc.models import Building, Cell, Household, Person, RoleAssignment, VolunteerTeam
 from gridsvc.services.access import Principal
 from gridsvc.services.coverage import coverage
+from gridsvc.settings import get_settings
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for
 
 AS_OF = date(2026, 11, 1)
@@ -221,24 +222,33 @@ def test_walking_distance_is_configurable(db: Session, covered: Covered) -> None
 def test_as_of_uses_the_cell_versions_valid_then(db: Session, covered: Covered) -> None:
     from gridsvc.repositories.areas import get_community
     from gridsvc.services import redraw
+    from gridsvc.services.clock import local_today
 
+    # The merge below happens now, so "today" and "yesterday" are the users' local dates
+    # (Asia/Shanghai), and every comparison is between reports of the same as-of date: the
+    # 30-day visit window then moves with the date on both sides and cannot flip the result.
     street = covered.street.street_code
-    before = _rows(coverage(db, ADMIN, street_code=street, as_of=date.today()))
+    today_date = local_today()
+    yesterday_date = today_date - timedelta(days=1)
+    before = _rows(coverage(db, ADMIN, street_code=street, as_of=today_date))
+    before_yesterday = _rows(coverage(db, ADMIN, street_code=street, as_of=yesterday_date))
     community = get_community(db, covered.street.community_code)
     plan = redraw.plan_merge(db, community, [covered.nw, covered.ne])
     redraw.run(db, community, plan, request={}, reason="合并", user="t", commit=False)
     plan = redraw.plan_merge(db, community, [covered.nw, covered.ne])
     etag = redraw.etag_for(community.code, 0)
     redraw.run(db, community, plan, request={}, reason="合并", user="t", commit=True, if_match=etag)
-    today = _rows(coverage(db, ADMIN, street_code=street, as_of=date.today()))
-    yesterday = _rows(coverage(db, ADMIN, street_code=street, as_of=date.today() - timedelta(1)))
+    today = _rows(coverage(db, ADMIN, street_code=street, as_of=today_date))
+    yesterday = _rows(coverage(db, ADMIN, street_code=street, as_of=yesterday_date))
     assert covered.nw not in today and covered.ne not in today
     merged = [c for c in today if c not in before and c not in ("street",)]
     assert len(merged) == 1
     assert today[merged[0]]["counts"]["households_registered"] == 5  # NW 3 + NE 2
-    # As of yesterday the old cells (and their versions) are back.
+    # The merge changes cells, not what the street holds.
+    assert today["street"]["counts"] == before["street"]["counts"]
+    # As of yesterday the old cells (and their versions) are back, exactly as reported then.
     assert yesterday[covered.nw]["counts"]["households_registered"] == 3
-    assert yesterday["street"]["counts"] == before["street"]["counts"]
+    assert yesterday == before_yesterday
     # Before the cells existed there is nothing to count.
     empty = coverage(db, ADMIN, street_code=street, as_of=date(2020, 1, 1))
     assert [r["level"] for r in empty["rows"]] == ["street"]
@@ -291,3 +301,22 @@ def test_coverage_is_scoped(client: TestClient, db: Session, covered: Covered) -
     headers = token_for(client, "elsewhere")
     response = client.get(f"/api/v1/streets/{covered.street.street_code}/coverage", headers=headers)
     assert response.status_code == 403
+
+
+def test_the_visit_window_includes_the_as_of_day_and_the_days_before_it(
+    db: Session, covered: Covered
+) -> None:
+    """ "Visited in the last N days" as of day D counts visits on D-(N-1) … D, both ends
+    included; a visit exactly N days before D is out. The fixture's latest visit is on
+    2026-11-02 (the one before it on 2026-10-20)."""
+    window = get_settings().coverage.visit_window_days
+    last_visit = date(2026, 11, 2)
+
+    def visited(day: date) -> int:
+        rows = _rows(coverage(db, ADMIN, street_code=covered.street.street_code, as_of=day))
+        return rows["street"]["counts"]["households_visited"]
+
+    assert visited(last_visit) == 2  # 11-02 and 10-20 (13 days before)
+    assert visited(last_visit - timedelta(days=1)) == 1  # a visit after the as-of day is out
+    assert visited(last_visit + timedelta(days=window - 1)) == 1  # day N of the window
+    assert visited(last_visit + timedelta(days=window)) == 0  # N days before: out

@@ -30,7 +30,7 @@ DISTANCE = 300.0
 
 @pytest.mark.shared_data
 def test_coverage_matches_an_independent_geopandas_computation(db: Session, nanjing: Path) -> None:
-    today = date.today()
+    today = date(2026, 11, 1)  # a fixed as-of date; visits and roles are dated from it
     import_buildings(
         db,
         read_features(nanjing / "buildings.geojson", kind="polygon"),

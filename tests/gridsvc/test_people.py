@@ -3,7 +3,7 @@ duties, the 责任网络图 tree, 联系户, 公益岗位, 走访, and people fo
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridsvc.services.clock import local_today
 from gridsvc.services.users import ScopeSpec, create_user
 from tests.conftest import race
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for
@@ -68,10 +69,10 @@ def test_one_active_leader_per_cell_and_history(
     # End the first; the second may now take the post. The history keeps both.
     ended = client.post(
         f"/api/v1/assignments/{first.json()['id']}/end",
-        json={"ends_on": date.today().isoformat()},
+        json={"ends_on": local_today().isoformat()},
         headers=headers,
     )
-    assert ended.status_code == 200 and ended.json()["ends_on"] == date.today().isoformat()
+    assert ended.status_code == 200 and ended.json()["ends_on"] == local_today().isoformat()
     again = client.post(
         "/api/v1/assignments",
         json={"person_id": b, "role": "leader", "cell": cell},
@@ -195,12 +196,12 @@ def test_scope_limits_who_assigns(
         ),
         {"c": small_street.cell_codes[1]},
     ).scalar_one()
-    visit = {"household_id": hh, "visited_on": date.today().isoformat(), "note": "入户走访"}
+    visit = {"household_id": hh, "visited_on": local_today().isoformat(), "note": "入户走访"}
     leader_headers = token_for(client, "a_leader")
     assert client.post("/api/v1/visits", json=visit, headers=leader_headers).status_code == 201
     elsewhere = {**visit, "household_id": other}
     assert client.post("/api/v1/visits", json=elsewhere, headers=leader_headers).status_code == 403
-    future = {**visit, "visited_on": (date.today() + timedelta(days=3)).isoformat()}
+    future = {**visit, "visited_on": (local_today() + timedelta(days=3)).isoformat()}
     assert client.post("/api/v1/visits", json=future, headers=leader_headers).status_code == 422
     page = client.get(
         f"/api/v1/cells/{small_street.cell_codes[0]}/visits?limit=10", headers=leader_headers
@@ -295,7 +296,7 @@ def test_linked_households_posts_and_organisations(
     assert not_member.status_code == 422 and "party member" in not_member.json()["detail"]
     link = client.get(url, headers=headers).json()[0]
     ended = client.post(f"/api/v1/linked-households/{link['id']}/end", json={}, headers=headers)
-    assert ended.status_code == 200 and ended.json()["ends_on"] == date.today().isoformat()
+    assert ended.status_code == 200 and ended.json()["ends_on"] == local_today().isoformat()
     post = client.post(
         f"/api/v1/people/{member}/posts",
         json={"kind": "环保", "title": "垃圾分类督导", "starts_on": "2026-03-01"},
