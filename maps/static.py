@@ -15,8 +15,9 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import matplotlib as mpl
@@ -59,6 +60,11 @@ _MM = 1 / 25.4
 
 class FontMissingError(RuntimeError):
     """No CJK font is installed, so Chinese text would render as empty boxes."""
+
+
+def _today_in_china() -> date:
+    """The printed date when the caller gives none (gridsvc always passes its local date)."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def cjk_font() -> str:
@@ -290,7 +296,7 @@ def draw_page(page: Page, extent: Sequence[float], draw: Any) -> Figure:
         fig.text(
             0.5, 1 - margin_y, page.title, ha="center", va="top", fontsize=18 * base, weight="bold"
         )
-        when = (page.on or date.today()).strftime("%Y年%m月%d日")
+        when = (page.on or _today_in_china()).strftime("%Y年%m月%d日")
         line = f"{page.subtitle}    {when}" if page.subtitle else when
         fig.text(
             0.5,

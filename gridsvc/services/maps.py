@@ -22,6 +22,7 @@ from gridsvc.services.access import (
     require_in_scope,
     sees_personal_data,
 )
+from gridsvc.services.clock import local_today
 from gridsvc.settings import get_settings
 
 AreaKind = Literal["cell", "community", "street"]
@@ -333,6 +334,7 @@ def static_map(
         "orientation": orientation,
         "footer": settings.footer or None,
         "attribution": layer_repo.attribution(session, area),
+        "on": local_today(),
     }
     if kind == "coverage":
         figure = static.coverage_map(
