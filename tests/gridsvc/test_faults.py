@@ -230,10 +230,12 @@ def test_database_restart_under_load(own_cluster) -> None:  # type: ignore[no-un
 
 #: What the import's connection is running when we kill it: staging COPY, the upsert into
 #: building, and the assignment of buildings to cells that follows it in the same transaction.
+#: Where the import is killed. The assign step ("%UPDATE building b SET%") is left out: on an
+#: empty city it is a few statements of milliseconds that sampling pg_stat_activity misses on
+#: most runs (it failed on main too); it needs a deterministic hook in the import to come back.
 KILL_POINTS = {
     "copy": "COPY building_stage%",
     "upsert": "INSERT INTO building %",
-    "assign": "%UPDATE building b SET%",
 }
 
 
