@@ -632,6 +632,7 @@ def people_follow(
         ),
         {"cells": retired},
     ).all()
+    today = local_today()  # one date for every move of this redraw, even across midnight
     for row in rows:
         heir = heirs.get(row.cell_id)
         taken = (
@@ -648,7 +649,7 @@ def people_follow(
         )
         session.execute(
             text("UPDATE role_assignment SET ends_on = :today WHERE id = :i"),
-            {"i": row.id, "today": local_today()},
+            {"i": row.id, "today": today},
         )
         moved = heir is not None and not taken
         if moved:
@@ -658,7 +659,7 @@ def people_follow(
                     "SELECT person_id, role, :c, employment, :today FROM role_assignment "
                     "WHERE id = :i"
                 ),
-                {"c": heir, "i": row.id, "today": local_today()},
+                {"c": heir, "i": row.id, "today": today},
             )
         moves.append(
             {
