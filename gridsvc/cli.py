@@ -702,6 +702,13 @@ def users_create(
         str | None, typer.Option(help="password (generated and printed if omitted)")
     ] = None,
     full_name: Annotated[str | None, typer.Option(help="display name")] = None,
+    person: Annotated[
+        int | None,
+        typer.Option(
+            help="the registered person this account belongs to (a 格长's or 网格员's scope then "
+            "follows their active role; default: the cell's one holder of the role)"
+        ),
+    ] = None,
 ) -> None:
     """Create a user with a role and a scope (a 格长 gets --cell, street staff --street …)."""
     from gridsvc.services.users import ScopeSpec, create_user
@@ -721,6 +728,7 @@ def users_create(
                 role=role,
                 scope=scope,
                 full_name=full_name,
+                person_id=person,
             )
             session.commit()
         except GridsvcError as exc:

@@ -33,7 +33,13 @@ from gridsvc.schemas.people import (
 )
 from gridsvc.services import coverage as coverage_service
 from gridsvc.services import people
-from gridsvc.services.access import mask_contact, mask_person, mask_phones, mask_visit
+from gridsvc.services.access import (
+    mask_assignment,
+    mask_contact,
+    mask_person,
+    mask_phones,
+    mask_visit,
+)
 from gridsvc.services.permissions import require
 from gridsvc.settings import get_settings
 
@@ -159,12 +165,14 @@ def end_assignment(
 @router.get("/cells/{code}/assignments")
 def cell_assignments(
     session: SessionDep,
+    user: CurrentUser,
     cell: ScopedCell,
     history: Annotated[bool, Query(description="every assignment ever, not only active")] = False,
     on: Annotated[date | None, Query(description="active on this day (default today)")] = None,
 ) -> list[dict[str, Any]]:
     """Who holds which role in the cell and its buildings and households."""
-    return people.assignments_of_cell(session, cell.id, history=history, on=on)
+    rows = people.assignments_of_cell(session, cell.id, history=history, on=on)
+    return [mask_assignment(user, row) for row in rows]
 
 
 # -- sectors and organisations ----------------------------------------------------------------

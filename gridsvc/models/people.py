@@ -9,6 +9,7 @@ starting today never overlap).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -37,6 +38,11 @@ _TARGET_RULE = (
 )
 
 _DATES = "ends_on IS NULL OR ends_on >= starts_on"
+
+
+def active_on(model: Any, day: date) -> Any:
+    """SQL condition: a dated row (starts_on/ends_on) is active on `day` (the rule above)."""
+    return (model.starts_on <= day) & (model.ends_on.is_(None) | (model.ends_on > day))
 
 
 class RoleAssignment(Base):

@@ -10,12 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy import ColumnElement, and_, false, select, true
 from sqlalchemy.orm import Session
 
 from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.errors import Forbidden
-from gridsvc.models import Cell, Community, User
+from gridsvc.models import Cell, Community, RoleAssignment, User
+from gridsvc.models.people import active_on
+from gridsvc.services.clock import local_today
 from gridsvc.services.permissions import ROLES
 
 
@@ -55,21 +57,55 @@ class Principal:
             return f"street #{self.street_id}"
         if self.community_id:
             return f"community #{self.community_id}"
+        if self.cell_id is None:
+            return "no cell (you hold no active 格长 or 网格员 role)"
         return f"cell #{self.cell_id}"
 
 
+#: Sign-in roles whose scope is one cell, and the assignment roles that give them that cell.
+CELL_ROLES = {"leader": ("leader", "grid_worker"), "grid_worker": ("grid_worker", "leader")}
+
+
+def scope_cell(session: Session, user: User) -> int | None:
+    """The cell a 格长's or 网格员's sign-in reaches: the cell of their person's active role
+    assignment today (so a split or merge that moves their role moves their scope), the role
+    of their account first; None when the person holds no such role any more. An account
+    not linked to a person keeps the cell it was created with."""
+    roles = CELL_ROLES.get(user.role)
+    if roles is None or user.person_id is None:
+        return user.cell_id
+    rows = session.execute(
+        select(RoleAssignment.cell_id, RoleAssignment.role)
+        .where(
+            RoleAssignment.person_id == user.person_id,
+            RoleAssignment.role.in_(roles),
+            RoleAssignment.cell_id.is_not(None),
+            active_on(RoleAssignment, local_today()),
+        )
+        .order_by(RoleAssignment.starts_on.desc(), RoleAssignment.id.desc())
+    ).all()
+    if not rows:
+        return None
+    cells = [cell for cell, _ in rows]
+    if user.cell_id in cells:  # several roles: the cell the account names, if still held
+        return user.cell_id
+    own_role = [cell for cell, role in rows if role == user.role]
+    return (own_role or cells)[0]
+
+
 def principal_for(session: Session, user: User) -> Principal:
-    """Build the Principal of a user (one lookup for cell-scoped users)."""
+    """Build the Principal of a user (cell-scoped users: their cell from :func:`scope_cell`)."""
+    cell_id = scope_cell(session, user) if user.role in CELL_ROLES else user.cell_id
     cell_community = None
-    if user.cell_id is not None:
-        cell_community = session.scalar(select(Cell.community_id).where(Cell.id == user.cell_id))
+    if cell_id is not None:
+        cell_community = session.scalar(select(Cell.community_id).where(Cell.id == cell_id))
     return Principal(
         id=user.id,
         username=user.username,
         role=user.role,
         street_id=user.street_id,
         community_id=user.community_id,
-        cell_id=user.cell_id,
+        cell_id=cell_id,
         cell_community_id=cell_community,
     )
 
@@ -116,6 +152,8 @@ def scope_filter(principal: Principal, *, cell_id, community_id, street_id) -> C
         )
     if principal.community_id is not None:
         return community_id == principal.community_id
+    if principal.cell_id is None:  # a 格长 or 网格员 who no longer holds a cell sees nothing
+        return false()
     if cell_id is not None:
         return cell_id == principal.cell_id
     # A cell-scoped user looking at community-level rows sees only their cell's community.
@@ -181,7 +219,17 @@ def mask_person(principal: Principal, person: dict[str, Any]) -> dict[str, Any]:
     masked = mask_personal(principal, person)
     if "household_id" in masked:
         masked["household_id"] = None
+    if "roles" in masked:  # a role held for a household names that household too
+        masked["roles"] = [{**role, "household_id": None} for role in masked["roles"]]
     return masked
+
+
+def mask_assignment(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
+    """A role assignment for those roles: the holder's name masked and the household withheld
+    when the role is held for a household (a resident, e.g. a 信息员); staff names stay."""
+    if sees_personal_data(principal) or item.get("household_id") is None:
+        return item
+    return {**item, "person": mask_name(item.get("person")), "household_id": None}
 
 
 def mask_contact(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:

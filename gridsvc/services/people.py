@@ -48,6 +48,7 @@ from gridsvc.models import (
     Visit,
     VolunteerTeam,
 )
+from gridsvc.models.people import active_on
 from gridsvc.services.access import Place, Principal, require_in_scope
 from gridsvc.services.clock import local_today
 
@@ -64,11 +65,6 @@ PEOPLE_RULE = (
 _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8}|\d{7,8})$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-
-
-def active_on(model: Any, day: date) -> Any:
-    """SQL condition: a dated row (starts_on/ends_on) is active on `day`."""
-    return (model.starts_on <= day) & (model.ends_on.is_(None) | (model.ends_on > day))
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -338,10 +334,17 @@ def create_person(
         raise InvalidInput("姓名 (name) is required")
     community_id = None
     if household_id is not None:
-        place = _household_place(session, household_id)
-        community_id = place.community_id
+        home = _household_place(session, household_id)
+        require_in_scope(principal, home, f"household #{household_id}")
+        community_id = home.community_id
     if community:
-        community_id, place, _ = _community(session, community)
+        named, _, _ = _community(session, community)
+        if community_id is not None and named != community_id:
+            raise InvalidInput(
+                f"household #{household_id} is not in community {community}: a person lives in "
+                "the community of their household"
+            )
+        community_id = named
     if community_id is None:
         raise InvalidInput("give the person's community code or household id")
     require_in_scope(principal, _place_of_community(session, community_id), "this community")
@@ -367,14 +370,12 @@ def _team_id(session: Session, team: str | int | None, community_id: int | None)
     if team is None or str(team).strip() == "":
         return None
     key = str(team).strip()
-    query = select(VolunteerTeam.id)
+    # By id or by name, always a team of the person's own community.
+    query = select(VolunteerTeam.id).where(VolunteerTeam.community_id == community_id)
     if key.isdigit():
         query = query.where(VolunteerTeam.id == int(key))
     else:
-        query = query.where(
-            (VolunteerTeam.name == key) | VolunteerTeam.name.endswith(key),
-            VolunteerTeam.community_id == community_id,
-        )
+        query = query.where((VolunteerTeam.name == key) | VolunteerTeam.name.endswith(key))
     found = session.scalars(query.limit(2)).all()
     if len(found) != 1:
         raise NotFound(f"no single volunteer team {key!r} in the community")
@@ -660,6 +661,15 @@ def people_follow(
                     "WHERE id = :i"
                 ),
                 {"c": heir, "i": row.id, "today": today},
+            )
+            # Accounts not linked to a person follow their cell's roles the same way (linked
+            # ones follow their own assignment: access.scope_cell).
+            session.execute(
+                text(
+                    "UPDATE app_user SET cell_id = :c WHERE cell_id = :old AND role = :role "
+                    "AND person_id IS NULL"
+                ),
+                {"c": heir, "old": row.cell_id, "role": row.role},
             )
         moves.append(
             {
@@ -1097,8 +1107,8 @@ def record_visit(
     require_in_scope(principal, _household_place(session, household_id), "this household")
     if visited_on > local_today():
         raise InvalidInput(f"a visit cannot be in the future ({visited_on})")
-    if person_id is not None and session.get(Person, person_id) is None:
-        raise NotFound(f"no person #{person_id}")
+    if person_id is not None:
+        get_person(session, principal, person_id)  # the visitor, too, in the caller's scope
     visit = Visit(household_id=household_id, person_id=person_id, visited_on=visited_on, note=note)
     session.add(visit)
     session.flush()

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from gridsvc.domain import USER_ROLE_SCOPE, USER_ROLES
 from gridsvc.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from gridsvc.models import Cell, Community, Street, User
+from gridsvc.models import Cell, Community, Person, RoleAssignment, Street, User
+from gridsvc.models.people import active_on
 from gridsvc.security import hash_password, verify_password
+from gridsvc.services.clock import local_today
 
 #: Failed sign-ins before an account is locked, and for how long.
 MAX_FAILED_LOGINS = 5
@@ -49,8 +51,13 @@ def create_user(
     role: str,
     scope: ScopeSpec = ScopeSpec(),
     full_name: str | None = None,
+    person_id: int | None = None,
 ) -> User:
-    """Create a user; the scope must suit the role (a 格长 is scoped to a cell, etc.)."""
+    """Create a user; the scope must suit the role (a 格长 is scoped to a cell, etc.).
+
+    A 格长's or 网格员's account is linked to their registered person (`person_id`, or else the
+    cell's one active holder of that role), so that their scope follows their role assignment
+    (see :func:`gridsvc.services.access.scope_cell`)."""
     if role not in USER_ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(USER_ROLES)}")
     allowed = USER_ROLE_SCOPE[role]
@@ -59,12 +66,14 @@ def create_user(
         raise InvalidInput(f"the {role} role needs {need} as its scope, not {scope.kind or 'none'}")
     if len(password) < 8:
         raise InvalidInput("passwords must have at least 8 characters")
+    ids = _resolve_scope(session, scope)
     user = User(
         username=username,
         password_hash=hash_password(password),
         role=role,
         full_name=full_name,
-        **_resolve_scope(session, scope),
+        person_id=_person_of_account(session, role, ids["cell_id"], person_id),
+        **ids,
     )
     session.add(user)
     try:
@@ -73,6 +82,29 @@ def create_user(
     except IntegrityError as exc:
         raise Conflict(f"a user named {username!r} already exists") from exc
     return user
+
+
+def _person_of_account(
+    session: Session, role: str, cell_id: int | None, person_id: int | None
+) -> int | None:
+    """The person a new account belongs to: the one named, else (for a cell role) the cell's
+    single active holder of that role, if there is exactly one."""
+    if person_id is not None:
+        if session.get(Person, person_id) is None:
+            raise NotFound(f"no person #{person_id}")
+        return person_id
+    if role not in ("leader", "grid_worker") or cell_id is None:
+        return None
+    holders = session.scalars(
+        select(RoleAssignment.person_id)
+        .where(
+            RoleAssignment.cell_id == cell_id,
+            RoleAssignment.role == role,
+            active_on(RoleAssignment, local_today()),
+        )
+        .limit(2)
+    ).all()
+    return holders[0] if len(holders) == 1 else None
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
