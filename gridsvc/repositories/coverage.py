@@ -21,30 +21,25 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridsvc.domain import HOUSEHOLD_FLAGS
+from gridsvc.repositories.spatial import degrees_sql
 
-#: Homes (buildings) of volunteers within reach of the street's cells, indexed for ST_DWithin.
-_VOLUNTEER_HOMES = """
+#: Homes (buildings) of volunteers within reach of the cells counted (the community's, or the
+#: street's), indexed for ST_DWithin.
+_VOLUNTEER_HOMES = f"""
     CREATE TEMP TABLE coverage_volunteer_home ON COMMIT DROP AS
     WITH area AS (
         SELECT ST_Extent(cv.geom)::geometry AS box
         FROM cell_version cv JOIN cell c ON c.id = cv.cell_id
         JOIN community co ON co.id = c.community_id
         WHERE co.street_id = :street_id
+          AND (CAST(:community_id AS integer) IS NULL OR co.id = :community_id)
           AND cv.valid_from < :ts AND (cv.valid_to IS NULL OR cv.valid_to >= :ts)
     )
-    , homes AS MATERIALIZED (  -- buildings where volunteers live (partial index on person)
-        SELECT DISTINCT h.building_id
-        FROM person p JOIN household h ON h.id = p.household_id
-        WHERE p.volunteer_team_id IS NOT NULL
-    )
     SELECT b.id, ST_PointOnSurface(b.footprint)::geography AS home
-    FROM area, homes JOIN building b ON b.id = homes.building_id
-    WHERE b.footprint && ST_Expand(
-            area.box,
-            -- degrees of longitude that surely cover the distance at the area's latitude
-            :distance / 111000.0 / cos(radians(least(85, greatest(abs(ST_YMin(area.box)),
-                                                                abs(ST_YMax(area.box))))))
-          )
+    FROM area JOIN building b ON b.footprint && ST_Expand(area.box, {degrees_sql("area.box", ":distance")})
+    -- buildings near the street where a volunteer lives (never the whole city's volunteers)
+    WHERE EXISTS (SELECT 1 FROM household h JOIN person p ON p.household_id = h.id
+                  WHERE h.building_id = b.id AND p.volunteer_team_id IS NOT NULL)
 """
 
 _FLAG_COUNTS = ",\n".join(

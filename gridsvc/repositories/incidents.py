@@ -4,7 +4,6 @@ geography type; a bounding-box test in degrees (generous) keeps the GiST indexes
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,15 +22,8 @@ from gridsvc.models import (
     Person,
     Street,
 )
+from gridsvc.repositories.spatial import expand_degrees
 from gridsvc.services.access import Principal, scope_filter
-
-#: Metres per degree of latitude (WGS84 mean); longitude degrees shrink with cos(latitude).
-_M_PER_DEG = 111_320.0
-
-
-def expand_degrees(lat: float, metres: float) -> float:
-    """Degrees to expand a point's box by so that it surely covers `metres` around it."""
-    return 1.2 * metres / (_M_PER_DEG * max(math.cos(math.radians(lat)), 0.05))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from gridsvc.domain import (
     INCIDENT_OPEN_STATUSES,
     INCIDENT_STATUSES,
 )
+from gridsvc.repositories.spatial import within_metres_sql
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,12 @@ def neighbour_cells_frame(session: Session, cell_id: int) -> gpd.GeoDataFrame:
     """Current general cells touching or near the cell (its context on the 格长's map)."""
     ids = session.scalars(
         text(
-            """
+            f"""
             SELECT c.id FROM cell c
             JOIN cell_version v ON v.cell_id = c.id AND v.valid_to IS NULL
             JOIN cell_version me ON me.cell_id = :cell AND me.valid_to IS NULL
             WHERE c.id <> :cell AND c.retired_at IS NULL AND c.kind = 'general'
-              AND ST_DWithin(v.geom::geography, me.geom::geography, 50)
+              AND {within_metres_sql("v.geom", "me.geom", "50")}
             """
         ),
         {"cell": cell_id},
@@ -118,7 +119,7 @@ def buildings_layer(session: Session, area: Area) -> gpd.GeoDataFrame:
                  WHERE r.building_id = b.id AND r.role = 'building_captain'
                    AND r.ends_on IS NULL) AS captain,
                (SELECT count(*) FROM incident i WHERE i.status = ANY(:open)
-                   AND ST_DWithin(i.location::geography, b.footprint::geography, 20))
+                   AND {within_metres_sql("i.location", "b.footprint", "20")})
                  AS open_incidents,
                {", ".join(f"coalesce(f.{flag}, 0) AS {flag}" for flag in HOUSEHOLD_FLAGS)},
                b.footprint AS geometry
