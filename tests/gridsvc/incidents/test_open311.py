@@ -159,6 +159,8 @@ def test_post_then_read_back(
     assert "张" not in str(one) and "138" not in str(one)
     assert one["status"] == "open" and one["status_notes"].startswith("立案 (filed)")
     assert one["grid_code"] == s.codes[0] and one["service_code"] == "sanitation"
+    # The public view places a case at its cell's point-on-surface: here the centre, where
+    # it was reported (see test_anonymous_feed_hides_private_cases_and_free_text).
     assert (one["lat"], one["long"]) == pytest.approx((lat, lon))
     assert _w3c(one["requested_datetime"]) == T0
     assert _w3c(one["expected_datetime"]) == inc.close_due_at
