@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text
+from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from gridsvc.domain import INCIDENT_OPEN_STATUSES
@@ -458,6 +458,8 @@ def _public_select() -> Any:
     """Only what the public may see: codes, states, dates, the coarse point — no free text,
     no reporter, no address, no assignee."""
     now_p = bindparam("now", type_=DateTime(timezone=True))
+    # Computed once per row (a LATERAL), not once for each coordinate.
+    point = select(_PUBLIC_POINT.label("geom")).correlate(_PUBLIC_VERSION, Community).lateral("pt")
     return (
         select(
             Incident.id,
@@ -475,8 +477,8 @@ def _public_select() -> Any:
             Community.code.label("community_code"),
             Street.code.label("street_code"),
             IncidentCategory.handling_unit,
-            func.ST_X(_PUBLIC_POINT).label("lon"),
-            func.ST_Y(_PUBLIC_POINT).label("lat"),
+            func.ST_X(point.c.geom).label("lon"),
+            func.ST_Y(point.c.geom).label("lat"),
         )
         .join(IncidentCategory, IncidentCategory.code == Incident.category)
         .outerjoin(_CELL, _CELL.id == Incident.cell_id)
@@ -484,6 +486,7 @@ def _public_select() -> Any:
         .outerjoin(_PUBLIC_VERSION, _PUBLIC_VERSION.id == Incident.cell_version_id)
         .outerjoin(Community, Community.id == Incident.community_id)
         .outerjoin(Street, Street.id == Incident.street_id)
+        .outerjoin(point, true())
     )
 
 
