@@ -1386,13 +1386,21 @@ def incidents_stats(
 @open311_keys_app.command("create")
 def open311_key_create(
     name: Annotated[str, typer.Argument(help="the client, e.g. 市民通 app")],
+    street: Annotated[str | None, typer.Option(help="read scope: street code")] = None,
+    community: Annotated[str | None, typer.Option(help="read scope: community code")] = None,
+    cell: Annotated[str | None, typer.Option(help="read scope: cell code")] = None,
 ) -> None:
-    """Create an API key; it is shown once (only its hash is stored)."""
+    """Create an API key; it is shown once (only its hash is stored). With a scope the partner
+    reads the full record of the cases in it; without one the key only submits."""
     from gridsvc.services.open311 import create_key
+    from gridsvc.services.users import ScopeSpec
 
+    given = [(k, v) for k, v in (("street", street), ("community", community), ("cell", cell)) if v]
+    if len(given) > 1:
+        _fail("give at most one of --street, --community, --cell")
     with _session() as session:
         try:
-            key = create_key(session, name)
+            key = create_key(session, name, ScopeSpec(*given[0]) if given else ScopeSpec())
         except GridsvcError as exc:
             _fail(exc.detail)
     err.print(f"API key for {name!r} (shown once, keep it safe):")
@@ -1420,10 +1428,36 @@ def open311_key_list() -> None:
 
     with _session() as session:
         keys = list_keys(session)
-    table = Table("name", "prefix", "created", "revoked")
+    table = Table("name", "prefix", "scope", "created", "revoked")
     for k in keys:
-        table.add_row(k.name, k.prefix + "…", str(k.created_at)[:19], str(k.revoked_at or "")[:19])
+        table.add_row(
+            k.name,
+            k.prefix + "…",
+            k.scope or "(submit only)",
+            str(k.created_at)[:19],
+            str(k.revoked_at or "")[:19],
+        )
     console.print(table)
+
+
+@open311_app.command("publish")
+def open311_publish(
+    category: Annotated[str, typer.Argument(help="category code or label, e.g. sanitation")],
+    public: Annotated[
+        bool, typer.Option("--public/--private", help="show its cases in the public feed or not")
+    ],
+) -> None:
+    """Whether a category's cases appear in the anonymous Open311 feed (coarsened, no free
+    text). 矛盾纠纷, 社情民意 and cases about households or persons should stay private."""
+    from gridsvc.services.incidents import set_category_public
+
+    with _session() as session:
+        try:
+            c = set_category_public(session, category, public)
+        except GridsvcError as exc:
+            _fail(exc.detail)
+    state = "public" if c["public"] else "private"
+    console.print(f"category {c['code']} ({c['label']}) is {state} in the Open311 feed")
 
 
 def main() -> None:

@@ -120,7 +120,16 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-@router.get("/incidents/stats", response_model=None)
+@router.get(
+    "/incidents/stats",
+    response_model=None,
+    responses={
+        200: {
+            "description": "JSON by default; CSV (UTF-8 with BOM, for Excel) with format=csv",
+            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def incident_stats(
     session: SessionDep,
     user: CurrentUser,

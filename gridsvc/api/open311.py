@@ -120,16 +120,29 @@ def discovery(request: Request, fmt: Fmt) -> Response:
     return render(fmt, "discovery", None, payload)
 
 
+#: A partner's key on GETs: the full record of the cases in its scope (else the public view).
+ApiKey = Annotated[
+    str | None,
+    Query(description="a partner's key: full records of the cases in its scope"),
+]
+
+
 @router.get("/services.{fmt}")
-def services(session: SessionDep, fmt: Fmt) -> Response:
-    """The service list: our incident categories."""
-    return render(fmt, "services", "service", open311.services(session))
+def services(session: SessionDep, fmt: Fmt, api_key: ApiKey = None) -> Response:
+    """The service list: our incident categories (the public ones without a key)."""
+    client = open311.reader(session, api_key)
+    return render(fmt, "services", "service", open311.services(session, client))
 
 
 @router.get("/services/{code}.{fmt}")
-def service_definition(session: SessionDep, code: str, fmt: Fmt) -> Response:
+def service_definition(
+    session: SessionDep, code: str, fmt: Fmt, api_key: ApiKey = None
+) -> Response:
     """A service definition (ours need no extra attributes)."""
-    return render(fmt, "service_definition", None, open311.service_definition(session, code))
+    client = open311.reader(session, api_key)
+    return render(
+        fmt, "service_definition", None, open311.service_definition(session, code, client)
+    )
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -159,13 +172,16 @@ def get_requests(
     end_date: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query()] = None,
     jurisdiction_id: Annotated[str | None, Query()] = None,
+    api_key: ApiKey = None,
 ) -> Response:
-    """Service requests by the standard filters (ids override the rest; 90 days by default)."""
+    """Service requests by the standard filters (ids override the rest; 90 days by default):
+    the public view of public categories, full records in a partner key's scope."""
     ids = _csv(service_request_id)
     if any(not i.isdigit() or int(i) >= 2**31 for i in ids):
         raise InvalidInput("service_request_id takes numeric ids, comma-separated")
     rows = open311.requests(
         session,
+        client=open311.reader(session, api_key),
         now=clock.now(),
         ids=tuple(int(i) for i in ids),
         codes=_csv(service_code),
@@ -207,11 +223,14 @@ async def post_request(
 
 
 @router.get("/requests/{request_id}.{fmt}")
-def get_request(session: SessionDep, clock: ClockDep, request_id: str, fmt: Fmt) -> Response:
-    """One service request (a list of one, as the standard has it)."""
-    return render(
-        fmt, "service_requests", "request", [open311.request(session, request_id, now=clock.now())]
-    )
+def get_request(
+    session: SessionDep, clock: ClockDep, request_id: str, fmt: Fmt, api_key: ApiKey = None
+) -> Response:
+    """One service request (a list of one, as the standard has it): the public view, or the
+    full record in a partner key's scope."""
+    client = open311.reader(session, api_key)
+    found = open311.request(session, request_id, now=clock.now(), client=client)
+    return render(fmt, "service_requests", "request", [found])
 
 
 @router.get("/tokens/{token}.{fmt}")

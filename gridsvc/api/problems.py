@@ -210,6 +210,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             statuses = _problem_statuses(path, method, operation)
             if path.startswith("/open311/"):
                 statuses = sorted({{401: 403, 422: 400}.get(s, s) for s in statuses})
+                # GeoReport answers a validation error as 400: FastAPI's 422 (which names the
+                # HTTPValidationError removed above) is never sent.
+                responses.pop("422", None)
             for status in statuses:
                 responses[str(status)] = _error_response(path, status)
     return schema

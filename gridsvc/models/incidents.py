@@ -52,6 +52,10 @@ class IncidentCategory(Base):
     handling_unit: Mapped[str | None] = mapped_column(String(64))
     sort_order: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    #: Whether the public Open311 feed shows this category's cases at all (coarsened, without
+    #: free text: gridsvc.services.open311). Off unless staff turn it on: 矛盾纠纷, 社情民意
+    #: and cases about a household or person stay private. ``description`` is public text too.
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 class Incident(Base):
@@ -183,9 +187,15 @@ class IncidentPhoto(Base):
 
 
 class Open311Key(Base):
-    """An Open311 API key: only its SHA-256 is stored; revoked keys stay for the record."""
+    """An Open311 API key: only its SHA-256 is stored; revoked keys stay for the record.
+
+    A partner's key may carry a scope (one street, community or cell): GETs with it return
+    the full record of the cases in that scope. Without a scope it only submits."""
 
     __tablename__ = "open311_key"
+    __table_args__ = (
+        CheckConstraint("num_nonnulls(street_id, community_id, cell_id) <= 1", name="one_scope"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -194,3 +204,12 @@ class Open311Key(Base):
     prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = created_at()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    street_id: Mapped[int | None] = mapped_column(
+        ForeignKey("street.id", ondelete="SET NULL"), index=True
+    )
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("community.id", ondelete="SET NULL"), index=True
+    )
+    cell_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cell.id", ondelete="SET NULL"), index=True
+    )

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text
+from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from gridsvc.domain import INCIDENT_OPEN_STATUSES
 from gridsvc.models import (
     Cell,
+    CellVersion,
     Community,
     Incident,
     IncidentCategory,
@@ -234,7 +235,8 @@ def overdue_condition(now: Any) -> Any:
 
 def incident_scope(principal: Principal | None) -> Any:
     """SQL: incidents the principal may see (by the cell of the point or the handling cell);
-    None: the public Open311 view, which lists every incident (without reporter details)."""
+    None: no scope limit (the public Open311 view adds :func:`public_condition` and reads
+    only the columns of :func:`_public_select`)."""
     if principal is None or principal.is_admin:
         return literal(True)
     if principal.cell_id is not None:
@@ -424,6 +426,75 @@ def incident_list(
         {"now": now},
     ).all()
     return [_row(r) for r in rows], int(total)
+
+
+# -- the public view (anonymous Open311) ------------------------------------------------------
+
+_PUBLIC_VERSION = aliased(CellVersion, name="public_cell_version")
+#: Where the public view puts a case — the one coarsening rule: the point-on-surface of the
+#: cell boundary (the version in force when it was reported) the case was attributed to; a
+#: case outside every cell, the point-on-surface of its community; otherwise no point. Never
+#: the reported point or address.
+PUBLIC_LOCATION_RULE = "the cell's point-on-surface (else the community's), with the cell code"
+_PUBLIC_POINT = func.coalesce(
+    func.ST_PointOnSurface(_PUBLIC_VERSION.geom), func.ST_PointOnSurface(Community.geom)
+)
+
+
+def public_condition() -> Any:
+    """SQL: the case's category is published in the public feed."""
+    return IncidentCategory.public.is_(True)
+
+
+def _public_select() -> Any:
+    """Only what the public may see: codes, states, dates, the coarse point — no free text,
+    no reporter, no address, no assignee."""
+    now_p = bindparam("now", type_=DateTime(timezone=True))
+    # Computed once per row (a LATERAL), not once for each coordinate.
+    point = select(_PUBLIC_POINT.label("geom")).correlate(_PUBLIC_VERSION, Community).lateral("pt")
+    return (
+        select(
+            Incident.id,
+            Incident.status,
+            Incident.category,
+            IncidentCategory.label.label("category_label"),
+            IncidentCategory.description.label("category_description"),
+            Incident.reported_at,
+            Incident.updated_at,
+            Incident.close_due_at,
+            overdue_condition(now_p).label("overdue"),
+            Incident.queue,
+            _CELL.code.label("cell_code"),
+            _HANDLING.code.label("handling_cell_code"),
+            Community.code.label("community_code"),
+            Street.code.label("street_code"),
+            IncidentCategory.handling_unit,
+            func.ST_X(point.c.geom).label("lon"),
+            func.ST_Y(point.c.geom).label("lat"),
+        )
+        .join(IncidentCategory, IncidentCategory.code == Incident.category)
+        .outerjoin(_CELL, _CELL.id == Incident.cell_id)
+        .outerjoin(_HANDLING, _HANDLING.id == Incident.handling_cell_id)
+        .outerjoin(_PUBLIC_VERSION, _PUBLIC_VERSION.id == Incident.cell_version_id)
+        .outerjoin(Community, Community.id == Incident.community_id)
+        .outerjoin(Street, Street.id == Incident.street_id)
+        .outerjoin(point, true())
+    )
+
+
+def public_incident_list(
+    session: Session, f: IncidentFilter, *, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """The public view of the cases of public categories matching the filter, newest first."""
+    conds = [*_conditions(None, f, now), public_condition()]
+    rows = session.execute(
+        _public_select()
+        .where(and_(*conds))
+        .order_by(Incident.reported_at.desc(), Incident.id.desc())
+        .limit(limit),
+        {"now": now},
+    ).all()
+    return [_row(r) for r in rows]
 
 
 # -- statistics -------------------------------------------------------------------------------

@@ -129,9 +129,19 @@ def categories(session: Session, *, active_only: bool = True) -> list[dict[str, 
             "urgency": c.urgency,
             "handling_unit": c.handling_unit,
             "active": c.active,
+            "public": c.public,
         }
         for c in session.scalars(stmt)
     ]
+
+
+def set_category_public(session: Session, code: str, public: bool) -> dict[str, Any]:
+    """Publish a category's cases in the public Open311 feed (coarsened, without free text) or
+    withdraw them; returns the category."""
+    cat = category(session, code)
+    cat.public = public
+    session.commit()
+    return next(c for c in categories(session) if c["code"] == cat.code)
 
 
 def category(session: Session, code: str) -> IncidentCategory:

@@ -1,5 +1,17 @@
-"""Open311 GeoReport v2 support: API keys (stored hashed, revocable) and the mapping of our
-incidents and categories onto GeoReport services and service requests.
+"""Open311 GeoReport v2 support: API keys (stored hashed, revocable, optionally scoped) and the
+mapping of our incidents and categories onto GeoReport services and service requests.
+
+What the GETs show:
+
+* Anonymous callers (and keys whose scope does not cover a case) get the **public view**, and
+  only of categories marked ``public`` (``incident_category.public``; 矛盾纠纷, 社情民意 and
+  cases about households or persons are not): service code and name, status, the generated
+  status notes (state, queue, cell code), dates, the category's handling unit, the cell code
+  and a coarse point (:data:`gridsvc.repositories.incidents.PUBLIC_LOCATION_RULE`). The only
+  prose is ``service_notice``: the category's ``description``, written by staff for the
+  public. Never the reporter's description, names, phones, address or notes.
+  Non-public services are not listed to them either.
+* A partner key whose scope (street, community or cell) covers a case gets its full record.
 
 The HTTP adapter (gridsvc.api.open311) only translates formats; intake, routing and reading
 are the incident services'.
@@ -19,9 +31,11 @@ from sqlalchemy.orm import Session
 
 from gridsvc.domain import INCIDENT_QUEUES, INCIDENT_STATUSES
 from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
-from gridsvc.models import Open311Key
+from gridsvc.models import Cell, Community, Open311Key, Street
 from gridsvc.repositories import incidents as repo
 from gridsvc.services import incidents as svc
+from gridsvc.services.access import Principal
+from gridsvc.services.users import ScopeSpec, _resolve_scope
 
 #: Key prefix, so a leaked key is recognisable in logs and scanners.
 KEY_PREFIX = "o311_"
@@ -41,15 +55,30 @@ class KeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    #: "street 320102001", "community …", "cell …" or "" (a key that only submits).
+    scope: str = ""
 
 
-def create_key(session: Session, name: str) -> str:
-    """Create a key for a client (one name per key) and return it; only its hash is kept."""
+@dataclass(frozen=True)
+class Client:
+    """The partner behind a valid key; `principal` is its read scope (None: submit only)."""
+
+    name: str
+    principal: Principal | None
+
+
+def create_key(session: Session, name: str, scope: ScopeSpec = ScopeSpec()) -> str:
+    """Create a key for a client (one name per key) and return it; only its hash is kept.
+    A scope (street, community or cell) lets the partner read the full record of the cases
+    in it; without one the key only submits."""
     name = name.strip()
     if not name or len(name) > 64:
         raise InvalidInput("a key needs a name of 1-64 characters")
+    ids = _resolve_scope(session, scope)
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
-    session.add(Open311Key(name=name, key_hash=_hash(raw), prefix=raw[: len(KEY_PREFIX) + 4]))
+    session.add(
+        Open311Key(name=name, key_hash=_hash(raw), prefix=raw[: len(KEY_PREFIX) + 4], **ids)
+    )
     try:
         session.commit()
     except IntegrityError as exc:
@@ -66,23 +95,56 @@ def revoke_key(session: Session, name: str, *, now: datetime) -> KeyInfo:
     if key.revoked_at is None:
         key.revoked_at = now
         session.commit()
-    return KeyInfo(key.id, key.name, key.prefix, key.created_at, key.revoked_at)
+    return _info(session, key)
+
+
+def _info(session: Session, key: Open311Key) -> KeyInfo:
+    scope = ""
+    for kind, model, value in (
+        ("street", Street, key.street_id),
+        ("community", Community, key.community_id),
+        ("cell", Cell, key.cell_id),
+    ):
+        if value is not None:
+            scope = f"{kind} {session.scalar(select(model.code).where(model.id == value))}"
+    return KeyInfo(key.id, key.name, key.prefix, key.created_at, key.revoked_at, scope)
 
 
 def list_keys(session: Session) -> list[KeyInfo]:
     """Every key, revoked ones included."""
     keys = session.scalars(select(Open311Key).order_by(Open311Key.name)).all()
-    return [KeyInfo(k.id, k.name, k.prefix, k.created_at, k.revoked_at) for k in keys]
+    return [_info(session, k) for k in keys]
+
+
+def client_for(session: Session, raw: str) -> Client:
+    """The client owning a valid, unrevoked key, with its read scope; Forbidden otherwise."""
+    key = session.scalar(select(Open311Key).where(Open311Key.key_hash == _hash(raw)))
+    if key is None or key.revoked_at is not None:
+        raise Forbidden("api_key is not valid (unknown or revoked)")
+    principal = None
+    if (key.street_id, key.community_id, key.cell_id) != (None, None, None):
+        principal = Principal(
+            id=0,
+            username=f"open311:{key.name}",
+            role="viewer",
+            street_id=key.street_id,
+            community_id=key.community_id,
+            cell_id=key.cell_id,
+        )
+    return Client(key.name, principal)
 
 
 def check_key(session: Session, raw: str | None) -> str:
     """The name of the client owning a valid, unrevoked key; Forbidden otherwise."""
     if not raw:
         raise Forbidden("api_key is required to submit a service request")
-    key = session.scalar(select(Open311Key).where(Open311Key.key_hash == _hash(raw)))
-    if key is None or key.revoked_at is not None:
-        raise Forbidden("api_key is not valid (unknown or revoked)")
-    return key.name
+    return client_for(session, raw).name
+
+
+def reader(session: Session, raw: str | None) -> Client | None:
+    """Who reads: None for an anonymous caller, the client for a valid key (Forbidden for an
+    unknown or revoked one, rather than silently the public view)."""
+    return client_for(session, raw) if raw else None
 
 
 # -- mapping ----------------------------------------------------------------------------------
@@ -102,28 +164,66 @@ def service(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def services(session: Session) -> list[dict[str, Any]]:
-    """Every active category as a service."""
-    return [service(c) for c in svc.categories(session)]
+def _visible_categories(session: Session, client: Client | None) -> list[dict[str, Any]]:
+    # Anonymous callers see the public categories only; a key holder may submit to any.
+    return [c for c in svc.categories(session) if client is not None or c["public"]]
 
 
-def service_definition(session: Session, code: str) -> dict[str, Any]:
+def services(session: Session, client: Client | None = None) -> list[dict[str, Any]]:
+    """Every active category as a service (only the public ones to anonymous callers)."""
+    return [service(c) for c in _visible_categories(session, client)]
+
+
+def service_definition(session: Session, code: str, client: Client | None = None) -> dict[str, Any]:
     """The definition of one service: ours ask for no extra attributes."""
-    found = [c for c in svc.categories(session) if c["code"] == code]
+    found = [c for c in _visible_categories(session, client) if c["code"] == code]
     if not found:
         raise NotFound(f"no service with code {code!r}")
     return {"service_code": code, "attributes": []}
 
 
-def service_request(d: dict[str, Any]) -> dict[str, Any]:
-    """An incident (as read by the repository) as a GeoReport service request; the fine state
-    goes into status_notes and the cell code into the grid_code extension."""
+def _status_notes(d: dict[str, Any]) -> tuple[str, str]:
+    """(generated status notes: state, queue, place code, overdue; the place code)."""
     where = d["handling_cell_code"] or d["community_code"] or d["street_code"] or ""
     notes = (
         f"{INCIDENT_STATUSES[d['status']]} ({d['status']}); {INCIDENT_QUEUES[d['queue']]} {where}"
     )
     if d["overdue"]:
         notes += "; 超期 (overdue)"
+    return notes, where
+
+
+def public_request(d: dict[str, Any]) -> dict[str, Any]:
+    """A case as the public sees it (a row of repo.public_incident_list): codes, states, dates,
+    the coarse point; the only prose is the category's public description."""
+    notes, where = _status_notes(d)
+    return {
+        "service_request_id": str(d["id"]),
+        "status": "closed" if d["status"] == "closed" else "open",
+        "status_notes": notes.strip(),
+        "service_name": d["category_label"],
+        "service_code": d["category"],
+        "description": "",
+        "agency_responsible": d["handling_unit"] or (f"网格 {where}" if where else ""),
+        "service_notice": d["category_description"] or "",
+        "requested_datetime": d["reported_at"],
+        "updated_datetime": d["updated_at"] or d["reported_at"],
+        "expected_datetime": d["close_due_at"] or "",
+        "address": "",
+        "address_id": "",
+        "zipcode": "",
+        "lat": d["lat"] if d["lat"] is not None else "",
+        "long": d["lon"] if d["lon"] is not None else "",
+        "media_url": "",
+        "grid_code": d["cell_code"] or "",
+    }
+
+
+def service_request(d: dict[str, Any]) -> dict[str, Any]:
+    """An incident (as read by the repository) as a GeoReport service request, in full (for a
+    partner in scope); the fine state goes into status_notes and the cell code into the
+    grid_code extension."""
+    notes, where = _status_notes(d)
     return {
         "service_request_id": str(d["id"]),
         "status": "closed" if d["status"] == "closed" else "open",
@@ -156,9 +256,11 @@ def requests(
     end: datetime | None = None,
     status: tuple[str, ...] = (),
     limit: int = 1000,
+    client: Client | None = None,
 ) -> list[dict[str, Any]]:
     """Service requests by the standard filters: ids override the others; without dates the
-    most recent 90 days; status is open and/or closed."""
+    most recent 90 days; status is open and/or closed. In full for the cases in the client's
+    scope, the public view of the public ones otherwise."""
     if ids:
         f = repo.IncidentFilter(ids=ids)
     else:
@@ -177,8 +279,21 @@ def requests(
         f = repo.IncidentFilter(
             category=codes, reported_from=start, reported_to=end, status=statuses
         )
-    rows, _ = repo.incident_list(session, None, f, now=now, limit=limit, offset=0)
-    return [service_request(r) for r in rows]
+    return _read(session, f, now=now, limit=limit, client=client)
+
+
+def _read(
+    session: Session, f: repo.IncidentFilter, *, now: datetime, limit: int, client: Client | None
+) -> list[dict[str, Any]]:
+    found: dict[int, tuple[tuple[str, int], dict[str, Any]]] = {}
+    for r in repo.public_incident_list(session, f, now=now, limit=limit):
+        found[r["id"]] = ((r["reported_at"], r["id"]), public_request(r))
+    if client is not None and client.principal is not None:
+        rows, _ = repo.incident_list(session, client.principal, f, now=now, limit=limit, offset=0)
+        for r in rows:  # in scope: the full record replaces the public view
+            found[r["id"]] = ((r["reported_at"], r["id"]), service_request(r))
+    ordered = sorted(found.values(), key=lambda kv: (datetime.fromisoformat(kv[0][0]), kv[0][1]))
+    return [record for _, record in reversed(ordered)][:limit]
 
 
 def submit(
@@ -238,11 +353,16 @@ def token(session: Session, value: str) -> dict[str, Any]:
     return {"service_request_id": str(found), "token": value}
 
 
-def request(session: Session, request_id: str, *, now: datetime) -> dict[str, Any]:
-    """requests/{id}: one service request."""
+def request(
+    session: Session, request_id: str, *, now: datetime, client: Client | None = None
+) -> dict[str, Any]:
+    """requests/{id}: one service request (in full in the client's scope, else the public view;
+    a case of a non-public category is not found)."""
     if not request_id.isdigit() or int(request_id) >= 2**31:
         raise NotFound(f"no service request {request_id!r}")
-    detail = repo.incident_detail(session, int(request_id), now)
-    if detail is None:
+    found = _read(
+        session, repo.IncidentFilter(ids=(int(request_id),)), now=now, limit=1, client=client
+    )
+    if not found:
         raise NotFound(f"no service request {request_id!r}")
-    return service_request(detail)
+    return found[0]

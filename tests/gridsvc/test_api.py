@@ -509,3 +509,73 @@ def test_features_per_payload_limit(
     )
     assert r.status_code == 422 and "3 features sent; the limit is 2" in r.json()["detail"]
     assert db.scalar(select(func.count()).select_from(Cell)) == before
+
+
+def _unresolved_refs(spec: dict[str, object]) -> list[str]:
+    """Every `$ref` of the document that names nothing in it (JSON pointer walk)."""
+    broken: list[str] = []
+
+    def resolves(ref: str) -> bool:
+        node: object = spec
+        for part in ref.removeprefix("#/").split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref" and isinstance(value, str) and not resolves(value):
+                    broken.append(f"{where}: {value}")
+                else:
+                    walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(spec, "#")
+    return broken
+
+
+def test_openapi_is_self_consistent(client: TestClient, db: Session, users: SmallStreet) -> None:
+    """Every `$ref` of /openapi.json resolves, and the media type each route really answers
+    (CSV statistics, Open311 JSON and XML, their errors) is declared for that status."""
+    from gridsvc.services import open311
+
+    spec = client.get("/openapi.json").json()
+    assert _unresolved_refs(spec) == []
+    headers = token_for(client, "admin1")
+    key = open311.create_key(db, "openapi-check")
+    post = {"service_code": "sanitation", "lat": "32.101", "long": "118.901", "api_key": key}
+    calls = [
+        ("/api/v1/incidents/stats", "get", client.get("/api/v1/incidents/stats", headers=headers)),
+        (
+            "/api/v1/incidents/stats",
+            "get",
+            client.get("/api/v1/incidents/stats?format=csv", headers=headers),
+        ),
+    ]
+    for fmt in ("json", "xml"):
+        base = "/open311/v2"
+        calls += [
+            (f"{base}/discovery.{{fmt}}", "get", client.get(f"{base}/discovery.{fmt}")),
+            (f"{base}/services.{{fmt}}", "get", client.get(f"{base}/services.{fmt}")),
+            (f"{base}/requests.{{fmt}}", "get", client.get(f"{base}/requests.{fmt}")),
+            (f"{base}/requests.{{fmt}}", "post", client.post(f"{base}/requests.{fmt}", data=post)),
+            (f"{base}/requests.{{fmt}}", "post", client.post(f"{base}/requests.{fmt}", data={})),
+            (
+                f"{base}/requests/{{request_id}}.{{fmt}}",
+                "get",
+                client.get(f"{base}/requests/9.{fmt}"),
+            ),
+            (f"{base}/requests.{{fmt}}", "get", client.get(f"{base}/requests.{fmt}?status=x")),
+        ]
+    seen = set()
+    for path, method, r in calls:
+        media_type = r.headers["content-type"].split(";")[0].strip()
+        declared = spec["paths"][path][method]["responses"].get(str(r.status_code), {})
+        assert media_type in declared.get("content", {}), (path, method, r.status_code, media_type)
+        seen.add((r.status_code, media_type))
+    assert {(200, "text/csv"), (200, "text/xml"), (201, "text/xml"), (404, "text/xml")} <= seen

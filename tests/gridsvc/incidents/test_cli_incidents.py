@@ -101,3 +101,33 @@ def test_open311_key_commands(cli_db: str) -> None:
         assert conn.execute(text("SELECT revoked_at FROM open311_key")).scalar() is not None
     engine.dispose()
     assert runner.invoke(app, ["incidents", "open311", "keys", "revoke", "其他"]).exit_code == 1
+
+
+def test_open311_scoped_keys_and_public_categories(cli_db: str) -> None:
+    """A partner key gets a read scope (shown in the list); staff publish or withdraw a
+    category from the public feed; bad scopes and unknown categories fail cleanly."""
+    from gridsvc.services.imports import ensure_street
+
+    engine = create_engine(cli_db)
+    with Session(engine) as s:
+        ensure_street(s, street_code="320102666", street_name="命令街道")
+        s.commit()
+    keys = ["incidents", "open311", "keys"]
+    made = runner.invoke(app, [*keys, "create", "调解平台", "--street", "320102666"])
+    assert made.exit_code == 0, made.output
+    assert runner.invoke(app, [*keys, "create", "x", "--street", "nope"]).exit_code == 1
+    both = runner.invoke(app, [*keys, "create", "y", "--street", "320102666", "--cell", "c"])
+    assert both.exit_code == 1 and "at most one" in both.output
+    assert runner.invoke(app, [*keys, "create", "市民通"]).exit_code == 0
+    listed = runner.invoke(app, [*keys, "list"], terminal_width=200)
+    assert "street 320102666" in listed.output and "(submit only)" in listed.output
+    publish = ["incidents", "open311", "publish"]
+    r = runner.invoke(app, [*publish, "矛盾纠纷", "--public"])
+    assert r.exit_code == 0 and "dispute" in r.output and "public" in r.output
+    assert runner.invoke(app, [*publish, "sanitation", "--private"]).exit_code == 0
+    assert runner.invoke(app, [*publish, "nope", "--public"]).exit_code == 1
+    with engine.connect() as conn:
+        public = dict(conn.execute(text("SELECT code, public FROM incident_category")).all())
+    engine.dispose()
+    assert public["dispute"] is True and public["sanitation"] is False
+    assert public["municipal"] is True and public["opinion"] is False  # the defaults

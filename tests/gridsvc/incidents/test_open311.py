@@ -96,8 +96,12 @@ def test_discovery_and_services(
     ]
 
     services = client.get(f"{BASE}/services.json").json()
-    active = db.scalar(select(func.count()).where(IncidentCategory.active.is_(True)))
-    assert len(services) == active
+    active = IncidentCategory.active.is_(True)
+    public = db.scalar(select(func.count()).where(active, IncidentCategory.public.is_(True)))
+    assert 0 < len(services) == public  # anonymous callers: the public categories only
+    key = open311.create_key(db, "服务目录")
+    listed = client.get(f"{BASE}/services.json", params={"api_key": key}).json()
+    assert len(listed) == db.scalar(select(func.count()).where(active))  # a key submits to all
     for s in services:
         assert set(s) == SERVICE_FIELDS
         assert s["type"] in SERVICE_TYPES and s["metadata"] is False
@@ -106,7 +110,8 @@ def test_discovery_and_services(
     items = _xml_items(r.text, "services", "service")
     assert {i["service_code"] for i in items} == {s["service_code"] for s in services}
     assert all(set(i) == SERVICE_FIELDS and i["metadata"] == "false" for i in items)
-    assert {i["service_name"] for i in items} >= {"环境卫生", "矛盾纠纷"}
+    assert {i["service_name"] for i in items} >= {"环境卫生", "市政设施"}
+    assert "矛盾纠纷" not in r.text and "社情民意" not in r.text
     definition = client.get(f"{BASE}/services/sanitation.json").json()
     assert definition == {"service_code": "sanitation", "attributes": []}
     assert ET.fromstring(client.get(f"{BASE}/services/sanitation.xml").content).tag == (
@@ -154,6 +159,8 @@ def test_post_then_read_back(
     assert "张" not in str(one) and "138" not in str(one)
     assert one["status"] == "open" and one["status_notes"].startswith("立案 (filed)")
     assert one["grid_code"] == s.codes[0] and one["service_code"] == "sanitation"
+    # The public view places a case at its cell's point-on-surface: here the centre, where
+    # it was reported (see test_anonymous_feed_hides_private_cases_and_free_text).
     assert (one["lat"], one["long"]) == pytest.approx((lat, lon))
     assert _w3c(one["requested_datetime"]) == T0
     assert _w3c(one["expected_datetime"]) == inc.close_due_at
@@ -253,3 +260,151 @@ def test_revoked_key_stops_working(
     assert _post(client, api_key, lat=lat, long=lon).status_code == 403
     with pytest.raises(Conflict):
         open311.create_key(db, "市民通")
+
+
+# -- the public feed (issue 12 item 3) -------------------------------------------------------
+PHONE, ROOM = "13912345678", "3栋302室"
+PRIVATE_TEXT = f"{ROOM} 张阿姨与楼上邻居噪音纠纷，电话 {PHONE}，有高血压病史，独居老人需定期探访"
+PUBLIC_TEXT = "3栋楼下垃圾堆放三天无人清运，联系人 13812345678"
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Distance in metres between two (lon, lat) points (equirectangular, fine at this scale)."""
+    import math
+
+    dx = (a[0] - b[0]) * 111_320 * math.cos(math.radians(a[1]))
+    return math.hypot(dx, (a[1] - b[1]) * 110_574)
+
+
+@pytest.fixture
+def planted(client: TestClient, db: Session, incident_street: IncidentStreet) -> dict[str, object]:
+    """A 矛盾纠纷 with a phone, a room and a medical history, and an ordinary 环境卫生 case,
+    both reported ~160 m off the centre of the NW cell; the exact point of each."""
+    from tests.gridsvc.incidents.conftest import report
+
+    s = incident_street
+    cx, cy = s.centre(s.codes[0])
+    point = (cx + 0.0012, cy + 0.001)
+    made = {}
+    for code, text in (("dispute", PRIVATE_TEXT), ("sanitation", PUBLIC_TEXT)):
+        r = report(
+            client,
+            s.headers["gz"],
+            *point,
+            category=code,
+            description=text,
+            address=f"幸福小区{ROOM}",
+            reporter_name="张阿姨",
+            reporter_phone=PHONE,
+        )
+        assert r.status_code == 201, r.text
+        made[code] = str(r.json()["id"])
+    return {**made, "point": point}
+
+
+def _secrets_absent(text: str) -> None:
+    for secret in (PHONE, "13812345678", "302", "张阿姨", "高血压", "垃圾堆放", "幸福小区"):
+        assert secret not in text, secret
+
+
+def test_anonymous_feed_hides_private_cases_and_free_text(
+    client: TestClient, db: Session, incident_street: IncidentStreet, planted: dict[str, object]
+) -> None:
+    """The anonymous GETs (list, single, JSON and XML) never show a 矛盾纠纷, the reporter's
+    words, names, phones or rooms, nor a point finer than the cell."""
+    from geoalchemy2.shape import to_shape
+
+    from gridsvc.models import CellVersion
+
+    s = incident_street
+    dispute, sanitation, point = planted["dispute"], planted["sanitation"], planted["point"]
+    answers = [
+        client.get(f"{BASE}/requests.json"),
+        client.get(f"{BASE}/requests.xml"),
+        client.get(f"{BASE}/requests.json?service_code=dispute,sanitation"),
+        client.get(f"{BASE}/requests.json?service_request_id={dispute},{sanitation}"),
+        client.get(f"{BASE}/requests/{sanitation}.json"),
+        client.get(f"{BASE}/requests/{sanitation}.xml"),
+    ]
+    for r in answers:
+        assert r.status_code == 200, r.text
+        _secrets_absent(r.text)
+        assert "矛盾纠纷" not in r.text and "dispute" not in r.text
+    listed = answers[0].json()
+    assert [x["service_request_id"] for x in listed] == [sanitation]
+    assert [x["service_request_id"] for x in answers[3].json()] == [sanitation]
+    for r in (
+        client.get(f"{BASE}/requests/{dispute}.json"),
+        client.get(f"{BASE}/requests/{dispute}.xml"),
+    ):
+        assert r.status_code == 404
+        _secrets_absent(r.text)
+    # The public view: category, state, dates, the cell — placed at the cell's point-on-surface.
+    [one] = answers[4].json()
+    assert set(one) == REQUEST_FIELDS | EXTENSIONS
+    assert one["description"] == "" and one["address"] == "" and one["grid_code"] == s.codes[0]
+    cell_geom = to_shape(
+        db.scalar(select(CellVersion.geom).where(CellVersion.cell_id == s.cell_ids[s.codes[0]]))
+    )
+    on_surface = cell_geom.point_on_surface()
+    assert (one["long"], one["lat"]) == pytest.approx((on_surface.x, on_surface.y), abs=1e-9)
+    assert _metres((one["long"], one["lat"]), point) > 100  # not the reported point
+    [x] = _xml_items(answers[5].text, "service_requests", "request")
+    assert (float(x["long"]), float(x["lat"])) == pytest.approx((one["long"], one["lat"]))
+
+
+def test_partner_key_in_scope_reads_the_full_record(
+    client: TestClient, db: Session, incident_street: IncidentStreet, planted: dict[str, object]
+) -> None:
+    """A partner key scoped to the street reads both cases in full; one scoped to another cell,
+    or a key that only submits, gets the public view; an unknown key is refused."""
+    from gridsvc.services.users import ScopeSpec
+
+    s = incident_street
+    dispute, sanitation, point = planted["dispute"], planted["sanitation"], planted["point"]
+    street_key = open311.create_key(db, "街道调解平台", ScopeSpec("street", s.street.street_code))
+    other_cell = open311.create_key(db, "邻格平台", ScopeSpec("cell", s.codes[1]))
+    submit_only = open311.create_key(db, "市民通")
+
+    def get(url: str, key: str) -> object:
+        return client.get(f"{BASE}/{url}", params={"api_key": key})
+
+    [full] = get(f"requests/{dispute}.json", street_key).json()
+    assert PHONE in full["description"] and ROOM in full["address"]
+    assert (full["long"], full["lat"]) == pytest.approx(point)
+    [x] = _xml_items(get(f"requests/{dispute}.xml", street_key).text, "service_requests", "request")
+    assert PHONE in (x["description"] or "")
+    listed = {r["service_request_id"]: r for r in get("requests.json", street_key).json()}
+    assert set(listed) == {dispute, sanitation}
+    assert listed[sanitation]["description"] == PUBLIC_TEXT
+    for key in (other_cell, submit_only):
+        assert get(f"requests/{dispute}.json", key).status_code == 404
+        r = get("requests.json", key)
+        assert [i["service_request_id"] for i in r.json()] == [sanitation]
+        _secrets_absent(r.text + get(f"requests/{sanitation}.xml", key).text)
+    refused = get(f"requests/{dispute}.json", "o311_forged")
+    assert refused.status_code == 403 and PHONE not in refused.text
+    open311.revoke_key(db, "街道调解平台", now=T0)
+    assert get("requests.json", street_key).status_code == 403
+
+
+def test_staff_decide_which_categories_are_public(
+    client: TestClient, db: Session, incident_street: IncidentStreet, planted: dict[str, object]
+) -> None:
+    """Publishing a category shows its cases (still without free text); withdrawing one
+    removes its cases and its service from the anonymous feed."""
+    from gridsvc.services.incidents import set_category_public
+
+    assert set_category_public(db, "dispute", True)["public"] is True
+    r = client.get(f"{BASE}/requests.json")
+    assert {i["service_request_id"] for i in r.json()} == {
+        planted["dispute"],
+        planted["sanitation"],
+    }
+    _secrets_absent(r.text)
+    set_category_public(db, "环境卫生", False)  # by label, as staff say it
+    set_category_public(db, "dispute", False)
+    assert client.get(f"{BASE}/requests.json").json() == []
+    services = {x["service_code"] for x in client.get(f"{BASE}/services.json").json()}
+    assert "sanitation" not in services and "dispute" not in services
+    assert client.get(f"{BASE}/services/sanitation.json").status_code == 404
