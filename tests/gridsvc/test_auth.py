@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text, update
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from gridsvc.models import SignInBackoff
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, sign_in_form, token_for
 from tests.gridsvc.test_api import users  # noqa: F401  (fixture)
 from tests.gridsvc.test_cli import cli_db  # noqa: F401  (fixture)
@@ -167,6 +166,11 @@ def test_wrong_passwords_from_one_address_do_not_lock_out_another(
     assert page.status_code == 303
 
 
+def _time_passes(db: Session) -> None:
+    """Every wait is over (as if its time had passed)."""
+    db.execute(text("UPDATE sign_in_backoff SET blocked_until = now() - interval '1 s'"))
+
+
 def test_back_off_grows_and_a_right_password_clears_it(
     client: TestClient, db: Session, users: SmallStreet
 ) -> None:
@@ -179,13 +183,13 @@ def test_back_off_grows_and_a_right_password_clears_it(
         assert refused.status_code == 429  # type: ignore[attr-defined]
         waits.append(int(refused.headers["Retry-After"]))  # type: ignore[attr-defined]
         # Time passes (the wait is over): the next wrong password waits twice as long.
-        db.execute(update(SignInBackoff).values(blocked_until=text("now() - interval '1 s'")))
+        _time_passes(db)
         assert _sign_in(guesser, "leader1", "nope-nope").status_code == 401  # type: ignore[attr-defined]
     assert waits == [1, 2, 4, 8]
     page = _from(client, "198.51.100.8")
     form = sign_in_form(page, "leader1", "nope-nope")
     assert form.status_code == 429 and "秒后再试" in form.text and form.headers["Retry-After"]
-    db.execute(update(SignInBackoff).values(blocked_until=text("now() - interval '1 s'")))
+    _time_passes(db)
     assert _sign_in(guesser, "leader1", TEST_PASSWORD).status_code == 200  # type: ignore[attr-defined]
     assert db.execute(text("SELECT count(*) FROM sign_in_backoff")).scalar_one() == 0
 
@@ -285,13 +289,7 @@ def test_api_logout_kills_every_token_of_the_user(
 def test_password_change_disable_and_delete_kill_tokens(
     client: TestClient, db: Session, users: SmallStreet
 ) -> None:
-    from gridsvc.services.users import (
-        ScopeSpec,
-        change_password,
-        create_user,
-        delete_user,
-        set_active,
-    )
+    from gridsvc.services.users import change_password, delete_user, set_active
 
     token = _token(client, "comm1")
     change_password(db, "comm1", "another-pass-1")
@@ -302,10 +300,19 @@ def test_password_change_disable_and_delete_kill_tokens(
     set_active(db, "comm1", True)
     assert _me(client, token) == 401  # enabling again does not revive old tokens
 
-    # A deleted 格长's token never reaches a new account created with the same name.
     old = _token(client, "leader1")
     delete_user(db, "leader1")
     assert _me(client, old) == 401
+
+
+def test_an_old_token_never_reaches_a_recreated_same_name_user(
+    client: TestClient, db: Session, users: SmallStreet
+) -> None:
+    """A deleted 格长's token must not take on the scope of a new account of the same name."""
+    from gridsvc.services.users import ScopeSpec, create_user
+
+    old = _token(client, "leader1")
+    db.execute(text("DELETE FROM app_user WHERE username = 'leader1'"))
     create_user(
         db,
         username="leader1",
@@ -315,10 +322,8 @@ def test_password_change_disable_and_delete_kill_tokens(
     )
     db.commit()
     assert _me(client, old) == 401
-    assert (
-        client.get("/api/v1/communities", headers={"Authorization": f"Bearer {old}"}).status_code
-        == 401
-    )
+    communities = client.get("/api/v1/communities", headers={"Authorization": f"Bearer {old}"})
+    assert communities.status_code == 401
     assert _me(client, _token(client, "leader1")) == 200
 
 
