@@ -105,24 +105,12 @@ def authenticate(session: Session, username: str, password: str, client: str = "
         _record_failure(session, name, client, now)
         session.commit()
         raise NotAuthenticated("wrong user name or password")
-    if blocked_until is not None or _has_backoff(session, name, client):
-        session.execute(
-            delete(SignInBackoff).where(
-                SignInBackoff.username == name, SignInBackoff.client == client
-            )
-        )
+    cleared = session.execute(
+        delete(SignInBackoff).where(SignInBackoff.username == name, SignInBackoff.client == client)
+    )
+    if cleared.rowcount:
         session.commit()
     return user
-
-
-def _has_backoff(session: Session, name: str, client: str) -> bool:
-    return bool(
-        session.scalar(
-            select(SignInBackoff.failures).where(
-                SignInBackoff.username == name, SignInBackoff.client == client
-            )
-        )
-    )
 
 
 def backoff_seconds(failures: int) -> float:
