@@ -88,16 +88,21 @@ def _login_form(
         csrf_field=csrf.CSRF_FIELD,
         **context,
     )
+    _set_cookie(response, csrf.LOGIN_CSRF_COOKIE, token, max_age=2 * 60 * 60, path="/ui/login")
+    return response
+
+
+def _set_cookie(response: Response, name: str, value: str, *, max_age: int, path: str) -> None:
+    """Our cookies: HttpOnly, SameSite=Strict, Secure in production."""
     response.set_cookie(
-        csrf.LOGIN_CSRF_COOKIE,
-        token,
-        max_age=2 * 60 * 60,
+        name,
+        value,
+        max_age=max_age,
         httponly=True,
         samesite="strict",
         secure=get_settings().app.environment == "production",
-        path="/ui/login",
+        path=path,
     )
-    return response
 
 
 @router.get("/login", name="login_page")
@@ -132,16 +137,10 @@ def login_submit(
         response = _login_form(request, 429, error=message, username=username, next=next)
         response.headers["Retry-After"] = str(wait)
         return response
-    settings = get_settings()
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        create_access_token(user.id, user.role, user.token_version),
-        max_age=settings.auth.token_minutes * 60,
-        httponly=True,
-        samesite="strict",
-        secure=settings.app.environment == "production",
-        path="/",
+    token = create_access_token(user.id, user.role, user.token_version)
+    _set_cookie(
+        response, SESSION_COOKIE, token, max_age=get_settings().auth.token_minutes * 60, path="/"
     )
     response.delete_cookie(csrf.LOGIN_CSRF_COOKIE, path="/ui/login")
     return response
