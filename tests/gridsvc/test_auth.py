@@ -423,3 +423,14 @@ def test_forwarded_for_is_ignored_unless_from_a_configured_proxy(
     finally:
         monkeypatch.delenv("GRIDSVC_FORWARDED_ALLOW_IPS")
         get_settings.cache_clear()
+
+
+def test_a_revoked_token_is_trusted_elsewhere_for_seconds_at_most() -> None:
+    """Other worker processes notice a revocation within the cache time: a few seconds."""
+    from pydantic import ValidationError
+
+    from gridsvc.settings import AuthSettings
+
+    assert AuthSettings().principal_cache_seconds <= 3
+    with pytest.raises(ValidationError):
+        AuthSettings(principal_cache_seconds=30)
