@@ -19,6 +19,9 @@ RUN python -m maps.assets fetch
 RUN useradd --system --home /app gridsvc && mkdir -p /app/var && chown gridsvc /app/var
 USER gridsvc
 ENV GRIDSVC_ENVIRONMENT=production GRIDSVC_HOST=0.0.0.0 GRIDSVC_VAR_DIR=/app/var
+# X-Forwarded-For is ignored unless the proxy's address is set here (or at `docker run -e`);
+# GRIDSVC_PUBLIC_ORIGINS names the https address users open, for the CSRF origin check.
+ENV GRIDSVC_FORWARDED_ALLOW_IPS="" GRIDSVC_PUBLIC_ORIGINS=""
 EXPOSE 8000
 # `serve` applies migrations before it starts listening.
 CMD ["gridsvc", "serve", "--workers", "2"]

@@ -106,6 +106,23 @@ def _main() -> None:
 
 
 # -- serve ----------------------------------------------------------------------------------
+def uvicorn_options(host: str, port: int) -> dict[str, object]:
+    """uvicorn's options from the settings. X-Forwarded-For/-Proto are believed only from the
+    proxies in GRIDSVC_FORWARDED_ALLOW_IPS (uvicorn alone would trust 127.0.0.1, so anyone
+    behind a local proxy could choose their address for the sign-in limits)."""
+    from gridsvc.settings import get_settings
+
+    app_settings = get_settings().app
+    proxies = app_settings.forwarded_allow_ips.strip()
+    return {
+        "host": host,
+        "port": port,
+        "log_level": app_settings.log_level.lower(),
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
@@ -139,21 +156,13 @@ def serve(
             console.print(f"admin login: [bold]{admin[0]}[/] / [bold]{admin[1]}[/]")
         for username, password, what in demo_logins:
             console.print(f"demo login:  {username} / {password}  ({what})")
+        options = uvicorn_options(host, port)
         if workers > 1:
-            uvicorn.run(
-                "gridsvc.main:create_app",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                log_level=settings.app.log_level.lower(),
-            )
+            uvicorn.run("gridsvc.main:create_app", factory=True, workers=workers, **options)
         else:
             from gridsvc.main import create_app
 
-            uvicorn.run(
-                create_app(), host=host, port=port, log_level=settings.app.log_level.lower()
-            )
+            uvicorn.run(create_app(), **options)
     finally:
         if started:
             from gridsvc.localdb import embedded_cluster
@@ -770,6 +779,75 @@ def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         )
         table.add_row(r["username"], r["role"], scope, "yes" if r["active"] else "no")
     console.print(table)
+
+
+def _user_change(what: str, change):  # type: ignore[no-untyped-def]
+    """Run one change to a user in a session and report it (or fail with the reason)."""
+    with _session() as session:
+        try:
+            result = change(session)
+        except GridsvcError as exc:
+            _fail(exc.detail)
+    console.print(what)
+    return result
+
+
+@users_app.command("password")
+def users_password(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    password: Annotated[
+        str | None, typer.Option(help="new password (generated and printed if omitted)")
+    ] = None,
+) -> None:
+    """Set a user's password; every token they hold stops working."""
+    from gridsvc.services.users import change_password
+
+    generated = password is None
+    password = password or secrets.token_urlsafe(9)
+    _user_change(
+        f"password of {username} changed; their sessions are signed out",
+        lambda session: change_password(session, username, password),
+    )
+    if generated:
+        console.print(f"password: {password}")
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="sign-in name")]) -> None:
+    """Disable a user: they cannot sign in and every token they hold stops working."""
+    from gridsvc.services.users import set_active
+
+    _user_change(
+        f"disabled {username}; their sessions are signed out",
+        lambda session: set_active(session, username, False),
+    )
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument(help="sign-in name")]) -> None:
+    """Enable a disabled user again (they sign in anew)."""
+    from gridsvc.services.users import set_active
+
+    _user_change(f"enabled {username}", lambda session: set_active(session, username, True))
+
+
+@users_app.command("delete")
+def users_delete(username: Annotated[str, typer.Argument(help="sign-in name")]) -> None:
+    """Delete a user; their tokens die and never pass for a new user of the same name."""
+    from gridsvc.services.users import delete_user
+
+    _user_change(f"deleted {username}", lambda session: delete_user(session, username))
+
+
+@users_app.command("unlock")
+def users_unlock(username: Annotated[str, typer.Argument(help="sign-in name")]) -> None:
+    """Clear the sign-in back-off of a user name (from every address)."""
+    from gridsvc.services.users import unlock
+
+    cleared = _user_change(
+        f"cleared the sign-in back-off of {username}", lambda session: unlock(session, username)
+    )
+    console.print(f"{cleared} address(es) may try again at once")
 
 
 # -- exports -----------------------------------------------------------------------------------

@@ -31,6 +31,10 @@ class AppSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    #: Reverse proxies (addresses or networks, comma-separated; "*" for any) whose
+    #: X-Forwarded-For / X-Forwarded-Proto are believed. Empty (the default): none, so a client
+    #: cannot pick its own address for the sign-in limits by sending the header.
+    forwarded_allow_ips: str = ""
     #: Largest accepted request body for uploads, in bytes.
     max_upload_bytes: int = 50 * 1024 * 1024
     #: Most features accepted in one import or one API geometry payload.
@@ -74,15 +78,32 @@ class AuthSettings(BaseSettings):
 
     secret_key: str = ""
     token_minutes: int = 8 * 60
-    #: Seconds a verified token's user and scope are remembered in the process (0: check the
-    #: database on every request). A disabled user is refused at most this long after.
-    principal_cache_seconds: int = 30
+    #: Seconds a token's user, scope and token version are remembered in the process (0: check
+    #: the database on every request). A token revoked in another process (logout, password
+    #: change, disabled or deleted user) is refused at most this long after; in this process
+    #: at once.
+    principal_cache_seconds: int = Field(default=3, ge=0, le=10)
     #: Sign-in attempts allowed per client address per minute (the API and the web form);
-    #: more get 429. Accounts also lock after 5 wrong passwords in a row.
+    #: more get 429.
     login_attempts_per_minute: int = 20
+    #: Wrong passwords for one user name from one address before it must wait; then the wait
+    #: starts at backoff_first_seconds and doubles with each further failure, up to
+    #: backoff_max_seconds. A right password from another address is not delayed.
+    backoff_free_failures: int = Field(default=3, ge=1)
+    backoff_first_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=15 * 60, gt=0)
+    #: Origins (scheme://host[:port], comma-separated) the browser may show for this service
+    #: besides the request's own, e.g. the public https address behind a reverse proxy.
+    #: Cookie-signed writes from any other origin are refused (CSRF).
+    public_origins: str = ""
     jwt_algorithm: str = "HS256"
     #: Password for the first admin created at start-up; generated (and printed) when empty.
     admin_password: str = ""
+
+    @property
+    def public_origin_list(self) -> list[str]:
+        """The configured public origins, without trailing slashes."""
+        return [o.strip().rstrip("/") for o in self.public_origins.split(",") if o.strip()]
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> AuthSettings:

@@ -17,6 +17,10 @@ def serve_in_subprocess(database_url: str, *, workers: int = 1) -> Iterator[str]
     it afterwards. Raises RuntimeError if it does not answer /health within 30 s."""
     import httpx
 
+    from gridsvc.settings import get_settings
+
+    proxies = get_settings().app.forwarded_allow_ips.strip()  # as `gridsvc serve` does
+    proxy_args = ["--forwarded-allow-ips", proxies] if proxies else ["--no-proxy-headers"]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -41,6 +45,7 @@ def serve_in_subprocess(database_url: str, *, workers: int = 1) -> Iterator[str]
             str(workers),
             "--log-level",
             "warning",
+            *proxy_args,
         ],
         env=env,
     )

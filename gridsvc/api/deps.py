@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from gridsvc.api import csrf
 from gridsvc.db.engine import get_session
 from gridsvc.errors import InvalidInput, NotAuthenticated, TooManyRequests
 from gridsvc.repositories import areas as area_repo
@@ -21,7 +23,7 @@ from gridsvc.security import decode_access_token
 from gridsvc.services import audit
 from gridsvc.services.access import Principal, principal_for, require_in_scope
 from gridsvc.services.permissions import ROLES, require
-from gridsvc.services.users import get_active_user
+from gridsvc.services.users import token_user
 from gridsvc.settings import get_settings
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -29,19 +31,26 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 #: Cookie set by the web sign-in page (/ui/login): HttpOnly, SameSite=Strict, so other sites
-#: can neither read it nor make the browser send it.
+#: can neither read it nor make the browser send it. Writes it signs are also checked against
+#: requests from other origins of the same host (gridsvc.api.csrf).
 SESSION_COOKIE = "gridsvc_session"
 
 
-def bearer_or_cookie(
+async def bearer_or_cookie(
     request: Request, token: Annotated[str | None, Depends(_oauth2)]
 ) -> str | None:
-    """The access token: the Authorization header, else the web page's session cookie."""
-    return token or request.cookies.get(SESSION_COOKIE)
+    """The access token: the Authorization header, else the web page's session cookie (for a
+    write, only from this service's own pages: 403 otherwise)."""
+    if token:
+        return token
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await csrf.check_cookie_request(request, cookie)
+    return cookie
 
 
 @lru_cache
-def _principal_cache() -> TTLCache[str, Principal]:
+def _principal_cache() -> TTLCache[int, tuple[int, Principal]]:
     ttl = get_settings().auth.principal_cache_seconds
     return TTLCache(maxsize=10_000, ttl=max(ttl, 1))
 
@@ -49,23 +58,36 @@ def _principal_cache() -> TTLCache[str, Principal]:
 _cache_lock = threading.Lock()
 
 
+def forget_principal(user_id: int) -> None:
+    """Drop this process's remembered check of the user's tokens (after revoking them)."""
+    with _cache_lock:
+        _principal_cache().pop(user_id, None)
+
+
 def current_principal(
     session: SessionDep, token: Annotated[str | None, Depends(bearer_or_cookie)]
 ) -> Principal:
-    """The signed-in user from the bearer token or session cookie (401 without a valid one)."""
+    """The signed-in user from the bearer token or session cookie (401 without a valid one,
+    or when the token was revoked: its version is checked against the database)."""
     if not token:
         raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>'")
     claims = decode_access_token(token)
+    try:
+        user_id, version = int(claims["sub"]), int(claims["ver"])
+    except (TypeError, ValueError) as exc:
+        raise NotAuthenticated("invalid access token: sign in again") from exc
     use_cache = get_settings().auth.principal_cache_seconds > 0
     principal = None
     if use_cache:
         with _cache_lock:
-            principal = _principal_cache().get(token)
+            cached = _principal_cache().get(user_id)
+        if cached is not None and cached[0] == version:
+            principal = cached[1]
     if principal is None:
-        principal = principal_for(session, get_active_user(session, str(claims["sub"])))
+        principal = principal_for(session, token_user(session, user_id, version))
         if use_cache:
             with _cache_lock:
-                _principal_cache()[token] = principal
+                _principal_cache()[user_id] = (version, principal)
     audit.set_actor(session, principal.username)  # every write of this request names them
     return principal
 
@@ -87,7 +109,8 @@ class _SignInLimiter:
             recent = [t for t in self._attempts.get(client, []) if now - t < 60]
             if len(recent) >= limit:
                 raise TooManyRequests(
-                    f"more than {limit} sign-in attempts in a minute from {client}; wait a minute"
+                    f"more than {limit} sign-in attempts in a minute from {client}; wait a minute",
+                    retry_after=max(1, math.ceil(60 - (now - recent[0]))),
                 )
             recent.append(now)
             self._attempts[client] = recent
@@ -96,9 +119,15 @@ class _SignInLimiter:
 _sign_in_limiter = _SignInLimiter()
 
 
+def client_address(request: Request) -> str:
+    """The client's address: the peer, or what a configured proxy forwarded (uvicorn applies
+    X-Forwarded-For only from ``GRIDSVC_FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client else "unknown"
+
+
 def limit_sign_in(request: Request) -> None:
     """Refuse (429) a client that tries to sign in too often (password guessing)."""
-    _sign_in_limiter.check(request.client.host if request.client else "unknown")
+    _sign_in_limiter.check(client_address(request))
 
 
 SignInLimit = Depends(limit_sign_in)

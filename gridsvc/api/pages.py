@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
+from gridsvc.api import csrf
 from gridsvc.api.deps import (
     SESSION_COOKIE,
     CurrentUser,
@@ -24,18 +25,20 @@ from gridsvc.api.deps import (
     SessionDep,
     SignInLimit,
     StaffUser,
+    client_address,
+    forget_principal,
 )
 from gridsvc.domain import ASSIGNMENT_ROLES, USER_ROLES
-from gridsvc.errors import NotAuthenticated
+from gridsvc.errors import Forbidden, NotAuthenticated, TooManyRequests
 from gridsvc.models import Cell, Community
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
-from gridsvc.security import create_access_token
+from gridsvc.security import create_access_token, csrf_token_for
 from gridsvc.services import maps as map_service
 from gridsvc.services.access import Principal
 from gridsvc.services.permissions import may
-from gridsvc.services.users import authenticate
+from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -46,6 +49,7 @@ def _render(
     request: Request, name: str, user: Principal | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     css, js = map_service.vendor_urls("leaflet", "geoman") if name == "editor.html" else ([], [])
+    session_cookie = request.cookies.get(SESSION_COOKIE)
     return templates.TemplateResponse(
         request,
         name,
@@ -54,6 +58,8 @@ def _render(
             "role_label": USER_ROLES.get(user.role, user.role) if user else "",
             "css": css,
             "js": js,
+            # The session's CSRF token, for forms and the editor's fetches (gridsvc.api.csrf).
+            "csrf_token": csrf_token_for(session_cookie) if session_cookie else "",
             **context,
         },
         status_code=status_code,
@@ -67,10 +73,42 @@ def _safe_next(target: str | None) -> str:
     return "/ui/"
 
 
+def _login_form(
+    request: Request, status_code: int = 200, *, next: str | None = None, **context: Any
+) -> HTMLResponse:
+    """The sign-in form with a fresh form token, also set as its pre-session cookie."""
+    token = csrf.new_login_token()
+    response = _render(
+        request,
+        "login.html",
+        None,
+        status_code,
+        next=_safe_next(next),
+        login_csrf=token,
+        csrf_field=csrf.CSRF_FIELD,
+        **context,
+    )
+    _set_cookie(response, csrf.LOGIN_CSRF_COOKIE, token, max_age=2 * 60 * 60, path="/ui/login")
+    return response
+
+
+def _set_cookie(response: Response, name: str, value: str, *, max_age: int, path: str) -> None:
+    """Our cookies: HttpOnly, SameSite=Strict, Secure in production."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=get_settings().app.environment == "production",
+        path=path,
+    )
+
+
 @router.get("/login", name="login_page")
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     """The sign-in form."""
-    return _render(request, "login.html", None, next=_safe_next(next))
+    return _login_form(request, next=next)
 
 
 @router.post("/login", name="login_submit", dependencies=[SignInLimit])
@@ -80,33 +118,47 @@ def login_submit(
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/ui/",
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    """Check the password, set the session cookie and go on to the page asked for."""
+    """Check the form token and password, set the session cookie and go on to the page."""
     try:
-        user = authenticate(session, username, password)
-    except NotAuthenticated as exc:
-        locked = "locked" in exc.detail
-        message = "账户因多次登录失败已被暂时锁定，请稍后再试。" if locked else "用户名或密码错误。"
-        return _render(
-            request, "login.html", None, 401, error=message, username=username, next=next
-        )
-    settings = get_settings()
+        csrf.check_sign_in_form(request, csrf_token)
+    except Forbidden:
+        message = "登录页面已过期或来自其他网站，请在本页重新登录。"
+        return _login_form(request, 403, error=message, username=username, next=next)
+    try:
+        user = authenticate(session, username, password, client_address(request))
+    except NotAuthenticated:
+        message = "用户名或密码错误。"
+        return _login_form(request, 401, error=message, username=username, next=next)
+    except TooManyRequests as exc:
+        wait = exc.extra["retry_after"]
+        message = f"该用户名在本机登录失败次数过多，请 {wait} 秒后再试。"
+        response = _login_form(request, 429, error=message, username=username, next=next)
+        response.headers["Retry-After"] = str(wait)
+        return response
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        create_access_token(user.username, user.role),
-        max_age=settings.auth.token_minutes * 60,
-        httponly=True,
-        samesite="strict",
-        secure=settings.app.environment == "production",
-        path="/",
+    token = create_access_token(user.id, user.role, user.token_version)
+    _set_cookie(
+        response, SESSION_COOKIE, token, max_age=get_settings().auth.token_minutes * 60, path="/"
     )
+    response.delete_cookie(csrf.LOGIN_CSRF_COOKIE, path="/ui/login")
     return response
 
 
 @router.get("/logout", name="logout_page")
-def logout_page() -> Response:
-    """Forget the session cookie."""
+def logout_page(request: Request) -> Response:
+    """Ask to confirm signing out (a GET never signs out: links and images cannot do it)."""
+    if not request.cookies.get(SESSION_COOKIE):
+        return RedirectResponse("/ui/login", status_code=303)
+    return _render(request, "logout.html", None)
+
+
+@router.post("/logout", name="logout_submit")
+def logout_submit(session: SessionDep, user: CurrentUser) -> Response:
+    """Sign out: every token of the user dies and the session cookie is forgotten."""
+    sign_out(session, user.id)
+    forget_principal(user.id)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -24,7 +24,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     """A problem+json response."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if "retry_after" in extra:  # seconds to wait (429)
+        headers["Retry-After"] = str(extra["retry_after"])
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -37,11 +39,14 @@ _PAGE_TITLES = {
     409: "数据冲突",
     413: "文件过大",
     422: "输入有误",
+    429: "请求过于频繁",
     503: "数据库暂不可用",
 }
 
 
-def _page_error(request: Request, status: int, detail: str) -> Response | None:
+def _page_error(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response | None:
     """For a web page: a sign-in redirect (401) or a short Chinese error page; else None."""
     if not request.url.path.startswith(PAGE_PREFIX):
         return None
@@ -57,12 +62,13 @@ def _page_error(request: Request, status: int, detail: str) -> Response | None:
         f"<h1>{title}</h1><p>{html.escape(detail)}</p>"
         '<p><a href="/ui/">返回首页</a></p></body></html>'
     )
-    return HTMLResponse(body, status_code=status)
+    return HTMLResponse(body, status_code=status, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GridsvcError)
-    page = _page_error(request, http_status(exc), exc.detail)
+    retry = {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else None
+    page = _page_error(request, http_status(exc), exc.detail, retry)
     return page or problem(http_status(exc), exc.title, exc.detail, **exc.extra)
 
 

@@ -22,6 +22,8 @@ from gridsvc.api.deps import (
     SessionDep,
     SignInLimit,
     StaffUser,
+    client_address,
+    forget_principal,
 )
 from gridsvc.api.redraw import router as redraw_router
 from gridsvc.api.responses import (
@@ -47,7 +49,7 @@ from gridsvc.security import create_access_token
 from gridsvc.services import imports
 from gridsvc.services.access import mask_personal, require_in_scope
 from gridsvc.services.permissions import require
-from gridsvc.services.users import authenticate
+from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
 
 router = APIRouter()
@@ -62,10 +64,24 @@ def health(session: SessionDep) -> HealthOut:
 
 
 @api.post("/auth/token", response_model=TokenOut, tags=["auth"], dependencies=[SignInLimit])
-def login(session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenOut:
-    """OAuth2 password sign-in; returns a bearer token (JWT)."""
-    user = authenticate(session, form.username, form.password)
-    return TokenOut(access_token=create_access_token(user.username, user.role), token_type="bearer")
+def login(
+    request: Request,
+    session: SessionDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> TokenOut:
+    """OAuth2 password sign-in; returns a bearer token (JWT). Wrong passwords for a user name
+    from one address make it wait ever longer (429 with Retry-After)."""
+    user = authenticate(session, form.username, form.password, client_address(request))
+    token = create_access_token(user.id, user.role, user.token_version)
+    return TokenOut(access_token=token, token_type="bearer")
+
+
+@api.post("/auth/logout", status_code=204, tags=["auth"])
+def logout(session: SessionDep, user: CurrentUser) -> Response:
+    """Sign out everywhere: every token of the signed-in user stops working."""
+    sign_out(session, user.id)
+    forget_principal(user.id)
+    return Response(status_code=204)
 
 
 @api.get("/me", response_model=MeOut, tags=["auth"])

@@ -22,7 +22,7 @@ from gridsvc.models.people import (
     ServicePost,
     Visit,
 )
-from gridsvc.models.users import User
+from gridsvc.models.users import SignInBackoff, User
 
 __all__ = [
     "AuditEvent",
@@ -50,6 +50,7 @@ __all__ = [
     "RoleAssignment",
     "Sector",
     "ServicePost",
+    "SignInBackoff",
     "Street",
     "User",
     "Visit",

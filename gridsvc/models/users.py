@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridsvc.db.base import Base
@@ -41,6 +41,24 @@ class User(Base):
     cell_id: Mapped[int | None] = mapped_column(ForeignKey("cell.id", ondelete="CASCADE"))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
-    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Named in every access token; bumped on logout, password change, disabling or deleting
+    #: the user, so every token issued before dies.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = created_at()
+
+
+class SignInBackoff(Base):
+    """Failed sign-ins of one user name from one client address, and until when it must wait.
+
+    Kept per (name, address), not per account, so nobody can lock someone else out from
+    another address; kept in the database so the delay holds across worker processes."""
+
+    __tablename__ = "sign_in_backoff"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )

@@ -1,24 +1,24 @@
-"""Users: create with a role and scope, authenticate with lock-out after repeated failures."""
+"""Users: create with a role and scope, authenticate with a growing back-off per (user name,
+client address), revoke every token of a user (sign-out, password change, disable, delete)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridsvc.domain import USER_ROLE_SCOPE, USER_ROLES
-from gridsvc.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from gridsvc.models import Cell, Community, Person, RoleAssignment, Street, User
+from gridsvc.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
+from gridsvc.models import Cell, Community, Person, RoleAssignment, SignInBackoff, Street, User
 from gridsvc.models.people import active_on
-from gridsvc.security import hash_password, verify_password
+from gridsvc.security import hash_password, verify_no_password, verify_password
 from gridsvc.services.clock import local_today
-
-#: Failed sign-ins before an account is locked, and for how long.
-MAX_FAILED_LOGINS = 5
-LOCK_MINUTES = 15
+from gridsvc.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ def _resolve_scope(session: Session, scope: ScopeSpec) -> dict[str, int | None]:
     return ids
 
 
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise InvalidInput("passwords must have at least 8 characters")
+
+
 def create_user(
     session: Session,
     *,
@@ -64,8 +69,7 @@ def create_user(
     if (scope.kind is None) != (not allowed) or (scope.kind and scope.kind not in allowed):
         need = " or ".join(allowed) if allowed else "no scope"
         raise InvalidInput(f"the {role} role needs {need} as its scope, not {scope.kind or 'none'}")
-    if len(password) < 8:
-        raise InvalidInput("passwords must have at least 8 characters")
+    _check_password(password)
     ids = _resolve_scope(session, scope)
     user = User(
         username=username,
@@ -107,33 +111,131 @@ def _person_of_account(
     return holders[0] if len(holders) == 1 else None
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """The user if the password is right; counts failures and locks the account after 5."""
+def authenticate(session: Session, username: str, password: str, client: str = "unknown") -> User:
+    """The user if the password is right. Wrong passwords for a user name from one client
+    address make that pair wait ever longer (429); unknown names answer exactly like wrong
+    passwords, after the same argon2 work."""
+    name, client = username[:64], client[:64]
     now = datetime.now(UTC)
+    blocked_until = session.scalar(
+        select(SignInBackoff.blocked_until).where(
+            SignInBackoff.username == name, SignInBackoff.client == client
+        )
+    )
+    if blocked_until is not None and blocked_until > now:
+        wait = max(1, math.ceil((blocked_until - now).total_seconds()))
+        raise TooManyRequests(
+            f"too many wrong passwords for this user name from {client}; try again in {wait} s",
+            retry_after=wait,
+        )
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.is_active:
+        right = verify_no_password(password)  # the same time as a real check
+    else:
+        right = verify_password(password, user.password_hash)
+    if not right:
+        _record_failure(session, name, client, now)
+        session.commit()
         raise NotAuthenticated("wrong user name or password")
-    if user.locked_until and user.locked_until > now:
-        raise NotAuthenticated(
-            f"this account is locked after repeated failures until {user.locked_until:%H:%M} UTC"
+    cleared = session.execute(
+        delete(SignInBackoff).where(SignInBackoff.username == name, SignInBackoff.client == client)
+    )
+    if cleared.rowcount:
+        session.commit()
+    return user
+
+
+def backoff_seconds(failures: int) -> float:
+    """How long a (user name, address) waits after this many wrong passwords in a row."""
+    auth = get_settings().auth
+    beyond = failures - auth.backoff_free_failures
+    if beyond < 0:
+        return 0.0
+    return min(auth.backoff_first_seconds * 2 ** min(beyond, 40), auth.backoff_max_seconds)
+
+
+def _record_failure(session: Session, name: str, client: str, now: datetime) -> None:
+    """Count one more wrong password of (name, client) and set its wait (one atomic upsert)."""
+    stmt = pg_insert(SignInBackoff).values(username=name, client=client, failures=1, updated_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SignInBackoff.username, SignInBackoff.client],
+        set_={"failures": SignInBackoff.failures + 1, "updated_at": now},
+    ).returning(SignInBackoff.failures)
+    failures = session.execute(stmt).scalar_one()
+    wait = backoff_seconds(failures)
+    if wait:
+        session.execute(
+            update(SignInBackoff)
+            .where(SignInBackoff.username == name, SignInBackoff.client == client)
+            .values(blocked_until=now + timedelta(seconds=wait))
         )
-    if not verify_password(password, user.password_hash):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-        session.commit()
-        raise NotAuthenticated("wrong user name or password")
-    if user.failed_logins or user.locked_until:
-        user.failed_logins = 0
-        user.locked_until = None
-        session.commit()
-    return user
+    # Pairs quiet for a day past the longest wait are forgotten (bounded table).
+    horizon = now - timedelta(seconds=get_settings().auth.backoff_max_seconds, days=1)
+    session.execute(delete(SignInBackoff).where(SignInBackoff.updated_at < horizon))
 
 
-def get_active_user(session: Session, username: str) -> User:
-    """The active user with this name (for token checks)."""
-    user = session.scalar(select(User).where(User.username == username, User.is_active.is_(True)))
-    if user is None:
+def unlock(session: Session, username: str) -> int:
+    """Forget the sign-in back-off of a user name from every address; how many were cleared."""
+    cleared = session.execute(delete(SignInBackoff).where(SignInBackoff.username == username))
+    session.commit()
+    return cleared.rowcount or 0
+
+
+def token_user(session: Session, user_id: int, version: int) -> User:
+    """The active user a token names, if the token's version is still current."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
         raise NotAuthenticated("the user of this token no longer exists or is disabled")
+    if user.token_version != version:
+        raise NotAuthenticated("this token was revoked (signed out or password changed)")
     return user
+
+
+def _find(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def _revoke(session: Session, user: User) -> None:
+    """Every token issued to the user so far stops working."""
+    session.execute(
+        update(User).where(User.id == user.id).values(token_version=User.token_version + 1)
+    )
+    session.expire(user, ["token_version"])
+
+
+def sign_out(session: Session, user_id: int) -> None:
+    """End every session of the user (all their tokens die)."""
+    user = session.get(User, user_id)
+    if user is not None:
+        _revoke(session, user)
+        session.commit()
+
+
+def change_password(session: Session, username: str, password: str) -> User:
+    """Set a new password; every token issued before it dies."""
+    _check_password(password)
+    user = _find(session, username)
+    user.password_hash = hash_password(password)
+    _revoke(session, user)
+    session.commit()
+    return user
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Enable or disable a user; disabling also kills every token they hold."""
+    user = _find(session, username)
+    user.is_active = active
+    _revoke(session, user)
+    session.commit()
+    return user
+
+
+def delete_user(session: Session, username: str) -> None:
+    """Delete a user; their tokens name their id, which is never given to anyone again."""
+    user = _find(session, username)
+    session.delete(user)
+    session.execute(delete(SignInBackoff).where(SignInBackoff.username == username))
+    session.commit()

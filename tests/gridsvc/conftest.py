@@ -6,7 +6,9 @@ transaction that is rolled back at its end (routes that commit only release a sa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import shapely
@@ -21,6 +23,19 @@ def token_for(client: TestClient, username: str, password: str = TEST_PASSWORD) 
     response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def sign_in_form(
+    client: TestClient, username: str, password: str = TEST_PASSWORD, next: str = "/ui/"
+) -> Any:
+    """Sign in through the web form as a browser does: fetch the form (its token comes in a
+    hidden field and a pre-session cookie), then post it back. Returns the response."""
+    form = client.get("/ui/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    data = {"username": username, "password": password, "next": next}
+    return client.post(
+        "/ui/login", data={**data, "csrf_token": token[1] if token else ""}, follow_redirects=False
+    )
 
 
 @dataclass

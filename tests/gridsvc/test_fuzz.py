@@ -106,21 +106,24 @@ def fuzz_site(database_url: str) -> Iterator[dict[str, Any]]:
         engine.dispose()
         REAL.update(_real_values(url))
         with serve_in_subprocess(url) as base:
-            tokens = {}
-            for user, password in (
-                ("fuzzadmin", ADMIN_PASSWORD),
-                ("jiedao", demo_password),
-                ("shequ", demo_password),
-            ):
-                response = httpx.post(
-                    f"{base}/api/v1/auth/token", data={"username": user, "password": password}
-                )
-                response.raise_for_status()
-                tokens[user] = response.json()["access_token"]
-            yield {"url": base, "tokens": tokens}
+            passwords = {
+                "fuzzadmin": ADMIN_PASSWORD,
+                "jiedao": demo_password,
+                "shequ": demo_password,
+            }
+            tokens = {user: _sign_in(base, user, pw) for user, pw in passwords.items()}
+            yield {"url": base, "tokens": tokens, "passwords": passwords}
         print(f"\nfuzz: {sum(CALLS.values())} requests to {len(CALLS)} operations")
         for label, seconds in SECONDS.most_common(12):
             print(f"  {seconds:6.1f} s  {CALLS[label]:4d} requests  {label}")
+
+
+def _sign_in(base: str, user: str, password: str) -> str:
+    response = httpx.post(
+        f"{base}/api/v1/auth/token", data={"username": user, "password": password}
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
 
 
 def _document() -> dict[str, Any]:
@@ -168,10 +171,15 @@ def test_api(case: Any, fuzz_site: dict[str, Any]) -> None:
     users = list(fuzz_site["tokens"])
     user = users[sum(CALLS.values()) % len(users)]
     CALLS[case.operation.label] += 1
-    case.call_and_validate(
-        base_url=fuzz_site["url"],
-        headers={"Authorization": f"Bearer {fuzz_site['tokens'][user]}"},
-        checks=CHECKS,
-        timeout=60,
-    )
+    try:
+        case.call_and_validate(
+            base_url=fuzz_site["url"],
+            headers={"Authorization": f"Bearer {fuzz_site['tokens'][user]}"},
+            checks=CHECKS,
+            timeout=60,
+        )
+    finally:
+        if case.operation.path == "/api/v1/auth/logout":  # it revoked the user's tokens
+            tokens, passwords = fuzz_site["tokens"], fuzz_site["passwords"]
+            tokens[user] = _sign_in(fuzz_site["url"], user, passwords[user])
     SECONDS[case.operation.label] += time.perf_counter() - started

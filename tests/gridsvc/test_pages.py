@@ -6,16 +6,12 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from maps.assets import external_assets
-from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet
+from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, sign_in_form
 from tests.gridsvc.test_api import users  # noqa: F401  (fixture)
 
 
 def _sign_in(client: TestClient, username: str) -> None:
-    response = client.post(
-        "/ui/login",
-        data={"username": username, "password": TEST_PASSWORD, "next": "/ui/"},
-        follow_redirects=False,
-    )
+    response = sign_in_form(client, username, TEST_PASSWORD)
     assert response.status_code == 303, response.text
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
@@ -30,6 +26,7 @@ def test_every_page_renders_offline(client: TestClient, users: SmallStreet) -> N
         f"/ui/communities/{users.community_code}",
         f"/ui/communities/{users.community_code}?metric=visited_share",
         f"/ui/communities/{users.community_code}/editor",
+        "/ui/logout",  # only asks to confirm: the pages after it still load
         "/ui/login",
     ]
     for path in pages:
@@ -68,13 +65,9 @@ def test_pages_keep_scope_and_roles(client: TestClient, users: SmallStreet) -> N
 
 
 def test_sign_in_refuses_open_redirects(client: TestClient, users: SmallStreet) -> None:
-    response = client.post(
-        "/ui/login",
-        data={"username": "street1", "password": TEST_PASSWORD, "next": "https://evil.example/"},
-        follow_redirects=False,
-    )
+    response = sign_in_form(client, "street1", next="https://evil.example/")
     assert response.headers["location"] == "/ui/"
-    wrong = client.post("/ui/login", data={"username": "street1", "password": "nope"})
+    wrong = sign_in_form(client, "street1", "nope")
     assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
 
 

@@ -260,7 +260,7 @@ def world(db: Session) -> World:
         users[role] = create_user(
             db, username=f"perm_{role}", password=PASSWORD, role=role, scope=scope
         )
-        token = create_access_token(f"perm_{role}", role)
+        token = create_access_token(users[role].id, role, users[role].token_version)
         headers[role] = {"Authorization": f"Bearer {token}"}
     db.flush()
     admin = principal_for(db, users["admin"])
@@ -328,6 +328,7 @@ EXPECTED: dict[tuple[str, str], Op] = {
         "public",
     ),
     ("GET", "/api/v1/me"): Op(ALL, lambda s: _get("/api/v1/me"), "global"),
+    ("POST", "/api/v1/auth/logout"): Op(ALL, lambda s: _post("/api/v1/auth/logout"), "global"),
     ("GET", "/api/v1/audit"): Op(STAFF, lambda s: _get("/api/v1/audit"), "global"),
     # areas, cells, buildings, households
     ("GET", "/api/v1/communities"): Op(ALL, lambda s: _get("/api/v1/communities"), "global"),
@@ -556,10 +557,15 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("GET", "/ui/login"): Op(ALL, lambda s: _get("/ui/login"), "public"),
     ("POST", "/ui/login"): Op(
         ALL,
-        lambda s: _post("/ui/login", data={"username": "perm_viewer", "password": PASSWORD}),
+        lambda s: _post(
+            "/ui/login",
+            data={"username": "perm_viewer", "password": PASSWORD, "csrf_token": "matrix"},
+            headers={"Cookie": "gridsvc_login_csrf=matrix"},  # the form's pre-session token
+        ),
         "public",
     ),
     ("GET", "/ui/logout"): Op(ALL, lambda s: _get("/ui/logout"), "public"),
+    ("POST", "/ui/logout"): Op(ALL, lambda s: _post("/ui/logout"), "global"),
     ("GET", "/ui/"): Op(ALL, lambda s: _get("/ui/"), "global"),
     ("GET", "/ui/cells/{code}"): Op(ALL, lambda s: _get(f"/ui/cells/{s.cell}")),
     ("GET", "/ui/communities/{code}"): Op(ALL, lambda s: _get(f"/ui/communities/{s.community}")),
@@ -620,6 +626,7 @@ def _send(client: TestClient, db: Session, spec: dict[str, Any], headers: dict[s
     db.commit()  # the fixture's own savepoint: close it so ours is the outer one
     savepoint = db.get_bind().begin_nested()  # type: ignore[union-attr]
     try:
+        headers = {**headers, **spec.pop("headers", {})}
         return client.request(headers=headers, follow_redirects=False, **spec)
     finally:
         db.rollback()

@@ -44,12 +44,18 @@
     const response = await fetch(api + path, {
       method,
       credentials: "same-origin",
-      headers: Object.assign({ "Content-Type": "application/json", Accept: "application/json" }, headers || {}),
+      headers: Object.assign({ "Content-Type": "application/json", Accept: "application/json" }, csrfHeader(), headers || {}),
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
     return { ok: response.ok, status: response.status, data, etag: response.headers.get("ETag") };
+  }
+
+  // The session's CSRF token (gridsvc.api.csrf), rendered by the page into <meta name="csrf-token">.
+  function csrfHeader() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? { "X-CSRF-Token": meta.content } : {};
   }
 
   async function allFeatures(path) {
