@@ -121,15 +121,17 @@ document.addEventListener('securitypolicyviolation', function (e) {
 });
 """
 
-#: Open every popup and tooltip of a Leaflet map (folium's or the editor's): each sets its
-#: content with innerHTML, the sink a payload would need. Returns the tooltip texts.
+#: Open the popups and tooltips of a Leaflet map (folium's or the editor's): each sets its
+#: content with innerHTML, the sink a payload would need. Every layer, and of each group its
+#: first 40 members (every feature carries the same payloads). Returns the tooltip texts.
 OPEN_ALL = """
 (map) => {
   const tips = [];
   const visit = (layer) => {
-    if (layer.getLayers) { layer.getLayers().forEach(visit); }
+    if (layer.getLayers) { layer.getLayers().slice(0, 40).forEach(visit); }
     const popup = layer.getPopup && layer.getPopup();
     if (popup) {
+      popup.options.autoPan = false;
       const at = layer.getLatLng ? layer.getLatLng() : layer.getBounds().getCenter();
       popup.setLatLng(at).openOn(map);
     }
