@@ -75,3 +75,27 @@ def test_overview_labels_are_escaped(street: CellLayers) -> None:
     assert labels and all("<img" not in label and "<script" not in label for label in labels)
     assert any(html.unescape(label.split("<br>")[-1]) == PAYLOAD for label in labels)
     _assert_no_markup_from_data(page)
+
+
+def test_report_maps_draw_names_as_text(street: CellLayers) -> None:
+    # "$…$" in a name is not mathtext: the PNG/PDF export used to fail on it (a 500).
+    from maps import charts, reports, static
+
+    odd = r"$\bad{$ <b>x</b>"
+    cells = street.cells.assign(name=odd, leader=odd)
+    cells.loc[cells.index[0], "code"] = odd
+    figure = static.coverage_map(cells, title=odd, metric="households", footer=odd, attribution=odd)
+    assert static.to_png(figure)[:4] == b"\x89PNG"
+    assert static.to_pdf(figure, title=odd)[:4] == b"%PDF"
+    plan = reports.area_plan(street.communities, cells, title=odd)
+    assert static.to_png(plan)[:4] == b"\x89PNG"
+    tree = {
+        "level_label": odd,
+        "name": BREAKOUT,
+        "code": "1",
+        "people": [{"role_label": odd, "name": PAYLOAD}],
+        "children": [],
+    }
+    assert charts.responsibility_chart(tree, fmt="png")[:4] == b"\x89PNG"
+    svg = charts.responsibility_chart(tree, fmt="svg")
+    assert b"<script>" not in svg and b"<img" not in svg and b"&lt;script&gt;" in svg
