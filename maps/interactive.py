@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import folium
 import geopandas as gpd
@@ -452,7 +453,7 @@ def overview_map(
     popups, labels = [], []
     for r, v, code in zip(records, values, short, strict=True):
         link = (
-            (cell_url.format(**{k: r.get(k) for k in ("code",)}), "打开网格地图")
+            (cell_url.format(code=quote(str(r["code"]), safe="")), "打开网格地图")
             if cell_url and r.get("code")
             else None
         )

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections import Counter, deque
 from typing import Any
 
@@ -65,8 +66,10 @@ def nonce(request: Request) -> str:
 class ViolationLog:
     """Violation reports received since start: a count, per directive, and the latest few."""
 
-    def __init__(self, keep: int = 50) -> None:
+    def __init__(self, keep: int = 50, log_per_minute: int = 60) -> None:
         self._lock = threading.Lock()
+        self._log_per_minute = log_per_minute
+        self._window = (0.0, 0)  # start of this minute's window, reports logged in it
         self.count = 0
         self.by_directive: Counter[str] = Counter()
         self.recent: deque[dict[str, str]] = deque(maxlen=keep)
@@ -89,10 +92,19 @@ class ViolationLog:
             "document": field("document-uri", "documentURL"),
             "sample": field("script-sample", "sample"),
         }
+        now = time.monotonic()
         with self._lock:
             self.count += 1
             self.by_directive[entry["directive"] or "?"] += 1
             self.recent.append(entry)
+            start, logged = self._window if now - self._window[0] < 60 else (now, 0)
+            self._window = (start, logged + 1)
+        # Every report is counted; a flood (anyone may post) is not written to the log line by line.
+        if logged > self._log_per_minute:
+            return
+        if logged == self._log_per_minute:
+            log.warning("CSP violations: more than %d a minute, the rest only counted", logged)
+            return
         log.warning(
             "CSP violation: %s blocked %s on %s",
             entry["directive"],

@@ -123,3 +123,14 @@ def test_violation_reports_are_counted(client: TestClient, users: SmallStreet) -
     assert summary.json()["count"] == before + 1
     assert summary.json()["by_directive"]["script-src-elem"] >= 1
     assert client.get(csp.REPORT_PATH, headers=token_for(client, "viewer1")).status_code == 403
+
+
+def test_a_flood_of_reports_is_counted_but_not_logged_line_by_line(caplog) -> None:  # type: ignore[no-untyped-def]
+    from gridsvc.api.csp import ViolationLog
+
+    log = ViolationLog(log_per_minute=2)
+    with caplog.at_level("WARNING", logger="gridsvc.api.csp"):
+        for _ in range(50):
+            log.add({"csp-report": {"violated-directive": "script-src-elem"}})
+    assert log.count == 50 and log.summary()["by_directive"] == {"script-src-elem": 50}
+    assert len(caplog.records) == 3  # two reports, then one line saying the rest are counted
