@@ -134,3 +134,27 @@ def test_a_flood_of_reports_is_counted_but_not_logged_line_by_line(caplog) -> No
             log.add({"csp-report": {"violated-directive": "script-src-elem"}})
     assert log.count == 50 and log.summary()["by_directive"] == {"script-src-elem": 50}
     assert len(caplog.records) == 3  # two reports, then one line saying the rest are counted
+
+
+def test_a_configured_basemap_may_load_its_tiles(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gridsvc.services.maps import tile_sources
+    from gridsvc.settings import get_settings
+
+    try:
+        monkeypatch.setenv("GRIDSVC_MAP_BASEMAP", "tianditu")
+        monkeypatch.setenv("GRIDSVC_MAP_TIANDITU_KEY", "k")
+        get_settings.cache_clear()
+        assert tile_sources() == ["https://*.tianditu.gov.cn"]
+        monkeypatch.setenv("GRIDSVC_MAP_BASEMAP", "local")
+        monkeypatch.setenv("GRIDSVC_MAP_LOCAL_TILES_URL", "/tiles/{z}/{x}/{y}.png")
+        monkeypatch.setenv("GRIDSVC_MAP_LOCAL_TILES_ATTRIBUTION", "区测绘院")
+        get_settings.cache_clear()
+        assert tile_sources() == []  # our own origin: 'self'
+        monkeypatch.setenv("GRIDSVC_MAP_BASEMAP", "none")
+        get_settings.cache_clear()
+        assert tile_sources() == []
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    policy = _directives(csp.policy(nonce="n", img_sources=["https://*.tianditu.gov.cn"]))
+    assert policy["img-src"] == ["'self'", "data:", "blob:", "https://*.tianditu.gov.cn"]
