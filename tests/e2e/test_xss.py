@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import load_demo, scratch_database
-from tests.e2e.conftest import ARTIFACTS, sign_in
+from tests.e2e.conftest import ARTIFACTS, sign_in, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -196,7 +196,7 @@ class Watched:
 def _open_map(w: Watched, path: str, *, expect: list[str]) -> list[str]:
     w.open(path)
     page = w.page
-    page.wait_for_function("typeof L === 'object'", timeout=20_000)
+    wait_until(page, "typeof L === 'object'")
     page.wait_for_selector(".leaflet-overlay-pane path", state="attached", timeout=20_000)
     assert page.locator(".leaflet-map-pane .leaflet-overlay-pane").count() == 1
     tips = page.evaluate(f"({OPEN_ALL})({FOLIUM_MAP})")
@@ -302,7 +302,7 @@ def test_no_stored_text_runs_in_any_page(browser, planted, tmp_path: Path) -> No
         "() => { const s = document.createElement('script');"
         " s.textContent = 'window.__xss = 1'; document.body.append(s); }"
     )
-    w.page.wait_for_function("window.__csp.length > 0")
+    wait_until(w.page, "window.__csp.length > 0")
     assert w.page.evaluate("typeof window.__xss") == "undefined"  # blocked, not run
     for _ in range(50):
         if api.get("/api/v1/csp-reports", headers=headers).json()["count"] >= 1:
