@@ -158,3 +158,21 @@ def test_a_configured_basemap_may_load_its_tiles(monkeypatch) -> None:  # type: 
         get_settings.cache_clear()
     policy = _directives(csp.policy(nonce="n", img_sources=["https://*.tianditu.gov.cn"]))
     assert policy["img-src"] == ["'self'", "data:", "blob:", "https://*.tianditu.gov.cn"]
+
+
+def test_page_templates_escape_everything() -> None:
+    from pathlib import Path
+
+    from gridsvc.api.pages import templates
+
+    env = templates.env
+    autoescape = env.autoescape(None) if callable(env.autoescape) else env.autoescape
+    assert autoescape
+    rendered = env.get_template("map_chrome.html").render(
+        user={"username": "<b>u</b>"}, title='"><script>x</script>', table=None, links=[]
+    )
+    assert "<script>x" not in rendered and "&lt;script&gt;x" in rendered
+    for path in (Path(__file__).parents[2] / "gridsvc" / "templates").glob("*.html"):
+        text = path.read_text()
+        assert "|safe" not in text.replace(" ", "") and "autoescape false" not in text, path
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", text), f"inline handler in {path.name}"
