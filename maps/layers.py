@@ -61,7 +61,7 @@ def tooltip_html(*lines: Any) -> Markup:
     return Markup("<br>").join(escape(line) for line in lines if line is not None and line != "")
 
 
-#: onEachFeature: bind the feature's ``_popup`` (HTML) and ``_tip`` (text) properties.
+#: onEachFeature: bind the feature's ``_popup`` and ``_tip`` properties (escaped HTML).
 BIND_JS = JsCode(
     "function(feature, layer) { var p = feature.properties || {};"
     " if (p._popup) { layer.bindPopup(p._popup, {maxWidth: 300}); }"
@@ -129,7 +129,11 @@ def feature_collection(
     props = properties or {}
     keys = list(props)
     columns = [
-        [_json_value(escape(v) if k in HTML_PROPERTIES and v is not None else v) for v in props[k]]
+        # Text becomes escaped markup; numbers and missing values (NaN: no tooltip) stay as they are.
+        [
+            _json_value(escape(v) if k in HTML_PROPERTIES and isinstance(v, str) else v)
+            for v in props[k]
+        ]
         for k in keys
     ]
     features = []
