@@ -10,11 +10,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
-from gridsvc.api import audit, exports, pages, problems
+from gridsvc.api import audit, csp, exports, pages, problems
 from gridsvc.api.incidents import router as incidents_router
 from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
 from gridsvc.api.routes import router
+from gridsvc.services import maps as map_service
 from maps.assets import asset_dir
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,16 @@ def create_app() -> FastAPI:
         static_url="/static/docs",
         # ReDoc's bundle fetches its logo from a CDN; Swagger UI (/docs) works fully offline.
         redoc_url=None,
+        # Our own /docs (gridsvc.api.csp): the same offline Swagger UI, its script nonced.
+        docs_url=None,
     )
+    # Every response: a nonce, the Content-Security-Policy and nosniff (gridsvc.csp).
+    app.add_middleware(csp.SecurityHeaders, img_sources=map_service.tile_sources())
     problems.install(app)
+    app.include_router(
+        csp.docs_router(app.title, app.openapi_url or "/openapi.json", "/static/docs")
+    )
+    app.include_router(csp.router)
     # Before the main router: /api/v1/imports/roster must win over /api/v1/imports/{kind}.
     app.include_router(people_router)
     app.include_router(router)

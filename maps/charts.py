@@ -166,7 +166,13 @@ def responsibility_chart(
     height = header + body + footer
     # Very tall charts (hundreds of cells) keep their layout at a lower resolution.
     dpi = max(30, min(dpi, int(_MAX_PIXELS / height)))
-    rc = {"font.family": [family, "DejaVu Sans"], "svg.fonttype": "none", "font.size": 8}
+    rc = {
+        "font.family": [family, "DejaVu Sans"],
+        "svg.fonttype": "none",
+        "font.size": 8,
+        # Names are data: "$…$" in one is text, never mathtext.
+        "text.parse_math": False,
+    }
     with matplotlib.rc_context(rc):
         fig = plt.figure(figsize=(width, height), dpi=dpi)
         try:

@@ -18,11 +18,11 @@ optional layer is simply left out. Recognised columns (all optional except geome
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import folium
 import geopandas as gpd
@@ -40,10 +40,12 @@ from maps.layers import (
     HouseholdCluster,
     Legend,
     MapTitle,
+    escape,
     feature_collection,
     popup_html,
     prepare,
     present,
+    tooltip_html,
 )
 from maps.styles import (
     BUILDING_NO_DATA,
@@ -243,7 +245,7 @@ def _incident_layers(
         ]
         folium.GeoJson(
             feature_collection(sub, {"_popup": popups}),
-            name=f"事件·{label} ({int(mask.sum())})",
+            name=escape(f"事件·{label} ({int(mask.sum())})"),
             marker=folium.CircleMarker(
                 radius=6, fill=True, color="#ffffff", weight=1, fill_color=colour, fill_opacity=0.9
             ),
@@ -451,22 +453,19 @@ def overview_map(
     popups, labels = [], []
     for r, v, code in zip(records, values, short, strict=True):
         link = (
-            (cell_url.format(**{k: r.get(k) for k in ("code",)}), "打开网格地图")
+            (cell_url.format(code=quote(str(r["code"]), safe="")), "打开网格地图")
             if cell_url and r.get("code")
             else None
         )
         shown = None if np.isnan(v) else value_format.format(v)
         popups.append(_cell_popup(r, link, [(label, shown)]))
-        text = html.escape(code)
-        if r.get("leader"):
-            text += "<br>" + html.escape(str(r["leader"]))
-        labels.append(text)
+        labels.append(tooltip_html(code, r.get("leader")))
     folium.GeoJson(
         feature_collection(
             cells_d,
             {"style": [{"fillColor": c} for c in colours], "_popup": popups, "_label": labels},
         ),
-        name=f"网格 · {label}",
+        name=escape(f"网格 · {label}"),
         style={"color": "#4d4d4d", "weight": 1.5, "fillOpacity": 0.75},
         on_each_feature=LABEL_JS,
     ).add_to(m)

@@ -2,13 +2,16 @@
 
 Inputs are GeoDataFrames in EPSG:4326 (another CRS is reprojected, none is taken as 4326).
 :func:`prepare` drops empty geometries, shifts to the basemap's datum and rounds coordinates to
-1e-5° (about a metre), which keeps pages small. Popups are built here in Python, escaped, and
-carried in each feature's ``_popup`` property; :data:`BIND_JS` binds them in the browser.
+1e-5° (about a metre), which keeps pages small. Popups, tooltips and labels are built here in
+Python and carried in each feature's ``_popup``, ``_tip`` and ``_label`` properties; :data:`BIND_JS`
+binds them in the browser, where Leaflet writes them with innerHTML. So every piece of text that
+reaches such HTML goes through :func:`escape` (the one rule): :func:`popup_html` and
+:func:`tooltip_html` build escaped markup, and :func:`feature_collection` escapes any of those
+properties that is plain text rather than markup they built.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -24,6 +27,7 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 from folium.utilities import JsCode
+from markupsafe import Markup
 
 from maps.basemaps import Basemap
 
@@ -33,14 +37,31 @@ __all__ = [
     "HouseholdCluster",
     "Legend",
     "MapTitle",
+    "escape",
     "feature_collection",
     "popup_html",
     "prepare",
     "present",
     "round_coordinates",
+    "tooltip_html",
 ]
 
-#: onEachFeature: bind the feature's ``_popup`` (HTML) and ``_tip`` (text) properties.
+#: Feature properties that Leaflet shows as HTML (popup, hover tooltip, permanent label).
+HTML_PROPERTIES = ("_popup", "_tip", "_label")
+
+
+def escape(value: Any) -> Markup:
+    """Text (a name, a code, anything from the data) made safe to place in HTML; markup built
+    by this module's helpers passes unchanged."""
+    return Markup.escape("" if value is None else value)
+
+
+def tooltip_html(*lines: Any) -> Markup:
+    """An escaped tooltip or label: the present lines, one below the other."""
+    return Markup("<br>").join(escape(line) for line in lines if line is not None and line != "")
+
+
+#: onEachFeature: bind the feature's ``_popup`` and ``_tip`` properties (escaped HTML).
 BIND_JS = JsCode(
     "function(feature, layer) { var p = feature.properties || {};"
     " if (p._popup) { layer.bindPopup(p._popup, {maxWidth: 300}); }"
@@ -107,7 +128,14 @@ def feature_collection(
     geoms = shapely.to_geojson(gdf.geometry.to_numpy())
     props = properties or {}
     keys = list(props)
-    columns = [list(map(_json_value, props[k])) for k in keys]
+    columns = [
+        # Text becomes escaped markup; numbers and missing values (NaN: no tooltip) stay as they are.
+        [
+            _json_value(escape(v) if k in HTML_PROPERTIES and isinstance(v, str) else v)
+            for v in props[k]
+        ]
+        for k in keys
+    ]
     features = []
     for i, g in enumerate(geoms):
         features.append(
@@ -133,18 +161,18 @@ def _fmt(value: Any) -> str | None:
 
 def popup_html(
     title: Any, rows: Iterable[tuple[str, Any]], link: tuple[str, str] | None = None
-) -> str:
+) -> Markup:
     """An escaped Chinese popup: a bold title, a two-column table of present values, a link."""
-    parts = [f'<div class="gridsvc-popup"><b>{html.escape(str(title))}</b><table>']
+    parts = [Markup('<div class="gridsvc-popup"><b>{}</b><table>').format(str(title))]
     for label, value in rows:
         text = _fmt(value)
         if text is not None:
-            parts.append(f"<tr><th>{html.escape(label)}</th><td>{html.escape(text)}</td></tr>")
-    parts.append("</table>")
+            parts.append(Markup("<tr><th>{}</th><td>{}</td></tr>").format(label, text))
+    parts.append(Markup("</table>"))
     if link is not None:
-        parts.append(f'<a href="{html.escape(link[0], quote=True)}">{html.escape(link[1])}</a>')
-    parts.append("</div>")
-    return "".join(parts)
+        parts.append(Markup('<a href="{}">{}</a>').format(link[0], link[1]))
+    parts.append(Markup("</div>"))
+    return Markup("").join(parts)
 
 
 # ----------------------------------------------------------------------- custom layers -----
@@ -191,7 +219,7 @@ class _Control(folium.MacroElement):
 
     def __init__(self, html_text: str, position: str, css_class: str) -> None:
         super().__init__()
-        self.html = html_text
+        self.html = str(escape(html_text))
         self.position = position
         self.css_class = css_class
         self.css = _CSS
@@ -209,20 +237,22 @@ class Legend(_Control):
         for heading, entries in sections:
             if not entries:
                 continue
-            parts.append(f"<h4>{html.escape(heading)}</h4>")
+            parts.append(Markup("<h4>{}</h4>").format(heading))
             for colour, label, shape in entries:
-                cls = ' class="dot"' if shape == "dot" else ""
+                cls = Markup(' class="dot"') if shape == "dot" else ""
                 parts.append(
-                    f'<div><i{cls} style="background:{html.escape(colour)}"></i>{html.escape(label)}</div>'
+                    Markup('<div><i{} style="background:{}"></i>{}</div>').format(
+                        cls, colour, label
+                    )
                 )
-        super().__init__("".join(parts), position, "gridsvc-legend")
+        super().__init__(Markup("").join(parts), position, "gridsvc-legend")
 
 
 class MapTitle(_Control):
     """A title box (e.g. the cell's name) in a corner of the map."""
 
     def __init__(self, text: str, position: str = "topright") -> None:
-        super().__init__(html.escape(text), position, "gridsvc-title")
+        super().__init__(text, position, "gridsvc-title")
 
 
 class HouseholdCluster(JSCSSMixin, Layer):
@@ -303,8 +333,8 @@ class HouseholdCluster(JSCSSMixin, Layer):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "HouseholdCluster"
         self.points = points
-        self.flags = [list(f) for f in flags]
-        self.filter_title = html.escape(filter_title)
+        self.flags = [[key, str(escape(label)), bit] for key, label, bit in flags]
+        self.filter_title = str(escape(filter_title))
         self.options = {
             "maxClusterRadius": 40,
             "showCoverageOnHover": False,

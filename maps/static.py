@@ -103,6 +103,9 @@ def _cjk_rc() -> Iterator[str]:
             "axes.unicode_minus": False,
             "pdf.fonttype": 3,  # Noto CJK is CFF-flavoured OpenType: embed as Type 3 subsets
             "svg.fonttype": "path",
+            # Names and codes are data: "$…$" in one is text, never mathtext (which fails or
+            # renders something else).
+            "text.parse_math": False,
         }
     ):
         yield family

@@ -16,7 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
+from gridsvc import csp
 from gridsvc.api import csrf
+from gridsvc.api.csp import nonce
 from gridsvc.api.deps import (
     SESSION_COOKIE,
     CurrentUser,
@@ -185,8 +187,9 @@ def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLR
     )
 
 
-def _map_page(m: Any, user: Principal, **chrome: Any) -> HTMLResponse:
-    """A folium map as a full page with our navigation bar (and side table), local assets only."""
+def _map_page(request: Request, m: Any, user: Principal, **chrome: Any) -> HTMLResponse:
+    """A folium map as a full page with our navigation bar (and side table), local assets only;
+    every script folium (or the bar) writes carries this request's CSP nonce."""
     import folium
 
     from maps.interactive import render_html
@@ -194,11 +197,13 @@ def _map_page(m: Any, user: Principal, **chrome: Any) -> HTMLResponse:
     context = {"user": user, "table": None, "metrics": None, "colour_by": None, "links": []}
     markup = templates.get_template("map_chrome.html").render({**context, **chrome})
     m.get_root().html.add_child(folium.Element(markup))
-    return HTMLResponse(render_html(m, "server", asset_prefix=map_service.ASSET_PREFIX))
+    page = render_html(m, "server", asset_prefix=map_service.ASSET_PREFIX)
+    return HTMLResponse(csp.with_nonce(page, nonce(request)))
 
 
 @router.get("/cells/{code}", name="cell_page")
 def cell_page(
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     cell: ScopedCell,
@@ -209,6 +214,7 @@ def cell_page(
     m = map_service.cell_map(session, user, area, colour_by=colour_by)
     community = session.scalar(select(Community.code).where(Community.id == cell.community_id))
     return _map_page(
+        request,
         m,
         user,
         title=f"{cell.name}（{cell.code}）",
@@ -220,6 +226,7 @@ def cell_page(
 
 @router.get("/communities/{code}", name="overview_page")
 def overview_page(
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     community: ScopedCommunity,
@@ -234,6 +241,7 @@ def overview_page(
     rows = cells.drop(columns="geometry").astype(object).where(cells.notna(), None)
     links = [("边界编辑", f"/ui/communities/{community.code}/editor")] if _can_edit(user) else []
     return _map_page(
+        request,
         m,
         user,
         title=f"{community.name} 网格总览",

@@ -187,6 +187,21 @@ def _basemap() -> Any:
     return basemaps.none()
 
 
+def tile_sources() -> list[str]:
+    """Origins the configured basemap's tiles load from (CSP img-src); none for no basemap."""
+    from urllib.parse import urlsplit
+
+    sources = []
+    for tile in _basemap().tiles:
+        parts = urlsplit(tile.url)
+        host = parts.hostname or ""
+        if "{" in host:  # t{s}.tianditu.gov.cn: any subdomain of the parent domain
+            host = "*." + host.split(".", 1)[1]
+        if parts.scheme and host:
+            sources.append(f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else ""))
+    return list(dict.fromkeys(sources))
+
+
 def _household_points(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Households with a readable label (楼栋 单元 室) for popups."""
     if households.empty:
@@ -279,13 +294,16 @@ def area_html(
     mode: Literal["server", "inline"] = "inline",
 ) -> str:
     """A whole HTML map of the area: the cell map for a cell, the overview otherwise."""
+    from gridsvc import csp
     from maps.interactive import render_html
 
     if area.kind == "cell":
         m = cell_map(session, principal, area)
     else:
         m = overview_map(session, principal, area, metric)
-    return render_html(m, mode, asset_prefix=ASSET_PREFIX)
+    page = render_html(m, mode, asset_prefix=ASSET_PREFIX)
+    # A file opened from disk has no server to send the policy: it carries it itself.
+    return csp.with_meta_policy(page, tile_sources()) if mode == "inline" else page
 
 
 #: Report maps (PNG/PDF): the coverage map and two of the 三图.

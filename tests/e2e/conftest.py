@@ -93,3 +93,19 @@ def sign_in(page, base: str, user: str, password: str) -> None:  # type: ignore[
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/ui/**")
+
+
+def wait_until(page, expression: str, timeout: float = 20_000) -> None:  # type: ignore[no-untyped-def]
+    """Poll a JavaScript expression until it is truthy (``timeout`` in ms).
+
+    Not ``page.wait_for_function``: its polling compiles the predicate with ``new Function`` in
+    the page, which our Content-Security-Policy (no 'unsafe-eval') rightly refuses; a plain
+    ``evaluate`` is run by the debugger protocol and is not subject to the page's policy.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout / 1000:.0f} s: {expression}")
+        page.wait_for_timeout(100)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, sign_in
+from tests.e2e.conftest import ARTIFACTS, sign_in, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +76,7 @@ def test_editor_previews_and_commits_a_split(page, demo_site) -> None:  # type: 
     for point in (start, end, end):  # clicking the last vertex again finishes the line (Geoman)
         page.wait_for_timeout(400)
         page.mouse.click(*point)
-    page.wait_for_function("document.querySelector('#selection').textContent.includes('拆分线')")
+    wait_until(page, "document.querySelector('#selection').textContent.includes('拆分线')")
 
     page.click("#preview")
     page.wait_for_selector("#balance", timeout=30_000)
@@ -93,9 +93,8 @@ def test_editor_previews_and_commits_a_split(page, demo_site) -> None:  # type: 
 
     page.fill("#reason", "楼栋增多，拆分以均衡户数（浏览器测试）")
     page.click("#commit")
-    page.wait_for_function(
-        "() => /已提交|失败|错误/.test(document.querySelector('#notice').textContent)",
-        timeout=30_000,
+    wait_until(
+        page, "/已提交|失败|错误/.test(document.querySelector('#notice').textContent)", 30_000
     )
     assert "已提交" in page.inner_text("#notice")
     after = {

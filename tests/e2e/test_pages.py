@@ -7,13 +7,13 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, sign_in
+from tests.e2e.conftest import ARTIFACTS, sign_in, wait_until
 
 pytestmark = pytest.mark.browser
 
 
 def _map_ready(page) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_function("typeof L === 'object'", timeout=20_000)
+    wait_until(page, "typeof L === 'object'")
     page.wait_for_selector(".leaflet-overlay-pane path", timeout=20_000)
 
 

@@ -330,6 +330,8 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("GET", "/api/v1/me"): Op(ALL, lambda s: _get("/api/v1/me"), "global"),
     ("POST", "/api/v1/auth/logout"): Op(ALL, lambda s: _post("/api/v1/auth/logout"), "global"),
     ("GET", "/api/v1/audit"): Op(STAFF, lambda s: _get("/api/v1/audit"), "global"),
+    # the CSP violation figures: as the audit log
+    ("GET", "/api/v1/csp-reports"): Op(STAFF, lambda s: _get("/api/v1/csp-reports"), "global"),
     # areas, cells, buildings, households
     ("GET", "/api/v1/communities"): Op(ALL, lambda s: _get("/api/v1/communities"), "global"),
     ("GET", "/api/v1/cells"): Op(ALL, lambda s: _get("/api/v1/cells"), "global"),

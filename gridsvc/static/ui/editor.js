@@ -10,6 +10,23 @@
   const api = root.dataset.api; // e.g. /api/v1
   const band = { min: Number(root.dataset.bandMin), max: Number(root.dataset.bandMax) };
   const $ = (id) => document.getElementById(id);
+  // Data (names, codes, people) only ever becomes DOM text: never innerHTML, never a Leaflet
+  // string content (bindTooltip/bindPopup with a string set innerHTML). el() builds elements;
+  // strings among its children become text nodes.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (k === "class") node.className = v;
+      else node.setAttribute(k, v);
+    });
+    children.flat().forEach((c) => {
+      if (c === null || c === undefined || c === false) return;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    });
+    return node;
+  }
+  // A tooltip of text lines, one below the other.
+  const tip = (...lines) => el("div", null, lines.map((line, i) => (i ? [el("br"), line] : line)));
 
   const map = L.map("map", { doubleClickZoom: false });
   L.control.scale({ metric: true, imperial: false }).addTo(map);
@@ -29,12 +46,12 @@
   const problemsLayer = L.geoJSON(null, {
     style: { color: "#d7191c", weight: 3, fillOpacity: 0.35, dashArray: "4 3" },
     pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 6, color: "#d7191c" }),
-    onEachFeature: (f, layer) => layer.bindTooltip(f.properties.label || f.properties.kind),
+    onEachFeature: (f, layer) => layer.bindTooltip(tip(f.properties.label || f.properties.kind)),
   }).addTo(map);
   const proposalLayer = L.geoJSON(null, {
     style: (f) => ({ color: "#7b3294", weight: 2, fillOpacity: 0.08, dashArray: "6 4" }),
     onEachFeature: (f, layer) =>
-      layer.bindTooltip(`方案网格：${f.properties.households ?? "?"} 户${f.properties.in_band ? "" : "（超出范围）"}`, { sticky: true }),
+      layer.bindTooltip(tip(`方案网格：${f.properties.households ?? "?"} 户${f.properties.in_band ? "" : "（超出范围）"}`), { sticky: true }),
   });
   let drawnLine = null;
   let editedLayer = null;
@@ -112,7 +129,7 @@
   function onCell(feature, layer) {
     const p = feature.properties;
     state.cellsByCode.set(p.code, layer);
-    layer.bindTooltip(`${p.name || p.code}（${p.code}）<br>${p.households ?? 0} 户 · 格长：${p.leader || "无"}`, { sticky: true });
+    layer.bindTooltip(tip(`${p.name || p.code}（${p.code}）`, `${p.households ?? 0} 户 · 格长：${p.leader || "无"}`), { sticky: true });
     layer.on("click", () => selectCell(p.code));
   }
   function selectCell(code) {
@@ -137,7 +154,7 @@
   function onBuilding(feature, layer) {
     const p = feature.properties;
     state.buildingLayers.set(p.id, layer);
-    layer.bindTooltip(`${p.name || "楼栋 " + p.id}：${p.households ?? 0} 户（${p.cell || "未归属"}）`);
+    layer.bindTooltip(tip(`${p.name || "楼栋 " + p.id}：${p.households ?? 0} 户（${p.cell || "未归属"}）`));
     layer.on("click", (e) => {
       if (state.tool !== "move") {
         // A building sits on top of its cell: a click on it selects the cell.
@@ -165,7 +182,7 @@
     problemsLayer.clearLayers();
     cellsLayer.setStyle(cellStyle);
     buildingsLayer.setStyle(buildingStyle);
-    $("impact").innerHTML = "";
+    $("impact").replaceChildren();
     $("commit-box").hidden = true;
   }
 
@@ -208,7 +225,7 @@
 
   function fillTargetCells() {
     const select = $("target-cell");
-    select.innerHTML = "";
+    select.replaceChildren();
     [...state.cellsByCode.keys()].sort().forEach((code) => {
       const option = document.createElement("option");
       option.value = code;
@@ -305,32 +322,31 @@
   function showImpact(impact) {
     problemsLayer.clearLayers();
     if (impact.validation_geojson) problemsLayer.addData(impact.validation_geojson);
+    const list = (items) => items.join("、") || "无";
     const rows = impact.households_per_cell.map((c) => {
       const out = c.after !== null && (c.after < band.min || c.after > band.max);
-      return `<tr class="${out ? "warn" : ""}"><td>${c.cell}</td><td>${c.before ?? "—"}</td><td>${c.after ?? "（撤销）"}</td></tr>`;
-    }).join("");
+      return el("tr", { class: out ? "warn" : "" },
+        el("td", null, c.cell), el("td", null, c.before ?? "—"), el("td", null, c.after ?? "（撤销）"));
+    });
     const m = impact.moved;
     const people = (impact.people || []).map((p) =>
-      `<li>${escapeHtml(p.person)}（${ROLE_LABELS[p.role] || p.role}）：${p.action === "moved" ? "随迁" : "离任"} ${p.from || ""}${p.to ? " → " + p.to : ""}</li>`).join("");
+      el("li", null, `${p.person}（${ROLE_LABELS[p.role] || p.role}）：${p.action === "moved" ? "随迁" : "离任"} ${p.from || ""}${p.to ? " → " + p.to : ""}`));
     const problems = impact.validation.problems || [];
     const drawn = impact.validation_geojson ? impact.validation_geojson.features.length : 0;
-    $("impact").innerHTML = `
-      <h3>影响预览</h3>
-      <p>撤销网格：${impact.cells_retired.join("、") || "无"}；新增网格：${impact.cells_created.join("、") || "无"}</p>
-      <p id="moved-summary">变动楼栋 <b>${m.buildings.length}</b> 栋，户数 <b>${m.households}</b>，居民 ${m.residents} 人，
-         志愿者 ${m.volunteers} 人，在册人员 ${m.assigned_people} 人；待办事件随点位调整 ${impact.open_incidents_moved} 件。</p>
-      <table class="data" id="balance"><tr><th>网格</th><th>调整前户数</th><th>调整后户数</th></tr>${rows}</table>
-      <p>无格长的网格：${impact.cells_without_leader.join("、") || "无"}</p>
-      ${people ? `<p>人员变动：</p><ul>${people}</ul>` : ""}
-      <p id="problems">校验问题：${problems.length ? `${problems.length} 处（地图上红色标出 ${drawn} 处）` : "无"}</p>
-      ${problems.length ? `<ul id="problem-list">${problems.map((p) =>
-        `<li>${escapeHtml(p.label)}：${escapeHtml((p.cells || []).join("、"))} ${escapeHtml(p.detail || "")}</li>`).join("")}</ul>` : ""}
-      <details><summary>人员随迁规则</summary><p>${impact.people_rule}</p></details>`;
-  }
-
-  function escapeHtml(text) {
-    return String(text ?? "").replace(/[&<>"']/g, (c) =>
-      ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+    $("impact").replaceChildren(
+      el("h3", null, "影响预览"),
+      el("p", null, `撤销网格：${list(impact.cells_retired)}；新增网格：${list(impact.cells_created)}`),
+      el("p", { id: "moved-summary" }, "变动楼栋 ", el("b", null, m.buildings.length), " 栋，户数 ",
+        el("b", null, m.households), `，居民 ${m.residents} 人，志愿者 ${m.volunteers} 人，` +
+        `在册人员 ${m.assigned_people} 人；待办事件随点位调整 ${impact.open_incidents_moved} 件。`),
+      el("table", { class: "data", id: "balance" },
+        el("tr", null, el("th", null, "网格"), el("th", null, "调整前户数"), el("th", null, "调整后户数")), rows),
+      el("p", null, `无格长的网格：${list(impact.cells_without_leader)}`),
+      people.length ? [el("p", null, "人员变动："), el("ul", null, people)] : null,
+      el("p", { id: "problems" }, `校验问题：${problems.length ? `${problems.length} 处（地图上红色标出 ${drawn} 处）` : "无"}`),
+      problems.length ? el("ul", { id: "problem-list" }, problems.map((p) =>
+        el("li", null, `${p.label}：${(p.cells || []).join("、")} ${p.detail || ""}`))) : null,
+      el("details", null, el("summary", null, "人员随迁规则"), el("p", null, impact.people_rule)));
   }
 
   // ---- messages -----------------------------------------------------------------------------
