@@ -219,7 +219,7 @@ def create_cells(
         datum=datum,
         user=user.username,
         max_features=get_settings().app.max_import_features,
-        max_coordinates=get_settings().app.max_geometry_coordinates,
+        limits=get_settings().app.input_limits(),
     )
     return ImportResult(**summary.as_dict())
 
@@ -249,6 +249,7 @@ def import_file(
             kind="point" if kind == "incidents" else "polygon",
             datum=datum,
             max_features=settings.app.max_import_features,
+            limits=settings.app.input_limits(),
             osm_filter={"building": None} if kind == "buildings" else None,
         )
         if kind == "cells" and community:

@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geodata.estimate import estimate_households, parse_levels
+from geodata.limits import InputLimits
 from geodata.readers import ReadResult
 from gridsvc.db.transactions import savepoint
 from gridsvc.domain import CELL_KINDS
@@ -473,7 +474,7 @@ def create_cells_from_geojson(
     datum: str,
     user: str,
     max_features: int,
-    max_coordinates: int | None = None,
+    limits: InputLimits | None = None,
 ) -> ImportSummary:
     """Create and commit cells from a GeoJSON FeatureCollection (API payload).
 
@@ -484,7 +485,7 @@ def create_cells_from_geojson(
     from geodata.geojson import features_to_gdf
     from geodata.validate import repair_geometries
 
-    gdf = features_to_gdf(collection, max_features=max_features, max_coordinates=max_coordinates)
+    gdf = features_to_gdf(collection, max_features=max_features, limits=limits)
     gdf = gdf.set_geometry(convert_geometries(gdf.geometry, datum))
     gdf, notes = repair_geometries(gdf, "polygon")
     rejected = [n for n in notes if n.action == "rejected"]

@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from geodata.errors import GeodataError
+from geodata.errors import GeodataError, InputTooLarge
 from geodata.readers import read_table
 from gridsvc.db.transactions import savepoint
 from gridsvc.domain import ASSIGNMENT_ROLES, ASSIGNMENT_TARGET
-from gridsvc.errors import GridsvcError, InvalidInput
+from gridsvc.errors import GridsvcError, InvalidInput, TooLarge
 from gridsvc.services import people
 from gridsvc.services.access import Principal
 from gridsvc.settings import get_settings
@@ -121,8 +121,11 @@ def import_roster(
 ) -> RosterReport:
     """Check every row of a roster and (with commit) write the good ones; see the module doc."""
     report = RosterReport(file=path.name)
+    app = get_settings().app
     try:
-        df = read_table(path, max_rows=get_settings().app.max_import_features)
+        df = read_table(path, max_rows=app.max_import_features, limits=app.input_limits())
+    except InputTooLarge as exc:
+        raise TooLarge(str(exc)) from None
     except GeodataError as exc:
         raise InvalidInput(str(exc)) from None
     header = _columns(list(df.columns))
