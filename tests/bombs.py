@@ -152,20 +152,32 @@ def xlsx_members(rows: list[list[str]]) -> list[Member]:
 
 def shared_strings_bomb(rows: list[list[str]], size: int) -> bytes:
     """An XLSX workbook of `rows` whose shared strings also hold one string of `size` bytes."""
-    members = [m for m in xlsx_members(rows) if m.name != "xl/sharedStrings.xml"]
-    strings = sorted({cell for row in rows for cell in row})
+    return write_zip([*workbook_parts(rows), shared_strings(size)])
+
+
+def workbook_parts(rows: list[list[str]]) -> list[Member]:
+    """The parts of a workbook of `rows` (openpyxl writes inline strings) that also declares a
+    shared strings part, which openpyxl then parses whenever it opens the workbook."""
+    out = []
+    for m in xlsx_members(rows):
+        if m.name == "[Content_Types].xml":
+            text = zlib.decompress(m.deflated, -15).replace(
+                b"</Types>",
+                b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+            )
+            m = deflated(text, m.name)
+        out.append(m)
+    return out
+
+
+def shared_strings(size: int) -> Member:
+    """A shared strings part holding one string of `size` bytes ("AAAA…")."""
     head = (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        + "".join(f"<si><t>{s}</t></si>" for s in strings)
-        + "<si><t>"
-    ).encode()
-    return write_zip(
-        [
-            *members,
-            repeated("xl/sharedStrings.xml", size, byte=b"A", head=head, tail=b"</t></si></sst>"),
-        ]
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>'
     )
+    return repeated("xl/sharedStrings.xml", size, byte=b"A", head=head, tail=b"</t></si></sst>")
 
 
 def nested_geojson(depth: int) -> bytes:
