@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from gridsvc import __version__
 from gridsvc.api.deps import SessionDep
+from gridsvc.domain import MAX_CODE
 from gridsvc.errors import GridsvcError, InvalidInput, http_status
 from gridsvc.services import open311
 from gridsvc.services.clock import Clock, get_clock
@@ -127,7 +129,9 @@ def services(session: SessionDep, fmt: Fmt) -> Response:
 
 
 @router.get("/services/{code}.{fmt}")
-def service_definition(session: SessionDep, code: str, fmt: Fmt) -> Response:
+def service_definition(
+    session: SessionDep, code: Annotated[str, PathParam(max_length=MAX_CODE)], fmt: Fmt
+) -> Response:
     """A service definition (ours need no extra attributes)."""
     return render(fmt, "service_definition", None, open311.service_definition(session, code))
 
@@ -153,12 +157,12 @@ def get_requests(
     session: SessionDep,
     clock: ClockDep,
     fmt: Fmt,
-    service_request_id: Annotated[str | None, Query()] = None,
-    service_code: Annotated[str | None, Query()] = None,
-    start_date: Annotated[str | None, Query()] = None,
-    end_date: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query()] = None,
-    jurisdiction_id: Annotated[str | None, Query()] = None,
+    service_request_id: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    service_code: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    start_date: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    end_date: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    status: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    jurisdiction_id: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
 ) -> Response:
     """Service requests by the standard filters (ids override the rest; 90 days by default)."""
     ids = _csv(service_request_id)
@@ -207,7 +211,12 @@ async def post_request(
 
 
 @router.get("/requests/{request_id}.{fmt}")
-def get_request(session: SessionDep, clock: ClockDep, request_id: str, fmt: Fmt) -> Response:
+def get_request(
+    session: SessionDep,
+    clock: ClockDep,
+    request_id: Annotated[str, PathParam(max_length=MAX_CODE)],
+    fmt: Fmt,
+) -> Response:
     """One service request (a list of one, as the standard has it)."""
     return render(
         fmt, "service_requests", "request", [open311.request(session, request_id, now=clock.now())]
@@ -215,6 +224,8 @@ def get_request(session: SessionDep, clock: ClockDep, request_id: str, fmt: Fmt)
 
 
 @router.get("/tokens/{token}.{fmt}")
-def get_token(session: SessionDep, token: str, fmt: Fmt) -> Response:
+def get_token(
+    session: SessionDep, token: Annotated[str, PathParam(max_length=MAX_CODE)], fmt: Fmt
+) -> Response:
     """The service request id a submission token stands for."""
     return render(fmt, "service_requests", "request", [open311.token(session, token)])

@@ -25,7 +25,7 @@ from gridsvc.api.deps import (
     SignInLimit,
     StaffUser,
 )
-from gridsvc.domain import ASSIGNMENT_ROLES, USER_ROLES
+from gridsvc.domain import ASSIGNMENT_ROLES, MAX_ADDRESS, MAX_CODE, MAX_NAME, USER_ROLES
 from gridsvc.errors import NotAuthenticated
 from gridsvc.models import Cell, Community
 from gridsvc.repositories import areas as area_repo
@@ -68,7 +68,9 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login", name="login_page")
-def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+def login_page(
+    request: Request, next: Annotated[str | None, Query(max_length=MAX_ADDRESS)] = None
+) -> HTMLResponse:
     """The sign-in form."""
     return _render(request, "login.html", None, next=_safe_next(next))
 
@@ -77,9 +79,9 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 def login_submit(
     request: Request,
     session: SessionDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/ui/",
+    username: Annotated[str, Form(max_length=MAX_NAME)],
+    password: Annotated[str, Form(max_length=MAX_NAME)],
+    next: Annotated[str, Form(max_length=MAX_ADDRESS)] = "/ui/",
 ) -> Response:
     """Check the password, set the session cookie and go on to the page asked for."""
     try:
@@ -150,7 +152,9 @@ def cell_page(
     session: SessionDep,
     user: CurrentUser,
     cell: ScopedCell,
-    colour_by: Annotated[str, Query(description="households or a household flag")] = ("households"),
+    colour_by: Annotated[
+        str, Query(max_length=MAX_CODE, description="households or a household flag")
+    ] = ("households"),
 ) -> HTMLResponse:
     """The 格长's map of one cell: boundary, buildings, households, incidents, volunteers."""
     area = Area("cell", cell.id, cell.code, cell.name)
@@ -171,9 +175,9 @@ def overview_page(
     session: SessionDep,
     user: CurrentUser,
     community: ScopedCommunity,
-    metric: Annotated[str, Query(description="coverage figure shown as the choropleth")] = (
-        "households"
-    ),
+    metric: Annotated[
+        str, Query(max_length=MAX_CODE, description="coverage figure shown as the choropleth")
+    ] = ("households"),
 ) -> HTMLResponse:
     """All cells of a community as a choropleth of a coverage figure, with a table beside."""
     area = Area("community", community.id, community.code, community.name)
