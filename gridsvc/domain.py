@@ -8,6 +8,7 @@ MAX_CODE = 64  # codes and identifiers: cell/community/street codes, categories,
 MAX_NAME = 200  # names of people, places, buildings, teams, organisations; units, rooms
 MAX_ADDRESS = 500  # postal addresses
 MAX_TEXT = 4000  # reasons, notes, descriptions, duties
+MAX_PERSON_NAME = 64  # 姓名
 
 #: Household flags (column name → label).
 HOUSEHOLD_FLAGS: dict[str, str] = {

@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridsvc.domain import MAX_PERSON_NAME
 from gridsvc.schemas import Code, Name
 
 
@@ -16,7 +17,7 @@ class _Body(BaseModel):
 class PersonIn(_Body):
     """A person to register: in a community (code) or a household (id)."""
 
-    name: str = Field(min_length=1, max_length=64, description="姓名")
+    name: str = Field(min_length=1, max_length=MAX_PERSON_NAME, description="姓名")
     community: Code | None = Field(None, description="community code")
     household_id: int | None = None
     phone: str | None = Field(None, max_length=32)

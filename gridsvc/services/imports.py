@@ -25,7 +25,7 @@ from geodata.estimate import estimate_households, parse_levels
 from geodata.limits import InputLimits
 from geodata.readers import ReadResult
 from gridsvc.db.transactions import savepoint
-from gridsvc.domain import CELL_KINDS
+from gridsvc.domain import CELL_KINDS, MAX_ADDRESS, MAX_CODE, MAX_NAME, MAX_TEXT
 from gridsvc.errors import Conflict, InvalidInput, NotFound
 from gridsvc.models import Cell, Community, District, Street
 from gridsvc.repositories.areas import CommunityRef, get_community
@@ -192,7 +192,40 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _text_limit(column: str) -> int:
+    """The longest text accepted in a column of an import file (the API's limits)."""
+    if column in NAME_COLUMNS:
+        return MAX_NAME
+    if column in (*CODE_COLUMNS, *KIND_COLUMNS, *CATEGORY_COLUMNS, *REPORTER_COLUMNS):
+        return MAX_CODE
+    if column in ADDRESS_COLUMNS:
+        return MAX_ADDRESS
+    return MAX_TEXT  # descriptions and the attributes kept as properties
+
+
+def check_text_lengths(gdf: pd.DataFrame) -> None:
+    """Refuse a file whose text attribute is longer than its kind allows, naming the feature
+    (its source id: the row number of a spreadsheet without an id column) and the column."""
+    for column in gdf.columns:
+        values = gdf[column]
+        if column == "geometry" or not (
+            pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+        ):
+            continue
+        lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
+        limit = MAX_CODE if column == "source_id" else _text_limit(str(column))
+        if len(lengths) and (longest := int(lengths.max())) > limit:
+            i = int(np.argmax(lengths.to_numpy()))
+            where = (
+                "a feature" if column == "source_id" else f"feature {gdf['source_id'].iloc[i]!r}"
+            )
+            raise InvalidInput(
+                f"{where}: {column} is {longest} characters long; the limit is {limit}"
+            )
+
+
 def _start_summary(kind: str, source: str, result: ReadResult) -> ImportSummary:
+    check_text_lengths(result.gdf)
     return ImportSummary(
         kind=kind,
         source=source,

@@ -316,3 +316,170 @@ def test_bomb_refusals_leave_no_scratch_files(
     parts = [m for m in shapefile_parts if not m.name.endswith(".dbf")] + [liar]
     _upload(client, street1, "/api/v1/imports/buildings", "liar.zip", bombs.write_zip(parts))
     assert set(scratch.glob("geodata-*")) == before
+
+
+# -- string lengths (item 10b) -----------------------------------------------------------------
+def _unbounded_strings(spec: dict) -> list[str]:
+    """Request strings (parameters and bodies) of an OpenAPI document without a maxLength."""
+    components = spec.get("components", {}).get("schemas", {})
+    found: list[str] = []
+
+    def walk(schema: dict, where: str, seen: frozenset[str]) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                walk(components[name], where, seen | {name})
+            return
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in schema.get(key, []):
+                walk(sub, where, seen)
+        exempt = {"enum", "const", "format", "contentMediaType", "maxLength"}
+        if schema.get("type") == "string" and not exempt & schema.keys():
+            found.append(where)
+        if isinstance(schema.get("items"), dict):
+            walk(schema["items"], where + "[]", seen)
+        for name, prop in schema.get("properties", {}).items():
+            walk(prop, f"{where}.{name}", seen)
+        if isinstance(schema.get("additionalProperties"), dict):
+            walk(schema["additionalProperties"], where + "{}", seen)
+
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            label = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                walk(
+                    parameter.get("schema", {}),
+                    f"{label} {parameter['in']} {parameter['name']}",
+                    frozenset(),
+                )
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                walk(content.get("schema", {}), f"{label} body", frozenset())
+    return found
+
+
+def test_every_request_string_has_a_max_length(client: TestClient) -> None:
+    """Every string a client can send (body property, form field, query, path or header
+    parameter) declares maxLength in the OpenAPI document (enums and formats excepted), so a
+    new field cannot forget it."""
+    spec = client.get("/openapi.json").json()
+    missing = _unbounded_strings(spec)
+    assert not missing, "request strings without maxLength:\n" + "\n".join(sorted(set(missing)))
+
+
+def test_the_walk_finds_an_unbounded_string() -> None:
+    """The check itself: a body property, a nested list item and a query string are found."""
+    spec = {
+        "paths": {
+            "/x": {
+                "post": {
+                    "parameters": [{"in": "query", "name": "q", "schema": {"type": "string"}}],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/B"}}
+                        }
+                    },
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                "B": {
+                    "properties": {
+                        "ok": {"type": "string", "maxLength": 5},
+                        "kind": {"type": "string", "enum": ["a"]},
+                        "bad": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                        "items": {"type": "array", "items": {"type": "string"}},
+                    }
+                }
+            }
+        },
+    }
+    assert _unbounded_strings(spec) == [
+        "POST /x query q",
+        "POST /x body.bad",
+        "POST /x body.items[]",
+    ]
+
+
+TEN_MB = 10 * 1000 * 1000
+
+
+def test_a_10_mb_redraw_reason_is_refused(
+    client: TestClient, db: Session, street1: dict[str, str], small_street: SmallStreet
+) -> None:
+    """The 10 MB reason that was accepted into the audit log: 422 naming the field."""
+    before = _counts(db)
+    r = client.post(
+        f"/api/v1/communities/{small_street.community_code}/redraw/preview",
+        json={"op": "merge", "cells": small_street.cell_codes[:2], "reason": "x" * TEN_MB},
+        headers=street1,
+    )
+    assert r.status_code == 422, r.text[:300]
+    assert "reason" in r.json()["detail"] and "4000" in r.json()["detail"]
+    assert _counts(db) == before
+
+
+def test_10_mb_strings_in_query_form_and_header_parameters_are_refused(
+    client: TestClient, street1: dict[str, str], small_street: SmallStreet
+) -> None:
+    """A query filter, a form field and the If-Match header are bounded too."""
+    huge = "x" * 5000
+    r = client.get("/api/v1/incidents", params={"cell": huge}, headers=street1)
+    assert r.status_code == 422 and "cell" in r.json()["detail"]
+    r = client.post("/api/v1/auth/token", data={"username": huge, "password": "p"})
+    assert r.status_code == 422 and "username" in r.json()["detail"]
+    r = client.post(
+        f"/api/v1/communities/{small_street.community_code}/redraw/commit",
+        json={"op": "merge", "cells": small_street.cell_codes[:2], "reason": "t"},
+        headers={**street1, "If-Match": huge},
+    )
+    assert r.status_code == 422 and "if-match" in r.json()["detail"].lower()
+
+
+def test_a_10_mb_roster_name_is_refused_naming_row_and_column(
+    client: TestClient, db: Session, street1: dict[str, str], small_street: SmallStreet
+) -> None:
+    """A roster row whose 姓名 is 10 MB is reported (row 3, column 姓名) and not written;
+    the good row still is."""
+    from gridsvc.services.users import create_user
+
+    create_user(db, username="admin9", password=TEST_PASSWORD, role="admin")
+    db.flush()
+    headers = token_for(client, "admin9")
+    csv = f"姓名,社区编码\n张三,{small_street.community_code}\n{'王' * TEN_MB},{small_street.community_code}\n"
+    before = _counts(db)
+    status, body, _ = _upload(client, headers, "/api/v1/imports/roster", "r.csv", csv.encode())
+    assert status == 200, body
+    assert body["good_rows"] == 1 and body["bad_rows"] == 1
+    (error,) = body["errors"]
+    assert error["row"] == 3 and error["column"] == "姓名"
+    assert f"{TEN_MB} characters; the limit is 64" in error["message"]
+    after = _counts(db)
+    assert after["Person"] == before["Person"] + 1
+    assert db.scalar(select(func.max(func.length(Person.name)))) < 100
+
+
+def test_a_10_mb_building_name_in_an_import_file_is_refused(
+    client: TestClient, db: Session, street1: dict[str, str]
+) -> None:
+    """The same limits for text read from files: 422 naming the feature and the column
+    (a CSV with a WKT column and a 10 MB name; a GeoJSON address of 5000 characters)."""
+    wkt = "POLYGON((118.9 32.1,118.901 32.1,118.901 32.101,118.9 32.101,118.9 32.1))"
+    csv = f'id,wkt,name\nb1,"{wkt}",1栋\nb2,"{wkt}",{"x" * TEN_MB}\n'
+    before = _counts(db)
+    status, body, _ = _upload(client, street1, "/api/v1/imports/buildings", "b.csv", csv.encode())
+    assert status == 422, body
+    assert f"feature 'b2': name is {TEN_MB} characters long; the limit is 200" in body["detail"]
+    features = [
+        {
+            "type": "Feature",
+            "id": "b1",
+            "properties": {"name": "1栋", "address": "路" * 5000},
+            "geometry": _polygon(8),
+        }
+    ]
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    status, body, _ = _upload(client, street1, "/api/v1/imports/buildings", "b.geojson", data)
+    assert status == 422, body
+    assert "feature 'b1': address is 5000 characters long; the limit is 500" in body["detail"]
+    assert _counts(db) == before
