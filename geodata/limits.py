@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "InputLimits",
     "check_coordinates",
+    "check_geojson_text",
     "check_json_depth",
     "check_zip",
     "copy_member",
@@ -210,4 +211,45 @@ def check_json_depth(data: bytes, limits: InputLimits, *, name: str | None = Non
         raise GeodataError(
             f"{prefix}the JSON is nested {deepest} levels deep; the limit is "
             f"{limits.max_json_depth} (GeoJSON needs fewer than 10)"
+        )
+
+
+#: A run of JSON text made only of numbers and arrays: the coordinates of one geometry (a
+#: MultiPolygon's parts are one run; properties and keys interrupt runs).
+_NUMERIC_RUN = re.compile(rb"[\[\]0-9.,eE+\- \t\r\n]{64,}")
+_POSITION_ENDS = tuple(b"%d]" % d for d in range(10))
+
+
+def _blank_strings(data: bytes) -> bytes:
+    """The JSON text with every string's content blanked (offsets kept)."""
+    return _JSON_STRING.sub(lambda m: b'"' + b" " * (len(m.group()) - 2) + b'"', data)
+
+
+def check_geojson_text(data: bytes, limits: InputLimits, *, name: str | None = None) -> None:
+    """Refuse GeoJSON text nested too deeply or with too many coordinates, before a parser
+    builds it in memory (GDAL needs some 20 bytes of memory per byte of coordinates).
+
+    Positions are counted in the text: a position ends with a digit and ``]``; one geometry's
+    coordinates are one run of numbers and brackets. The count is exact for ordinary GeoJSON
+    and only ever too low otherwise (then the count after reading still applies).
+    """
+    check_json_depth(data, limits, name=name)
+    prefix = f"{name}: " if name else ""
+    text = _blank_strings(data)
+    total = 0
+    for run in _NUMERIC_RUN.finditer(text):
+        compact = run.group().translate(None, b" \t\r\n")
+        count = sum(compact.count(end) for end in _POSITION_ENDS)
+        if count > limits.max_geometry_coordinates:
+            feature = data.count(b'"Feature"', 0, run.start()) - 1
+            where = f"feature #{feature}" if feature >= 0 else "a geometry"
+            raise GeodataError(
+                f"{prefix}{where}: {count} coordinates; the limit per geometry is "
+                f"{limits.max_geometry_coordinates}; simplify it (e.g. ST_Simplify, 0.1 m)"
+            )
+        total += count
+    if total > limits.max_file_coordinates:
+        raise GeodataError(
+            f"{prefix}{total} coordinates in all; the limit per file is "
+            f"{limits.max_file_coordinates}; split the file or simplify its geometries"
         )

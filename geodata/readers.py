@@ -40,6 +40,7 @@ from geodata.limits import (
     DEFAULT_LIMITS,
     InputLimits,
     check_coordinates,
+    check_geojson_text,
     check_json_depth,
     check_zip,
     copy_member,
@@ -350,6 +351,7 @@ def _read_vector(
             has_cpg = _check_shapefile_parts(path, limits)
         elif fmt == GEOJSON:
             _check_json_start(path)
+            check_geojson_text(path.read_bytes(), limits, name=path.name)
         return _read_vector_source(path, source, fmt, layer, encoding, max_features, has_cpg)
 
 
