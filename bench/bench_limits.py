@@ -51,10 +51,22 @@ if case in ("prj_bomb", "dbf_liar"):
     path = folder / "upload.zip"
     path.write_bytes(bombs.write_zip(parts))
     read = lambda: read_features(path)
-elif case in ("xlsx_bomb", "xlsx_at_limit"):
-    size = 300 * 1000 * 1000 if case == "xlsx_bomb" else 16 * MIB - 4096
+elif case == "xlsx_bomb":
     path = folder / "roster.xlsx"
-    path.write_bytes(bombs.shared_strings_bomb([["姓名"], ["张三"]], size))
+    path.write_bytes(bombs.shared_strings_bomb([["姓名"], ["张三"]], 300 * 1000 * 1000))
+    read = lambda: read_table(path)
+elif case == "xlsx_at_limit":
+    # 16 MiB of shared strings that compress 1.3:1 (random letters), in 50-letter strings:
+    # the largest workbook part accepted, parsed in full.
+    import base64, os
+    text = base64.b64encode(os.urandom(12 * MIB))
+    head = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">')
+    body = b"".join(b"<si><t>" + text[i:i + 50] + b"</t></si>" for i in range(0, len(text) - 50, 50))
+    data = head + body[: 16 * MIB - 4096 - len(head)].rsplit(b"<si>", 1)[0] + b"</sst>"
+    path = folder / "roster.xlsx"
+    path.write_bytes(bombs.write_zip(
+        [*bombs.workbook_parts([["姓名"], ["张三"]]), bombs.deflated(data, "xl/sharedStrings.xml")]))
     read = lambda: read_table(path)
 elif case == "million_vertices":
     path = folder / "b.geojson"
