@@ -124,7 +124,16 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-@router.get("/incidents/stats", response_model=None)
+@router.get(
+    "/incidents/stats",
+    response_model=None,
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/csv; charset=utf-8": {}},
+            "description": "JSON or CSV",
+        }
+    },
+)
 def incident_stats(
     session: SessionDep,
     user: CurrentUser,
