@@ -202,6 +202,8 @@ async def post_request(
     params.update({k: v for k, v in request.query_params.items() if k not in params})
     from starlette.concurrency import run_in_threadpool
 
+    open311.check_params(params)
+
     def run() -> dict[str, Any]:
         client = open311.check_key(session, params.get("api_key"))
         return open311.submit(session, params, client=client, now=clock.now())
