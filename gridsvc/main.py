@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from gridsvc import __version__
 from gridsvc.api import audit, exports, pages, problems
 from gridsvc.api.incidents import router as incidents_router
-from gridsvc.api.limits import JsonDepthLimit
+from gridsvc.api.limits import JsonBodyLimits
 from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
 from gridsvc.api.routes import router
@@ -36,7 +36,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
-    app.add_middleware(JsonDepthLimit)
+    app.add_middleware(JsonBodyLimits)
     # Before the main router: /api/v1/imports/roster must win over /api/v1/imports/{kind}.
     app.include_router(people_router)
     app.include_router(router)

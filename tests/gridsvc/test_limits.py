@@ -486,3 +486,24 @@ def test_a_10_mb_building_name_in_an_import_file_is_refused(
     assert status == 422, body
     assert "feature 'b1': address is 5000 characters long; the limit is 500" in body["detail"]
     assert _counts(db) == before
+
+
+def test_json_body_over_the_upload_limit_is_413(
+    client: TestClient,
+    db: Session,
+    street1: dict[str, str],
+    small_street: SmallStreet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A JSON body is bounded like an upload (it was read whole, without a limit)."""
+    from gridsvc.settings import get_settings
+
+    monkeypatch.setattr(get_settings().app, "max_upload_bytes", 2000)
+    before = _counts(db)
+    r = client.post(
+        f"/api/v1/communities/{small_street.community_code}/cells",
+        content=_collection(_polygon(200)),
+        headers={**street1, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and "request body is larger" in r.json()["detail"], r.text
+    assert _counts(db) == before
