@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyogrio.errors
 
-__all__ = ["GeodataError"]
+__all__ = ["GeodataError", "InputTooLarge"]
 
 
 class GeodataError(ValueError):
@@ -20,3 +20,7 @@ GDAL_ERRORS: tuple[type[Exception], ...] = (
     pyogrio.errors.GeometryError,
     pyogrio.errors.CRSError,
 )
+
+
+class InputTooLarge(GeodataError):
+    """A user's file exceeds a size limit (a zip member, the unzipped total, a workbook part)."""

@@ -9,16 +9,20 @@ import numpy as np
 import shapely
 
 from geodata.errors import GeodataError
+from geodata.limits import InputLimits, check_coordinates
 
 
 def features_to_gdf(
-    obj: dict[str, Any], *, max_features: int | None = None, max_coordinates: int | None = None
+    obj: dict[str, Any],
+    *,
+    max_features: int | None = None,
+    limits: InputLimits | None = None,
 ) -> gpd.GeoDataFrame:
     """A FeatureCollection (or one Feature) as a GeoDataFrame in EPSG:4326.
 
     Raises GeodataError for a wrong `type`, a geometry shapely cannot read (naming the feature),
-    too many features, a geometry with more than `max_coordinates` coordinates, or coordinates
-    that are not longitude/latitude.
+    too many features, more coordinates than `limits` allow (per geometry and in all, the rule
+    of :func:`geodata.limits.check_coordinates`), or coordinates that are not lon/lat.
     """
     kind = obj.get("type")
     if kind == "Feature":
@@ -39,16 +43,12 @@ def features_to_gdf(
             geoms.append(shapely.geometry.shape(feat["geometry"]) if feat.get("geometry") else None)
         except Exception as exc:  # shapely raises several types for malformed coordinates
             raise GeodataError(f"feature {i}: unreadable geometry ({exc})") from exc
-        if max_coordinates is not None and geoms[-1] is not None:
-            count = shapely.get_num_coordinates(geoms[-1])
-            if count > max_coordinates:
-                raise GeodataError(
-                    f"feature {i}: {count} coordinates; the limit per geometry is {max_coordinates}"
-                )
         properties = feat.get("properties") or {}
         if not isinstance(properties, dict):
             raise GeodataError(f"feature {i}: 'properties' must be an object")
         props.append({"source_id": str(feat.get("id", i)), **properties})
+    if limits is not None:
+        check_coordinates(geoms, lambda i: f"feature {i}", limits)
     gdf = gpd.GeoDataFrame(props, geometry=geoms, crs="EPSG:4326")
     if len(gdf):
         bounds = shapely.bounds(np.asarray([g for g in geoms if g is not None], dtype=object))

@@ -8,14 +8,15 @@ feature where there is one; never a raw GDAL, pandas or shapely exception.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
 import logging
 import re
+import tempfile
 import unicodedata
 import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,16 @@ from shapely.errors import GEOSException
 
 from geodata.china import Datum, convert_geometries, out_of_china, parse_datum
 from geodata.crs import crs_label, normalize_crs
-from geodata.errors import GDAL_ERRORS, GeodataError
+from geodata.errors import GDAL_ERRORS, GeodataError, InputTooLarge
+from geodata.limits import (
+    DEFAULT_LIMITS,
+    InputLimits,
+    check_coordinates,
+    check_geojson_text,
+    check_json_depth,
+    check_zip,
+    copy_member,
+)
 from geodata.validate import TYPE_NAMES as _TYPE_NAMES
 from geodata.validate import Kind, RepairNote, parse_kind, repair_geometries
 
@@ -158,6 +168,7 @@ def read_features(
     osm_filter: Mapping[str, str | Iterable[str] | None] | None = None,
     max_features: int | None = None,
     crs: Any = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> ReadResult:
     """Read a geodata file as valid, 2D, single-kind features in EPSG:4326 (WGS84 lon/lat).
 
@@ -166,8 +177,9 @@ def read_features(
     shapefile inside a zip, an XLSX sheet or an OSM layer; ``encoding`` overrides the text
     encoding; ``x_column``/``y_column`` name the coordinate columns of a CSV/XLSX;
     ``osm_filter`` keeps OSM features whose tag is present (``None``) or has a given value (or
-    one of several), and is ignored for other formats; ``max_features`` refuses larger files; ``crs`` is the CRS of a file that
-    has none (or overrides a wrong one).
+    one of several), and is ignored for other formats; ``max_features`` refuses larger files;
+    ``crs`` is the CRS of a file that has none (or overrides a wrong one); ``limits`` bounds
+    zip archives, workbook parts, coordinates and JSON nesting (see :mod:`geodata.limits`).
     """
     path = Path(path)
     wanted = parse_kind(kind)
@@ -179,9 +191,9 @@ def read_features(
     if fmt == OSM:
         raw = _read_osm(path, wanted, layer, osm_filter, max_features)
     elif fmt in (CSV, XLSX):
-        raw = _read_table(path, fmt, layer, encoding, x_column, y_column, max_features, crs)
+        raw = _read_table(path, fmt, layer, encoding, x_column, y_column, max_features, crs, limits)
     else:
-        raw = _read_vector(path, fmt, layer, encoding, max_features)
+        raw = _read_vector(path, fmt, layer, encoding, max_features, limits)
     gdf = raw.gdf
     count = len(gdf)
     if count == 0:
@@ -193,6 +205,13 @@ def read_features(
 
     gdf = gdf.reset_index(drop=True).drop(columns="source_id", errors="ignore")
     gdf.insert(0, "source_id", raw.ids.to_numpy())
+    ids = gdf["source_id"].to_numpy()
+    check_coordinates(
+        gdf.geometry.to_numpy(),
+        (lambda i: f"row {i + 2}") if raw.row_label else (lambda i: f"feature {ids[i]!r}"),
+        limits,
+        name=name,
+    )
     _check_kind(gdf, wanted, name, fmt)
     notices = list(raw.warnings)
     repeated = int(gdf["source_id"].duplicated().sum())
@@ -313,19 +332,39 @@ def _sniff(path: Path) -> str | None:
 
 
 def _read_vector(
-    path: Path, fmt: str, layer: str | int | None, encoding: str | None, max_features: int | None
+    path: Path,
+    fmt: str,
+    layer: str | int | None,
+    encoding: str | None,
+    max_features: int | None,
+    limits: InputLimits,
+) -> _Raw:
+    with contextlib.ExitStack() as stack:
+        source = str(path)
+        has_cpg = False
+        if fmt == _ZIP:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="geodata-")))
+            source, has_cpg = _zip_shapefile(path, layer, folder, limits)
+            fmt = SHAPEFILE
+            layer = None
+        elif fmt == SHAPEFILE:
+            has_cpg = _check_shapefile_parts(path, limits)
+        elif fmt == GEOJSON:
+            _check_json_start(path)
+            check_geojson_text(path.read_bytes(), limits, name=path.name)
+        return _read_vector_source(path, source, fmt, layer, encoding, max_features, has_cpg)
+
+
+def _read_vector_source(
+    path: Path,
+    source: str,
+    fmt: str,
+    layer: str | int | None,
+    encoding: str | None,
+    max_features: int | None,
+    has_cpg: bool,
 ) -> _Raw:
     name = path.name
-    source = str(path)
-    has_cpg = False
-    if fmt == _ZIP:
-        source, has_cpg = _zip_shapefile(path, layer)
-        fmt = SHAPEFILE
-        layer = None
-    elif fmt == SHAPEFILE:
-        has_cpg = _check_shapefile_parts(path)
-    elif fmt == GEOJSON:
-        _check_json_start(path)
 
     chosen: list[str | None]
     if fmt in (GEOJSON, SHAPEFILE) and layer is None:
@@ -335,7 +374,7 @@ def _read_vector(
         try:
             layers = pyogrio.list_layers(source)
         except _GDAL_ERRORS as exc:
-            raise _read_error(path, fmt, exc) from exc
+            raise _read_error(path, fmt, exc, source) from exc
         chosen = list(_choose_layers(name, fmt, layers, layer))
     notices: list[str] = []
     spatial = [str(row[0]) for row in layers if row[1] is not None]
@@ -353,7 +392,7 @@ def _read_vector(
                 if info["features"] < 0:
                     info = pyogrio.read_info(source, layer=lyr, force_feature_count=True)
             except _GDAL_ERRORS as exc:
-                raise _read_error(path, fmt, exc) from exc
+                raise _read_error(path, fmt, exc, source) from exc
             total += int(info["features"])
         if total > max_features:
             raise GeodataError(f"{name}: file has {total} features; the limit is {max_features}")
@@ -369,7 +408,7 @@ def _read_vector(
                 f"{exc.start}); pass the right encoding, e.g. encoding='GBK'"
             ) from exc
         except (*_GDAL_ERRORS, ValueError) as exc:  # ValueError: pandas, on the second try
-            raise _read_error(path, fmt, exc) from exc
+            raise _read_error(path, fmt, exc, source) from exc
         if len(chosen) > 1:
             frame["source_layer"] = lyr
         frames.append(frame)
@@ -457,7 +496,7 @@ def _sidecar(shp: Path, suffix: str) -> Path | None:
     return None
 
 
-def _check_shapefile_parts(path: Path) -> bool:
+def _check_shapefile_parts(path: Path, limits: InputLimits) -> bool:
     """Raise if the .dbf or .shx beside a .shp is missing; return whether a .cpg exists."""
     missing = [s for s in (".shx", ".dbf") if _sidecar(path, s) is None]
     if missing:
@@ -469,6 +508,11 @@ def _check_shapefile_parts(path: Path) -> bool:
         )
     prj = _sidecar(path, ".prj")
     if prj is not None:
+        if prj.stat().st_size > limits.max_sidecar_bytes:
+            raise InputTooLarge(
+                f"{path.name}: the projection file {prj.name} is {prj.stat().st_size} bytes; "
+                f"the limit is {limits.max_sidecar_bytes} (a .prj is a line of text)"
+            )
         _check_prj_text(path.name, prj.name, prj.read_bytes())
     return _sidecar(path, ".cpg") is not None
 
@@ -487,16 +531,24 @@ def _check_prj_text(name: str, prj_name: str, data: bytes) -> None:
         ) from exc
 
 
-def _zip_shapefile(path: Path, layer: str | int | None) -> tuple[str, bool]:
-    """The /vsizip/ path of the shapefile in a zip archive, and whether it has a .cpg."""
+#: Sidecars of a shapefile read from a zip besides .shp/.shx/.dbf; each is capped tightly.
+_SIDECARS = (".prj", ".cpg")
+
+
+def _zip_shapefile(
+    path: Path, layer: str | int | None, folder: Path, limits: InputLimits
+) -> tuple[str, bool]:
+    """Unzip the shapefile of a zip archive into ``folder``; its .shp path and whether it has a
+    .cpg. The archive is checked (sizes, ratio, entries) before anything is inflated, and each
+    part is unzipped through a capped stream."""
     name = path.name
-    try:
-        with zipfile.ZipFile(path) as zf:
-            members = [
-                n for n in zf.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/")
-            ]
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise GeodataError(f"{name} is not a readable zip archive ({exc})") from exc
+    sidecar_limits = [(s, limits.max_sidecar_bytes) for s in _SIDECARS]
+    infos = check_zip(path, limits, part_limits=sidecar_limits)
+    members = [
+        i.filename
+        for i in infos
+        if not i.filename.endswith("/") and not i.filename.startswith("__MACOSX/")
+    ]
     shps = [n for n in members if n.lower().endswith(".shp")]
     if not shps:
         listing = ", ".join(members[:10]) + (" …" if len(members) > 10 else "")
@@ -523,15 +575,17 @@ def _zip_shapefile(path: Path, layer: str | int | None) -> tuple[str, bool]:
             f"{name}: the shapefile {shp} is incomplete, {' and '.join(missing)} missing "
             "from the archive"
         )
-    prjs = [m for m in members if m.lower() == stem + ".prj"]
-    if prjs:
-        try:
-            with zipfile.ZipFile(path) as zf:
-                data = zf.read(prjs[0])
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise GeodataError(f"{name}: {prjs[0]} cannot be unpacked ({exc})") from exc
-        _check_prj_text(name, prjs[0], data)
-    return f"/vsizip/{path.resolve()}/{shp}", stem + ".cpg" in lowered
+    wanted = {stem + s for s in (".shp", ".shx", ".dbf", *_SIDECARS)}
+    for member in members:
+        if member.lower() not in wanted:
+            continue
+        sidecar = member.lower().endswith(_SIDECARS)
+        cap = limits.max_sidecar_bytes if sidecar else limits.max_zip_member_bytes
+        target = folder / Path(member).name
+        copy_member(path, member, target, cap)
+        if member.lower() == stem + ".prj":
+            _check_prj_text(name, member, target.read_bytes())
+    return str(folder / Path(shp).name), stem + ".cpg" in lowered
 
 
 def _check_json_start(path: Path) -> None:
@@ -542,10 +596,14 @@ def _check_json_start(path: Path) -> None:
         raise GeodataError(f"{path.name} is empty (only white space)")
 
 
-def _read_error(path: Path, fmt: str, exc: BaseException) -> GeodataError:
+def _read_error(
+    path: Path, fmt: str, exc: BaseException, source: str | None = None
+) -> GeodataError:
     """Turn a GDAL/pyogrio failure into a message about the user's file."""
     name = path.name
     message = str(exc).replace(str(path), name)
+    if source is not None and source != str(path):  # a part unzipped into a scratch folder
+        message = message.replace(str(Path(source).parent) + "/", "")
     if fmt == GEOJSON:
         problem = _json_problem(path)
         if problem:
@@ -557,10 +615,15 @@ def _read_error(path: Path, fmt: str, exc: BaseException) -> GeodataError:
 
 def _json_problem(path: Path) -> str | None:
     """Why a file is not GeoJSON, in the words of Python's JSON parser (error path only)."""
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return f"not UTF-8 text (byte {exc.start}); GeoJSON must be UTF-8"
+    try:
+        check_json_depth(data, DEFAULT_LIMITS)
+    except GeodataError as exc:
+        return str(exc)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -892,6 +955,7 @@ def _read_table(
     y_column: str | None,
     max_features: int | None,
     crs: Any,
+    limits: InputLimits,
 ) -> _Raw:
     name = path.name
     used_encoding: str | None = None
@@ -922,7 +986,7 @@ def _read_table(
                     f"{name} has no sheet {layer!r}; its sheets are: {', '.join(sheets)}"
                 )
 
-            df, sheet = _read_sheet(path, pick)
+            df, sheet = _read_sheet(path, pick, limits)
     except GeodataError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -969,12 +1033,19 @@ def _read_table(
     return _Raw(gdf, fmt, ids, layer=sheet, encoding=used_encoding, row_label="row")
 
 
-def _read_sheet(path: Path, pick: Callable[[list[str]], str]) -> tuple[pd.DataFrame, str]:
+def _read_sheet(
+    path: Path, pick: Callable[[list[str]], str], limits: InputLimits
+) -> tuple[pd.DataFrame, str]:
     """One sheet of a workbook as text cells, and its name; ``pick`` chooses among the sheets.
 
+    The workbook's zip directory is checked first (sizes, ratio, entries; each XML part is
+    capped at ``max_workbook_part_bytes``), so a bomb is refused before anything is inflated.
+    openpyxl then reads each part through Python's zipfile, which stops at the size the
+    directory declares (and fails the CRC check when the data is longer): that size is a cap.
     A damaged workbook makes openpyxl fail in many ways (zlib, XML ParseError, TypeError,
     IndexError …, found by fuzzing): every failure is the user's file, so each is reported.
     """
+    check_zip(path, limits, part_limits=[(".xml", limits.max_workbook_part_bytes)])
     try:
         with pd.ExcelFile(path, engine="openpyxl") as book:
             chosen = pick([str(s) for s in book.sheet_names])
@@ -1096,6 +1167,7 @@ def read_table(
     sheet: str | int | None = None,
     encoding: str | None = None,
     max_rows: int | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> pd.DataFrame:
     """A plain CSV or XLSX table (no geometry) with every cell as text (None when empty).
 
@@ -1134,7 +1206,7 @@ def read_table(
                     )
                 return chosen
 
-            df, _ = _read_sheet(path, pick)
+            df, _ = _read_sheet(path, pick, limits)
     except GeodataError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

@@ -296,6 +296,7 @@ def _read(
                 encoding=encoding,
                 osm_filter=osm_filter,
                 max_features=get_settings().app.max_import_features,
+                limits=get_settings().app.input_limits(),
             )
         except GeodataError as exc:
             _fail(str(exc))

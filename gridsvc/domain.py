@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+#: Longest text accepted, by kind of field. Request bodies, form, query, path and header
+#: parameters and the text read from import files all use these (one rule, stated once).
+MAX_CODE = 64  # codes and identifiers: cell/community/street codes, categories, roles, kinds
+MAX_NAME = 200  # names of people, places, buildings, teams, organisations; units, rooms
+MAX_ADDRESS = 500  # postal addresses
+MAX_TEXT = 4000  # reasons, notes, descriptions, duties
+MAX_PERSON_NAME = 64  # 姓名
+
 #: Household flags (column name → label).
 HOUSEHOLD_FLAGS: dict[str, str] = {
     "low_income": "低保",

@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from gridsvc import __version__
 from gridsvc.api import audit, csp, exports, pages, problems
 from gridsvc.api.incidents import router as incidents_router
+from gridsvc.api.limits import JsonBodyLimits
 from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
 from gridsvc.api.routes import router
@@ -44,6 +45,7 @@ def create_app() -> FastAPI:
         csp.docs_router(app.title, app.openapi_url or "/openapi.json", "/static/docs")
     )
     app.include_router(csp.router)
+    app.add_middleware(JsonBodyLimits)
     # Before the main router: /api/v1/imports/roster must win over /api/v1/imports/{kind}.
     app.include_router(people_router)
     app.include_router(router)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geodata.limits import DEFAULT_LIMITS as _LIMITS
+from geodata.limits import InputLimits
 
 #: The repository (or install) root; the embedded database and secrets live below ``var/``.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +43,31 @@ class AppSettings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     #: Most features accepted in one import or one API geometry payload.
     max_import_features: int = 500_000
-    #: Most coordinates in one GeoJSON geometry sent to the API (cells, redraws).
-    max_geometry_coordinates: int = 100_000
+    #: Most coordinates in one geometry, sent to the API (cells, redraws) or read from a file,
+    #: and in all the geometries of one file or payload.
+    max_geometry_coordinates: int = _LIMITS.max_geometry_coordinates
+    max_file_coordinates: int = _LIMITS.max_file_coordinates
+    #: Zip archives (zipped shapefiles, XLSX): checked from the central directory before any
+    #: member is inflated, and again while reading. Sizes in bytes, unzipped.
+    max_unzipped_bytes: int = _LIMITS.max_unzipped_bytes
+    max_zip_member_bytes: int = _LIMITS.max_zip_member_bytes
+    max_zip_ratio: float = _LIMITS.max_zip_ratio
+    max_zip_members: int = _LIMITS.max_zip_members
+    #: A shapefile's .prj/.cpg, and one XML part (sheet, shared strings) of an XLSX workbook.
+    max_sidecar_bytes: int = _LIMITS.max_sidecar_bytes
+    max_workbook_part_bytes: int = _LIMITS.max_workbook_part_bytes
+    #: Deepest nesting of arrays/objects in an uploaded GeoJSON file or a JSON request body.
+    max_json_depth: int = _LIMITS.max_json_depth
     #: Page size used when a list request names none, and the largest one allowed.
     default_page_size: int = 100
     max_page_size: int = 1000
     #: Load the generated demo street when the database is empty (development only).
     load_demo: bool = True
     demo_seed: int = 42
+
+    def input_limits(self) -> InputLimits:
+        """The limits above as geodata's InputLimits, for its readers."""
+        return InputLimits(**{f.name: getattr(self, f.name) for f in fields(InputLimits)})
 
     @property
     def is_development(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
+from gridsvc.domain import MAX_CODE
 from gridsvc.services import audit
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -18,7 +19,9 @@ def audit_events(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    table: Annotated[str | None, Query(description="e.g. role_assignment, cell_version")] = None,
+    table: Annotated[
+        str | None, Query(max_length=MAX_CODE, description="e.g. role_assignment, cell_version")
+    ] = None,
     row_id: Annotated[int | None, Query(ge=1)] = None,
     actor: Annotated[str | None, Query(max_length=96)] = None,
     since: Annotated[datetime | None, Query()] = None,

@@ -11,11 +11,13 @@ from typing import Annotated
 
 from cachetools import TTLCache
 from fastapi import Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from gridsvc.api import csrf
 from gridsvc.db.engine import get_session
+from gridsvc.domain import MAX_CODE
 from gridsvc.errors import InvalidInput, NotAuthenticated, TooManyRequests
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
@@ -133,14 +135,18 @@ def limit_sign_in(request: Request) -> None:
 SignInLimit = Depends(limit_sign_in)
 
 
-def cell_in_scope(code: str, session: SessionDep, user: CurrentUser) -> cell_repo.CellRef:
+def cell_in_scope(
+    code: Annotated[str, PathParam(max_length=MAX_CODE)], session: SessionDep, user: CurrentUser
+) -> cell_repo.CellRef:
     """The cell named in the path, if it lies in the user's scope (404 unknown, 403 outside)."""
     cell = cell_repo.get_cell(session, code)
     require_in_scope(user, cell.place, f"cell {code}")
     return cell
 
 
-def community_in_scope(code: str, session: SessionDep, user: CurrentUser) -> area_repo.CommunityRef:
+def community_in_scope(
+    code: Annotated[str, PathParam(max_length=MAX_CODE)], session: SessionDep, user: CurrentUser
+) -> area_repo.CommunityRef:
     """The community named in the path, if the user may see it."""
     community = area_repo.get_community(session, code)
     if user.cell_id is not None and user.cell_community_id == community.id:

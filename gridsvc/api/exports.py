@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
+from fastapi import Path as PathParam
 
 from gridsvc.api.deps import CurrentUser, SessionDep
+from gridsvc.domain import MAX_CODE
 from gridsvc.services import exports
 from gridsvc.services.maps import METRICS, area_for
 
@@ -30,7 +32,7 @@ def export(
     session: SessionDep,
     user: CurrentUser,
     kind: Literal["cell", "community", "street"],
-    code: str,
+    code: Annotated[str, PathParam(max_length=MAX_CODE)],
     format: Annotated[
         Literal["png", "pdf", "html", "xlsx", "gpkg", "geojson", "shp", "kml"],
         Query(
@@ -42,12 +44,15 @@ def export(
         Literal["coverage", "area", "buildings", "responsibility"],
         Query(description="png/pdf: coverage map, 区域平面图, 楼房平面图 or 责任网络图"),
     ] = "coverage",
-    metric: Annotated[str, Query(description="coverage figure: " + ", ".join(METRICS))] = (
-        "households"
-    ),
+    metric: Annotated[
+        str, Query(max_length=MAX_CODE, description="coverage figure: " + ", ".join(METRICS))
+    ] = ("households"),
     layers: Annotated[
         str | None,
-        Query(description="GIS formats: comma-separated cells,buildings,incidents,households"),
+        Query(
+            max_length=MAX_CODE,
+            description="GIS formats: comma-separated cells,buildings,incidents,households",
+        ),
     ] = None,
     paper: Annotated[Literal["A4", "A3"], Query()] = "A4",
     orientation: Annotated[Literal["portrait", "landscape"], Query()] = "landscape",

@@ -13,10 +13,12 @@ from fastapi import APIRouter, Body, Depends, File, Header, Query, Request, Resp
 from geodata.china import convert_geometries
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
 from gridsvc.api.responses import paging_links
+from gridsvc.domain import MAX_CODE
 from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.repositories import incidents as repo
+from gridsvc.schemas import Code
 from gridsvc.schemas.incidents import ConfirmCellIn, IncidentIn, TransitionIn
 from gridsvc.services import incidents as svc
 from gridsvc.services.clock import Clock, get_clock
@@ -79,11 +81,13 @@ def list_incidents(
     user: CurrentUser,
     clock: ClockDep,
     page: PageDep,
-    status: Annotated[list[str] | None, Query(description="states, comma-separated")] = None,
-    category: Annotated[list[str] | None, Query()] = None,
-    cell: Annotated[str | None, Query(description="cell code")] = None,
-    community: Annotated[str | None, Query(description="community code")] = None,
-    street: Annotated[str | None, Query(description="street code")] = None,
+    status: Annotated[list[Code] | None, Query(description="states, comma-separated")] = None,
+    category: Annotated[list[Code] | None, Query()] = None,
+    cell: Annotated[str | None, Query(max_length=MAX_CODE, description="cell code")] = None,
+    community: Annotated[
+        str | None, Query(max_length=MAX_CODE, description="community code")
+    ] = None,
+    street: Annotated[str | None, Query(max_length=MAX_CODE, description="street code")] = None,
     queue: Annotated[Literal["cell", "community", "street"] | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
     needs_confirmation: Annotated[bool | None, Query()] = None,
@@ -138,9 +142,9 @@ def incident_stats(
     period: Annotated[Literal["all", "day", "week", "month", "quarter", "year"], Query()] = "month",
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
-    street: Annotated[str | None, Query()] = None,
-    community: Annotated[str | None, Query()] = None,
-    cell: Annotated[str | None, Query()] = None,
+    street: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    community: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    cell: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """Closure rate, on-time closure rate (按期结案率), mean time to dispatch and to close,
@@ -199,7 +203,9 @@ def transition(
     incident_id: int,
     body: Annotated[TransitionIn, Body()],
     response: Response,
-    if_match: Annotated[str | None, Header(description="ETag of the case you saw")] = None,
+    if_match: Annotated[
+        str | None, Header(max_length=MAX_CODE, description="ETag of the case you saw")
+    ] = None,
 ) -> dict[str, Any]:
     """Move the case one step (派遣, 处置, 核查, 结案, 退回, 上报, 挂账, 恢复); 409 when its
     state does not allow the step or it changed since the version you name."""

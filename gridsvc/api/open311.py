@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from gridsvc import __version__
 from gridsvc.api.deps import SessionDep
+from gridsvc.domain import MAX_CODE, MAX_NAME
 from gridsvc.errors import GridsvcError, InvalidInput, http_status
 from gridsvc.services import open311
 from gridsvc.services.clock import Clock, get_clock
@@ -123,7 +125,9 @@ def discovery(request: Request, fmt: Fmt) -> Response:
 #: A partner's key on GETs: the full record of the cases in its scope (else the public view).
 ApiKey = Annotated[
     str | None,
-    Query(description="a partner's key: full records of the cases in its scope"),
+    Query(
+        max_length=MAX_NAME, description="a partner's key: full records of the cases in its scope"
+    ),
 ]
 
 
@@ -136,7 +140,10 @@ def services(session: SessionDep, fmt: Fmt, api_key: ApiKey = None) -> Response:
 
 @router.get("/services/{code}.{fmt}")
 def service_definition(
-    session: SessionDep, code: str, fmt: Fmt, api_key: ApiKey = None
+    session: SessionDep,
+    code: Annotated[str, PathParam(max_length=MAX_CODE)],
+    fmt: Fmt,
+    api_key: ApiKey = None,
 ) -> Response:
     """A service definition (ours need no extra attributes)."""
     client = open311.reader(session, api_key)
@@ -166,12 +173,12 @@ def get_requests(
     session: SessionDep,
     clock: ClockDep,
     fmt: Fmt,
-    service_request_id: Annotated[str | None, Query()] = None,
-    service_code: Annotated[str | None, Query()] = None,
-    start_date: Annotated[str | None, Query()] = None,
-    end_date: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query()] = None,
-    jurisdiction_id: Annotated[str | None, Query()] = None,
+    service_request_id: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    service_code: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    start_date: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    end_date: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    status: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
+    jurisdiction_id: Annotated[str | None, Query(max_length=MAX_CODE)] = None,
     api_key: ApiKey = None,
 ) -> Response:
     """Service requests by the standard filters (ids override the rest; 90 days by default):
@@ -214,6 +221,8 @@ async def post_request(
     params.update({k: v for k, v in request.query_params.items() if k not in params})
     from starlette.concurrency import run_in_threadpool
 
+    open311.check_params(params)
+
     def run() -> dict[str, Any]:
         client = open311.check_key(session, params.get("api_key"))
         return open311.submit(session, params, client=client, now=clock.now())
@@ -224,7 +233,11 @@ async def post_request(
 
 @router.get("/requests/{request_id}.{fmt}")
 def get_request(
-    session: SessionDep, clock: ClockDep, request_id: str, fmt: Fmt, api_key: ApiKey = None
+    session: SessionDep,
+    clock: ClockDep,
+    request_id: Annotated[str, PathParam(max_length=MAX_CODE)],
+    fmt: Fmt,
+    api_key: ApiKey = None,
 ) -> Response:
     """One service request (a list of one, as the standard has it): the public view, or the
     full record in a partner key's scope."""
@@ -234,6 +247,8 @@ def get_request(
 
 
 @router.get("/tokens/{token}.{fmt}")
-def get_token(session: SessionDep, token: str, fmt: Fmt) -> Response:
+def get_token(
+    session: SessionDep, token: Annotated[str, PathParam(max_length=MAX_CODE)], fmt: Fmt
+) -> Response:
     """The service request id a submission token stands for."""
     return render(fmt, "service_requests", "request", [open311.token(session, token)])

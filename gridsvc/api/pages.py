@@ -30,7 +30,7 @@ from gridsvc.api.deps import (
     client_address,
     forget_principal,
 )
-from gridsvc.domain import ASSIGNMENT_ROLES, USER_ROLES
+from gridsvc.domain import ASSIGNMENT_ROLES, MAX_ADDRESS, MAX_CODE, MAX_NAME, USER_ROLES
 from gridsvc.errors import Forbidden, NotAuthenticated, TooManyRequests
 from gridsvc.models import Cell, Community
 from gridsvc.repositories import areas as area_repo
@@ -108,7 +108,9 @@ def _set_cookie(response: Response, name: str, value: str, *, max_age: int, path
 
 
 @router.get("/login", name="login_page")
-def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+def login_page(
+    request: Request, next: Annotated[str | None, Query(max_length=MAX_ADDRESS)] = None
+) -> HTMLResponse:
     """The sign-in form."""
     return _login_form(request, next=next)
 
@@ -117,10 +119,10 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 def login_submit(
     request: Request,
     session: SessionDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/ui/",
-    csrf_token: Annotated[str, Form()] = "",
+    username: Annotated[str, Form(max_length=MAX_NAME)],
+    password: Annotated[str, Form(max_length=MAX_NAME)],
+    next: Annotated[str, Form(max_length=MAX_ADDRESS)] = "/ui/",
+    csrf_token: Annotated[str, Form(max_length=MAX_NAME)] = "",
 ) -> Response:
     """Check the form token and password, set the session cookie and go on to the page."""
     try:
@@ -207,7 +209,9 @@ def cell_page(
     session: SessionDep,
     user: CurrentUser,
     cell: ScopedCell,
-    colour_by: Annotated[str, Query(description="households or a household flag")] = ("households"),
+    colour_by: Annotated[
+        str, Query(max_length=MAX_CODE, description="households or a household flag")
+    ] = ("households"),
 ) -> HTMLResponse:
     """The 格长's map of one cell: boundary, buildings, households, incidents, volunteers."""
     area = Area("cell", cell.id, cell.code, cell.name)
@@ -230,9 +234,9 @@ def overview_page(
     session: SessionDep,
     user: CurrentUser,
     community: ScopedCommunity,
-    metric: Annotated[str, Query(description="coverage figure shown as the choropleth")] = (
-        "households"
-    ),
+    metric: Annotated[
+        str, Query(max_length=MAX_CODE, description="coverage figure shown as the choropleth")
+    ] = ("households"),
 ) -> HTMLResponse:
     """All cells of a community as a choropleth of a coverage figure, with a table beside."""
     area = Area("community", community.id, community.code, community.name)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile
+from fastapi import Path as PathParam
 
 from gridsvc.api.deps import (
     CurrentUser,
@@ -18,6 +19,7 @@ from gridsvc.api.deps import (
     ScopedCommunity,
     SessionDep,
 )
+from gridsvc.domain import MAX_CODE
 from gridsvc.schemas.people import (
     ActivityIn,
     AssignmentIn,
@@ -93,7 +95,9 @@ def community_people(
     user: CurrentUser,
     community: ScopedCommunity,
     page: PageDep,
-    party_status: Annotated[str | None, Query(description="in_service, direct … or 在职 …")] = None,
+    party_status: Annotated[
+        str | None, Query(max_length=MAX_CODE, description="in_service, direct … or 在职 …")
+    ] = None,
     volunteers: Annotated[bool | None, Query(description="only volunteers (or only not)")] = None,
     name: Annotated[str | None, Query(max_length=32, description="name contains")] = None,
 ) -> dict[str, Any]:
@@ -354,7 +358,7 @@ def _coverage_response(report: dict[str, Any], fmt: str, name: str) -> Any:
 def street_coverage(
     session: SessionDep,
     user: CurrentUser,
-    code: str,
+    code: Annotated[str, PathParam(max_length=MAX_CODE)],
     as_of: Annotated[date | None, Query(description="as of the end of this day")] = None,
     distance_m: Annotated[
         float | None, Query(gt=0, le=5000, description="walking distance (default setting)")
@@ -402,7 +406,7 @@ def community_coverage(
 def responsibility_chart(
     session: SessionDep,
     user: CurrentUser,
-    code: str,
+    code: Annotated[str, PathParam(max_length=MAX_CODE)],
     on: Annotated[date | None, Query(description="people active on this day")] = None,
     format: Annotated[Literal["json", "svg", "png"], Query()] = "json",
 ) -> Any:

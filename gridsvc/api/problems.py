@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geodata.errors import GeodataError
-from gridsvc.errors import GridsvcError, http_status
+from geodata.errors import GeodataError, InputTooLarge
+from gridsvc.errors import GridsvcError, TooLarge, http_status
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 
 async def _geodata_error(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, InputTooLarge):
+        return problem(http_status(TooLarge("")), TooLarge.title, str(exc))
     return problem(422, "Invalid geodata", str(exc))
 
 

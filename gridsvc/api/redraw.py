@@ -13,6 +13,7 @@ from gridsvc.api.deps import (
     SessionDep,
     StaffUser,
 )
+from gridsvc.domain import MAX_CODE
 from gridsvc.schemas.redraw import ProposalRequest, RedrawIn, RedrawOut
 from gridsvc.services import history, redraw
 from gridsvc.services.validation import validate_community
@@ -85,7 +86,9 @@ def commit(
     community: ScopedCommunity,
     body: Annotated[RedrawIn, Body()],
     response: Response,
-    if_match: Annotated[str | None, Header(description="ETag from the preview")] = None,
+    if_match: Annotated[
+        str | None, Header(max_length=MAX_CODE, description="ETag from the preview")
+    ] = None,
 ) -> RedrawOut:
     """Apply a previewed redraw; 409 if the community changed since the preview."""
     return _redraw(

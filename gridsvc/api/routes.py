@@ -33,6 +33,7 @@ from gridsvc.api.responses import (
     GeoJSONResponse,
     geojson_page,
 )
+from gridsvc.domain import MAX_CODE, MAX_NAME
 from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
@@ -63,11 +64,38 @@ def health(session: SessionDep) -> HealthOut:
     return HealthOut(status="ok", database="ok", postgis=postgis)
 
 
+class SignInForm(OAuth2PasswordRequestForm):
+    """The OAuth2 password form (as FastAPI's), with every field's length bounded."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[str | None, Form(pattern="^password$", max_length=8)] = None,
+        username: Annotated[str, Form(max_length=MAX_NAME)],
+        password: Annotated[
+            str, Form(max_length=MAX_NAME, json_schema_extra={"format": "password"})
+        ],
+        scope: Annotated[str, Form(max_length=MAX_NAME)] = "",
+        client_id: Annotated[str | None, Form(max_length=MAX_NAME)] = None,
+        client_secret: Annotated[
+            str | None, Form(max_length=MAX_NAME, json_schema_extra={"format": "password"})
+        ] = None,
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type,
+            username=username,
+            password=password,
+            scope=scope,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+
+
 @api.post("/auth/token", response_model=TokenOut, tags=["auth"], dependencies=[SignInLimit])
 def login(
     request: Request,
     session: SessionDep,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[SignInForm, Depends()],
 ) -> TokenOut:
     """OAuth2 password sign-in; returns a bearer token (JWT). Wrong passwords for a user name
     from one address make it wait ever longer (429 with Retry-After)."""
@@ -235,7 +263,7 @@ def create_cells(
         datum=datum,
         user=user.username,
         max_features=get_settings().app.max_import_features,
-        max_coordinates=get_settings().app.max_geometry_coordinates,
+        limits=get_settings().app.input_limits(),
     )
     return ImportResult(**summary.as_dict())
 
@@ -250,7 +278,9 @@ def import_file(
         File(description="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV, XLSX or OSM XML"),
     ],
     datum: Annotated[Datum, Form()] = Datum.WGS84,
-    community: Annotated[str | None, Form(description="community code (cells)")] = None,
+    community: Annotated[
+        str | None, Form(max_length=MAX_CODE, description="community code (cells)")
+    ] = None,
     commit: Annotated[bool, Form(description="write; without it this is a dry run")] = False,
 ) -> ImportResult:
     """Import a file: a dry run by default that reports what it would do; commit=true writes."""
@@ -265,6 +295,7 @@ def import_file(
             kind="point" if kind == "incidents" else "polygon",
             datum=datum,
             max_features=settings.app.max_import_features,
+            limits=settings.app.input_limits(),
             osm_filter={"building": None} if kind == "buildings" else None,
         )
         if kind == "cells" and community:

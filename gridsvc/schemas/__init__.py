@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gridsvc.domain import MAX_ADDRESS, MAX_CODE, MAX_NAME, MAX_TEXT
+
+#: Request strings, bounded by kind (gridsvc.domain); every request string uses one of these
+#: or its own max_length (tests/gridsvc/test_limits.py walks the OpenAPI document).
+Code = Annotated[str, Field(max_length=MAX_CODE)]
+Name = Annotated[str, Field(max_length=MAX_NAME)]
+Address = Annotated[str, Field(max_length=MAX_ADDRESS)]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
 
 
 class HealthOut(BaseModel):

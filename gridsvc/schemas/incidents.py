@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from geodata.china import Datum
+from gridsvc.schemas import Code
 
 
 class IncidentIn(BaseModel):
@@ -32,11 +33,11 @@ class TransitionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: str = Field(
+    action: Code = Field(
         description="dispatch, handle, verify, close, return, escalate, park, resume"
     )
     note: str | None = Field(None, max_length=2000)
-    to_cell: str | None = Field(None, description="dispatch: the cell whose team gets the case")
+    to_cell: Code | None = Field(None, description="dispatch: the cell whose team gets the case")
     expected_version: int | None = Field(None, ge=1)
 
 
@@ -45,5 +46,5 @@ class ConfirmCellIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cell: str
+    cell: Code
     note: str | None = Field(None, max_length=2000)

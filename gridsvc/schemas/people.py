@@ -6,6 +6,9 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridsvc.domain import MAX_PERSON_NAME
+from gridsvc.schemas import Code, Name
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -14,33 +17,33 @@ class _Body(BaseModel):
 class PersonIn(_Body):
     """A person to register: in a community (code) or a household (id)."""
 
-    name: str = Field(min_length=1, max_length=64, description="姓名")
-    community: str | None = Field(None, description="community code")
+    name: str = Field(min_length=1, max_length=MAX_PERSON_NAME, description="姓名")
+    community: Code | None = Field(None, description="community code")
     household_id: int | None = None
     phone: str | None = Field(None, max_length=32)
     id_number: str | None = Field(None, max_length=18, description="身份证号 (checked)")
     gender: str | None = Field(None, max_length=8)
     birth_year: int | None = Field(None, ge=1900, le=2100)
-    party_status: str | None = Field(
+    party_status: Code | None = Field(
         None, description="in_service, direct, floating, retired (or 在职/直管/流动/离退休)"
     )
     party_registered_on: date | None = Field(None, description="在职党员报到日期")
-    volunteer_team: str | None = Field(None, description="volunteer team id or name")
+    volunteer_team: Name | None = Field(None, description="volunteer team id or name")
 
 
 class AssignmentIn(_Body):
     """Give a person a role; name the target the role needs."""
 
     person_id: int
-    role: str = Field(description="community_head, sector_head, branch_head, leader, …")
-    community: str | None = Field(None, description="community code (community_head)")
-    sector: str | None = Field(None, description="sector code (sector_head, branch_head)")
-    cell: str | None = Field(None, description="cell code (leader, grid_worker)")
-    building: str | None = Field(None, description="building id, or name within the cell")
+    role: Code = Field(description="community_head, sector_head, branch_head, leader, …")
+    community: Code | None = Field(None, description="community code (community_head)")
+    sector: Code | None = Field(None, description="sector code (sector_head, branch_head)")
+    cell: Code | None = Field(None, description="cell code (leader, grid_worker)")
+    building: Name | None = Field(None, description="building id, or name within the cell")
     household_id: int | None = None
-    unit: str | None = None
-    room: str | None = None
-    employment: str | None = Field(None, description="full_time/part_time (网格员)")
+    unit: Name | None = None
+    room: Name | None = None
+    employment: Code | None = Field(None, description="full_time/part_time (网格员)")
     starts_on: date | None = None
     ends_on: date | None = None
 
@@ -63,17 +66,17 @@ class SectorIn(_Body):
 
     name: str = Field(min_length=1, max_length=64)
     level: int = Field(2, ge=2, le=3)
-    parent: str | None = Field(None, description="level-2 sector code (for level 3)")
+    parent: Code | None = Field(None, description="level-2 sector code (for level 3)")
     code: str | None = Field(None, max_length=32)
-    cells: list[str] = Field(default_factory=list, max_length=1000)
+    cells: list[Code] = Field(default_factory=list, max_length=1000)
 
 
 class OrganisationIn(_Body):
     """A 辖区单位 with its contact."""
 
     name: str = Field(min_length=1, max_length=128)
-    kind: str = "other"
-    cell: str | None = None
+    kind: Code = "other"
+    cell: Code | None = None
     address: str | None = Field(None, max_length=256)
     contact_name: str | None = Field(None, max_length=64)
     contact_phone: str | None = Field(None, max_length=32)
@@ -89,7 +92,7 @@ class LinkIn(_Body):
 class PostIn(_Body):
     """Claim a 公益岗位."""
 
-    kind: str = Field(description="education, rights, assistance, environment … (or 宣教, 维权 …)")
+    kind: Code = Field(description="education, rights, assistance, environment … (or 宣教, 维权 …)")
     title: str | None = Field(None, max_length=128)
     starts_on: date | None = None
 
@@ -115,6 +118,6 @@ class TeamIn(_Body):
     """A 志愿服务队."""
 
     name: str = Field(min_length=1, max_length=64)
-    kind: str = Field(
+    kind: Code = Field(
         description="party, elderly, women, housekeeping, public_security (or 党员 …)"
     )

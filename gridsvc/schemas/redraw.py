@@ -7,10 +7,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from geodata.china import Datum
+from gridsvc.domain import MAX_TEXT
+from gridsvc.schemas import Code, Name
 
 
 class _Redraw(BaseModel):
-    reason: str = Field(min_length=1, description="why (goes into the audit log)")
+    reason: str = Field(
+        min_length=1, max_length=MAX_TEXT, description="why (goes into the audit log)"
+    )
     datum: Datum = Field(Datum.WGS84, description="datum of the coordinates sent")
 
 
@@ -18,7 +22,7 @@ class ReshapeIn(_Redraw):
     """Give a cell a new boundary."""
 
     op: Literal["reshape"]
-    cell: str
+    cell: Code
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon")
     trim_neighbours: bool = Field(True, description="trim overlapped neighbours, else refuse")
 
@@ -27,7 +31,7 @@ class SplitIn(_Redraw):
     """Split a cell by a line across it, or by a set of its buildings."""
 
     op: Literal["split"]
-    cell: str
+    cell: Code
     line: dict[str, Any] | None = Field(None, description="GeoJSON LineString")
     buildings: list[int] | None = Field(None, description="ids of buildings forming one part")
 
@@ -36,7 +40,7 @@ class MergeIn(_Redraw):
     """Merge adjacent cells."""
 
     op: Literal["merge"]
-    cells: list[str] = Field(min_length=2)
+    cells: list[Code] = Field(min_length=2)
 
 
 class MoveBuildingsIn(_Redraw):
@@ -44,7 +48,7 @@ class MoveBuildingsIn(_Redraw):
 
     op: Literal["move_buildings"]
     buildings: list[int] = Field(min_length=1)
-    to_cell: str
+    to_cell: Code
 
 
 class CreateIn(_Redraw):
@@ -52,14 +56,14 @@ class CreateIn(_Redraw):
 
     op: Literal["create"]
     geometry: dict[str, Any] = Field(description="GeoJSON Polygon")
-    name: str | None = None
+    name: Name | None = None
 
 
 class RevertIn(_Redraw):
     """Bring back an earlier version of a cell's boundary."""
 
     op: Literal["revert"]
-    cell: str
+    cell: Code
     version: int = Field(ge=1)
     trim_neighbours: bool = False
 

@@ -22,9 +22,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geodata.estimate import estimate_households, parse_levels
+from geodata.limits import InputLimits
 from geodata.readers import ReadResult
 from gridsvc.db.transactions import savepoint
-from gridsvc.domain import CELL_KINDS
+from gridsvc.domain import CELL_KINDS, MAX_ADDRESS, MAX_CODE, MAX_NAME, MAX_TEXT
 from gridsvc.errors import Conflict, InvalidInput, NotFound
 from gridsvc.models import Cell, Community, District, Street
 from gridsvc.repositories.areas import CommunityRef, get_community
@@ -191,7 +192,40 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _text_limit(column: str) -> int:
+    """The longest text accepted in a column of an import file (the API's limits)."""
+    if column in NAME_COLUMNS:
+        return MAX_NAME
+    if column in (*CODE_COLUMNS, *KIND_COLUMNS, *CATEGORY_COLUMNS, *REPORTER_COLUMNS):
+        return MAX_CODE
+    if column in ADDRESS_COLUMNS:
+        return MAX_ADDRESS
+    return MAX_TEXT  # descriptions and the attributes kept as properties
+
+
+def check_text_lengths(gdf: pd.DataFrame) -> None:
+    """Refuse a file whose text attribute is longer than its kind allows, naming the feature
+    (its source id: the row number of a spreadsheet without an id column) and the column."""
+    for column in gdf.columns:
+        values = gdf[column]
+        if column == "geometry" or not (
+            pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+        ):
+            continue
+        lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
+        limit = MAX_CODE if column == "source_id" else _text_limit(str(column))
+        if len(lengths) and (longest := int(lengths.max())) > limit:
+            i = int(np.argmax(lengths.to_numpy()))
+            where = (
+                "a feature" if column == "source_id" else f"feature {gdf['source_id'].iloc[i]!r}"
+            )
+            raise InvalidInput(
+                f"{where}: {column} is {longest} characters long; the limit is {limit}"
+            )
+
+
 def _start_summary(kind: str, source: str, result: ReadResult) -> ImportSummary:
+    check_text_lengths(result.gdf)
     return ImportSummary(
         kind=kind,
         source=source,
@@ -473,7 +507,7 @@ def create_cells_from_geojson(
     datum: str,
     user: str,
     max_features: int,
-    max_coordinates: int | None = None,
+    limits: InputLimits | None = None,
 ) -> ImportSummary:
     """Create and commit cells from a GeoJSON FeatureCollection (API payload).
 
@@ -484,7 +518,7 @@ def create_cells_from_geojson(
     from geodata.geojson import features_to_gdf
     from geodata.validate import repair_geometries
 
-    gdf = features_to_gdf(collection, max_features=max_features, max_coordinates=max_coordinates)
+    gdf = features_to_gdf(collection, max_features=max_features, limits=limits)
     gdf = gdf.set_geometry(convert_geometries(gdf.geometry, datum))
     gdf, notes = repair_geometries(gdf, "polygon")
     rejected = [n for n in notes if n.action == "rejected"]

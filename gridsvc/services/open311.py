@@ -29,7 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridsvc.domain import INCIDENT_QUEUES, INCIDENT_STATUSES
+from gridsvc.domain import (
+    INCIDENT_QUEUES,
+    INCIDENT_STATUSES,
+    MAX_ADDRESS,
+    MAX_CODE,
+    MAX_NAME,
+    MAX_TEXT,
+)
 from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridsvc.models import Cell, Community, Open311Key, Street
 from gridsvc.repositories import incidents as repo
@@ -294,6 +301,28 @@ def _read(
             found[r["id"]] = ((r["reported_at"], r["id"]), service_request(r))
     ordered = sorted(found.values(), key=lambda kv: (datetime.fromisoformat(kv[0][0]), kv[0][1]))
     return [record for _, record in reversed(ordered)][:limit]
+
+
+#: Longest value of each GeoReport parameter (the limits of IncidentIn); others: MAX_CODE.
+PARAM_LIMITS: dict[str, int] = {
+    "description": MAX_TEXT,
+    "address_string": MAX_ADDRESS,
+    "media_url": MAX_ADDRESS,
+    "email": MAX_NAME,
+    "first_name": 31,  # 姓 + 名 together fit the 64 of reporter_name
+    "last_name": 31,
+    "phone": 32,
+}
+
+
+def check_params(params: dict[str, str]) -> None:
+    """Refuse a GeoReport parameter longer than its limit (before the key is even checked)."""
+    for key, value in params.items():
+        limit = PARAM_LIMITS.get(key, MAX_CODE)
+        if len(key) > MAX_CODE or len(value) > limit:
+            raise InvalidInput(
+                f"{key[:MAX_CODE]} is {len(value)} characters long; the limit is {limit}"
+            )
 
 
 def submit(

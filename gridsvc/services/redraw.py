@@ -29,6 +29,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from geodata.crs import area_m2
+from geodata.errors import GeodataError
+from geodata.limits import check_coordinates
 from gridsvc.db.transactions import savepoint
 from gridsvc.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gridsvc.models import Cell, CellChange, CellLineage, CellVersion, Community
@@ -721,9 +723,10 @@ def _shape(value: Any, what: str, datum: str) -> BaseGeometry:
         raise InvalidInput(f"{what}: unreadable GeoJSON geometry ({exc})") from exc
     if geom.is_empty:
         raise InvalidInput(f"{what}: the geometry is empty")
-    limit = get_settings().app.max_geometry_coordinates
-    if (count := shapely.get_num_coordinates(geom)) > limit:
-        raise InvalidInput(f"{what}: {count} coordinates; the limit per geometry is {limit}")
+    try:
+        check_coordinates([geom], lambda _: what, get_settings().app.input_limits())
+    except GeodataError as exc:
+        raise InvalidInput(str(exc)) from None
     return convert_geometries(geom, datum)
 
 
@@ -775,7 +778,7 @@ def _plan_from_request(session: Session, community: CommunityRef, body: dict[str
         gdf = features_to_gdf(
             body["cells"],
             max_features=app.max_import_features,
-            max_coordinates=app.max_geometry_coordinates,
+            limits=app.input_limits(),
         )
         from geodata.china import convert_geometries
 

@@ -22,11 +22,17 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from geodata.errors import GeodataError
+from geodata.errors import GeodataError, InputTooLarge
 from geodata.readers import read_table
 from gridsvc.db.transactions import savepoint
-from gridsvc.domain import ASSIGNMENT_ROLES, ASSIGNMENT_TARGET
-from gridsvc.errors import GridsvcError, InvalidInput
+from gridsvc.domain import (
+    ASSIGNMENT_ROLES,
+    ASSIGNMENT_TARGET,
+    MAX_CODE,
+    MAX_NAME,
+    MAX_PERSON_NAME,
+)
+from gridsvc.errors import GridsvcError, InvalidInput, TooLarge
 from gridsvc.services import people
 from gridsvc.services.access import Principal
 from gridsvc.settings import get_settings
@@ -54,6 +60,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 _NOT_A_MEMBER = {"群众", "无", "非党员", "否"}
+
+#: Longest text per column: the limits of the people API (PersonIn, AssignmentIn); phone and
+#: 身份证号 are checked by their own rules, dates must parse.
+TEXT_LIMITS: dict[str, int] = {
+    "name": MAX_PERSON_NAME,
+    "gender": 8,
+    "volunteer_team": MAX_NAME,
+    "building": MAX_NAME,
+    "unit": MAX_NAME,
+    "room": MAX_NAME,
+}
 
 
 @dataclass
@@ -121,8 +138,11 @@ def import_roster(
 ) -> RosterReport:
     """Check every row of a roster and (with commit) write the good ones; see the module doc."""
     report = RosterReport(file=path.name)
+    app = get_settings().app
     try:
-        df = read_table(path, max_rows=get_settings().app.max_import_features)
+        df = read_table(path, max_rows=app.max_import_features, limits=app.input_limits())
+    except InputTooLarge as exc:
+        raise TooLarge(str(exc)) from None
     except GeodataError as exc:
         raise InvalidInput(str(exc)) from None
     header = _columns(list(df.columns))
@@ -176,6 +196,13 @@ def _clean(value: Any) -> str | None:
 def _check(values: dict[str, str | None], label: dict[str, str]) -> list[tuple[str, str]]:
     """Problems found without the database: missing name, bad phone, id, dates, role."""
     problems: list[tuple[str, str]] = []
+    for key, value in list(values.items()):
+        limit = TEXT_LIMITS.get(key, MAX_CODE)
+        if value is not None and len(value) > limit:
+            problems.append((label[key], f"{len(value)} characters; the limit is {limit}"))
+            values[key] = None  # not checked further (nor echoed back in other messages)
+    if problems and not values.get("name"):
+        return problems
     if not values.get("name"):
         problems.append((label["name"], "姓名 is empty"))
     for key, check in (("phone", people.check_phone), ("id_number", people.check_id_number)):

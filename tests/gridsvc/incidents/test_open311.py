@@ -408,3 +408,24 @@ def test_staff_decide_which_categories_are_public(
     services = {x["service_code"] for x in client.get(f"{BASE}/services.json").json()}
     assert "sanitation" not in services and "dispute" not in services
     assert client.get(f"{BASE}/services/sanitation.json").status_code == 404
+
+
+def test_long_parameters_are_refused_in_open311_format(
+    client: TestClient, db: Session, incident_street: IncidentStreet, api_key: str
+) -> None:
+    """A description over 4000 characters (or an over-long name) is a GeoReport 400, and
+    nothing is filed (form fields over 1 MB Starlette refuses itself)."""
+    from sqlalchemy import func, select
+
+    from gridsvc.models import Incident
+
+    s = incident_street
+    lon, lat = s.centre(s.codes[0])
+    before = db.scalar(select(func.count()).select_from(Incident))
+    for params in ({"description": "脏" * 5000}, {"first_name": "名" * 40}):
+        r = _post(client, api_key, lat=lat, long=lon, **params)
+        assert r.status_code == 400, r.text[:200]
+        err = r.json()[0]
+        assert "the limit is" in err["description"] and next(iter(params)) in err["description"]
+    assert db.scalar(select(func.count()).select_from(Incident)) == before
+    assert _post(client, api_key, lat=lat, long=lon, description="脏" * 4000).status_code == 201
