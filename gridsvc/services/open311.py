@@ -200,9 +200,9 @@ def _status_notes(d: dict[str, Any]) -> tuple[str, str]:
     return notes, where
 
 
-def public_request(d: dict[str, Any]) -> dict[str, Any]:
-    """A case as the public sees it (a row of repo.public_incident_list): codes, states, dates,
-    the coarse point; the only prose is the category's public description."""
+def _georeport(d: dict[str, Any], **private: Any) -> dict[str, Any]:
+    """The GeoReport fields every view has (codes, states, dates, the cell), and `private`:
+    the fields only a partner in scope reads in full (blank in the public view)."""
     notes, where = _status_notes(d)
     return {
         "service_request_id": str(d["id"]),
@@ -210,47 +210,43 @@ def public_request(d: dict[str, Any]) -> dict[str, Any]:
         "status_notes": notes.strip(),
         "service_name": d["category_label"],
         "service_code": d["category"],
-        "description": "",
         "agency_responsible": d["handling_unit"] or (f"网格 {where}" if where else ""),
-        "service_notice": d["category_description"] or "",
         "requested_datetime": d["reported_at"],
         "updated_datetime": d["updated_at"] or d["reported_at"],
         "expected_datetime": d["close_due_at"] or "",
-        "address": "",
         "address_id": "",
         "zipcode": "",
-        "lat": d["lat"] if d["lat"] is not None else "",
-        "long": d["lon"] if d["lon"] is not None else "",
         "media_url": "",
         "grid_code": d["cell_code"] or "",
+        **private,
     }
+
+
+def public_request(d: dict[str, Any]) -> dict[str, Any]:
+    """A case as the public sees it (a row of repo.public_incident_list): codes, states, dates,
+    the coarse point; the only prose is the category's public description."""
+    return _georeport(
+        d,
+        description="",
+        service_notice=d["category_description"] or "",
+        address="",
+        lat=d["lat"] if d["lat"] is not None else "",
+        long=d["lon"] if d["lon"] is not None else "",
+    )
 
 
 def service_request(d: dict[str, Any]) -> dict[str, Any]:
     """An incident (as read by the repository) as a GeoReport service request, in full (for a
     partner in scope); the fine state goes into status_notes and the cell code into the
     grid_code extension."""
-    notes, where = _status_notes(d)
-    return {
-        "service_request_id": str(d["id"]),
-        "status": "closed" if d["status"] == "closed" else "open",
-        "status_notes": notes.strip(),
-        "service_name": d["category_label"],
-        "service_code": d["category"],
-        "description": d["description"] or "",
-        "agency_responsible": d["handling_unit"] or (f"网格 {where}" if where else ""),
-        "service_notice": "",
-        "requested_datetime": d["reported_at"],
-        "updated_datetime": d["updated_at"] or d["reported_at"],
-        "expected_datetime": d["close_due_at"] or "",
-        "address": d["address"] or "",
-        "address_id": "",
-        "zipcode": "",
-        "lat": d["lat"],
-        "long": d["lon"],
-        "media_url": "",
-        "grid_code": d["cell_code"] or "",
-    }
+    return _georeport(
+        d,
+        description=d["description"] or "",
+        service_notice="",
+        address=d["address"] or "",
+        lat=d["lat"],
+        long=d["lon"],
+    )
 
 
 def requests(

@@ -39,12 +39,24 @@ def _cell_id(db: Session, code: str) -> int:
     return db.execute(text("SELECT id FROM cell WHERE code = :c"), {"c": code}).scalar_one()
 
 
-def test_a_leaders_scope_follows_their_active_role(
-    client: TestClient, db: Session, small_street: SmallStreet
-) -> None:
+def _merge(db: Session, community_code: str, codes: list[str]) -> str:
+    """Merge the cells (committed, as staff would) and return the new cell's code."""
     from gridsvc.repositories.areas import get_community
     from gridsvc.services import redraw
 
+    community = get_community(db, community_code)
+    plan = redraw.plan_merge(db, community, codes)
+    outcome = redraw.run(
+        db, community, plan, request={}, reason="合并", user="t", commit=True,
+        if_match=redraw.etag_for(community.code, 0),
+    )  # fmt: skip
+    (merged,) = outcome.impact["cells_created"]
+    return merged
+
+
+def test_a_leaders_scope_follows_their_active_role(
+    client: TestClient, db: Session, small_street: SmallStreet
+) -> None:
     admin = _admin(client, db)
     codes = sorted(small_street.cell_codes)
     pid = _post(client, "/api/v1/people", {"name": "钱格长", "community": small_street.community_code}, admin)["id"]  # fmt: skip
@@ -62,13 +74,7 @@ def test_a_leaders_scope_follows_their_active_role(
 
     # A merge retires their cell: their role moves to the new cell, and so does their scope —
     # with the token they signed in with before the merge.
-    community = get_community(db, small_street.community_code)
-    plan = redraw.plan_merge(db, community, codes[:2])
-    outcome = redraw.run(
-        db, community, plan, request={}, reason="合并", user="t", commit=True,
-        if_match=redraw.etag_for(community.code, 0),
-    )  # fmt: skip
-    (merged,) = outcome.impact["cells_created"]
+    merged = _merge(db, small_street.community_code, codes[:2])
     assert client.get("/api/v1/me", headers=me).json()["cell_id"] == _cell_id(db, merged)
     assert client.get(f"/api/v1/cells/{merged}/assignments", headers=me).status_code == 200
     assert client.get(f"/api/v1/cells/{codes[2]}/assignments", headers=me).status_code == 403
@@ -99,9 +105,6 @@ def test_a_leaders_scope_follows_their_active_role(
 def test_an_unlinked_leader_account_follows_its_cells_leader_through_a_merge(
     client: TestClient, db: Session, small_street: SmallStreet
 ) -> None:
-    from gridsvc.repositories.areas import get_community
-    from gridsvc.services import redraw
-
     admin = _admin(client, db)
     codes = sorted(small_street.cell_codes)
     # An account made before the cell had a 格长 is not linked to any person.
@@ -112,13 +115,7 @@ def test_an_unlinked_leader_account_follows_its_cells_leader_through_a_merge(
     pid = _post(client, "/api/v1/people", {"name": "孙格长", "community": small_street.community_code}, admin)["id"]  # fmt: skip
     _post(client, "/api/v1/assignments", {"person_id": pid, "role": "leader", "cell": codes[0]}, admin)  # fmt: skip
     me = token_for(client, "old_acct")
-    community = get_community(db, small_street.community_code)
-    plan = redraw.plan_merge(db, community, codes[:2])
-    outcome = redraw.run(
-        db, community, plan, request={}, reason="合并", user="t", commit=True,
-        if_match=redraw.etag_for(community.code, 0),
-    )  # fmt: skip
-    (merged,) = outcome.impact["cells_created"]
+    merged = _merge(db, small_street.community_code, codes[:2])
     assert client.get("/api/v1/me", headers=me).json()["cell_id"] == _cell_id(db, merged)
 
 
