@@ -404,6 +404,7 @@ def uvicorn_with_cli_options() -> Iterator[object]:
         thread.join(5)
 
 
+@pytest.mark.live
 def test_forwarded_for_is_ignored_unless_from_a_configured_proxy(
     uvicorn_with_cli_options,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]

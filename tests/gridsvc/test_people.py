@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -387,6 +388,7 @@ def test_new_cells_inherit_the_sector_and_the_leader_follows(
     assert people.cells_without_leader(db, community_id) == codes[2:]
 
 
+@pytest.mark.live
 def test_second_leader_refused_under_concurrent_requests(live: tuple[str, str]) -> None:  # noqa: F811
     base, url = live
     from sqlalchemy import create_engine
