@@ -14,6 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+
+from gridsvc.db import migrate
+from tests.conftest import scratch_database
 
 #: Libraries that only the commands working on data, maps or the server may import.
 HEAVY = frozenset(
@@ -51,17 +55,20 @@ LIGHT_COMMANDS = [
 ]
 
 
-def _imported(args: list[str]) -> set[str]:
-    """Top-level packages `gridsvc ARGS` imports, from -X importtime (one line per module)."""
-    done = subprocess.run(
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """`gridsvc ARGS` in a fresh interpreter with -X importtime (one stderr line per module)."""
+    return subprocess.run(
         [sys.executable, "-X", "importtime", str(GRIDSVC), *args],
         capture_output=True,
         text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "100"},
+        timeout=120,
+        env={**os.environ, "COLUMNS": "100", **env},
     )
+
+
+def _imported(done: subprocess.CompletedProcess[str]) -> set[str]:
+    """The top-level packages a finished run imported."""
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "Usage" in done.stdout
     names = set()
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -73,5 +80,41 @@ def _imported(args: list[str]) -> set[str]:
 @pytest.mark.parametrize("args", LIGHT_COMMANDS, ids=" ".join)
 def test_help_imports_no_heavy_library(args: list[str]) -> None:
     assert GRIDSVC.exists(), f"the console script is not installed at {GRIDSVC}"
-    heavy = sorted(_imported(args) & HEAVY)
+    done = _run(args)
+    assert "Usage" in done.stdout
+    heavy = sorted(_imported(done) & HEAVY)
     assert heavy == [], f"`gridsvc {' '.join(args)}` imported {heavy}"
+
+
+def _revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        return migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def test_code_head_is_alembics_head() -> None:
+    """The head read from the migration files is Alembic's (else every command imports it)."""
+    assert migrate.code_head() == migrate.head_revision()
+
+
+def test_command_on_a_current_database_does_not_load_alembic(database_url: str) -> None:
+    """`gridsvc users list` on a migrated database: no migration machinery is loaded."""
+    with scratch_database("gridsvc_cli_startup") as url:
+        names = _imported(_run(["users", "list"], GRIDSVC_DATABASE_URL=url))
+    assert "alembic" not in names
+    assert {"pandas", "geopandas", "pyproj", "folium", "matplotlib", "fastapi"}.isdisjoint(names)
+
+
+@pytest.mark.parametrize("behind", ["0006", None], ids=["one-behind", "never-migrated"])
+def test_command_still_migrates_a_database_that_is_behind(
+    database_url: str, behind: str | None
+) -> None:
+    with scratch_database("gridsvc_cli_startup", migrated=behind is not None) as url:
+        if behind:
+            migrate.downgrade(url, behind)
+        assert _revision(url) == behind
+        done = _run(["users", "list"], GRIDSVC_DATABASE_URL=url)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert _revision(url) == migrate.head_revision()
