@@ -72,6 +72,8 @@ def code_head() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        if path.name == "__init__.py":  # not a migration (Alembic skips it too)
+            continue
         lines = _REVISION_LINE.findall(path.read_text(encoding="utf-8"))
         values = dict(lines)
         if len(lines) != 2 or len(values) != 2:
