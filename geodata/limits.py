@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-import shapely
-
 from geodata.errors import GeodataError, InputTooLarge
 
 __all__ = [
@@ -171,6 +168,9 @@ def check_coordinates(
     with more than ``max_file_coordinates`` together; ``label(i)`` names geometry ``i``
     (e.g. "feature 3", "row 7") and ``name`` the file. The one coordinate rule of every
     import path (files and API payloads)."""
+    import numpy as np  # here, not at the top: the settings import this module
+    import shapely
+
     geoms = np.asarray(geometries, dtype=object)
     if len(geoms) == 0:
         return
@@ -203,6 +203,8 @@ def check_json_depth(data: bytes, limits: InputLimits, *, name: str | None = Non
     brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     if len(brackets) <= limits.max_json_depth:
         return
+    import numpy as np
+
     steps = np.frombuffer(brackets, dtype=np.uint8)
     depth = np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1), dtype=np.int32)
     deepest = int(depth.max())

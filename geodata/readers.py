@@ -35,7 +35,8 @@ from shapely.errors import GEOSException
 
 from geodata.china import Datum, convert_geometries, out_of_china, parse_datum
 from geodata.crs import crs_label, normalize_crs
-from geodata.errors import GDAL_ERRORS, GeodataError, InputTooLarge
+from geodata.errors import GeodataError, InputTooLarge
+from geodata.gdal import GDAL_ERRORS
 from geodata.limits import (
     DEFAULT_LIMITS,
     InputLimits,

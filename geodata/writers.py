@@ -10,7 +10,8 @@ import pyogrio
 import pyogrio.errors
 
 from geodata.crs import STORAGE_CRS
-from geodata.errors import GDAL_ERRORS, GeodataError
+from geodata.errors import GeodataError
+from geodata.gdal import GDAL_ERRORS
 
 __all__ = ["WRITE_DRIVERS", "write_features"]
 

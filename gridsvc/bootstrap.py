@@ -38,7 +38,8 @@ def prepare_database() -> bool:
 
         started = embedded_cluster().start()
     engine = get_engine()
-    migrate.upgrade(engine.url.render_as_string(hide_password=False))
+    if not migrate.is_current(engine):
+        migrate.upgrade(engine.url.render_as_string(hide_password=False))
     return started
 
 

@@ -10,18 +10,21 @@ import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from geodata.china import Datum
+# Only light modules at the top: `gridsvc --help` and the small commands must start fast, so
+# sqlalchemy, geopandas, shapely, pandas, pyproj, folium, matplotlib, fastapi and uvicorn are
+# imported inside the commands that use them (tests/gridsvc/test_cli_startup.py checks it).
+from geodata.datum import Datum
 from gridsvc.errors import GridsvcError
-from gridsvc.services.clock import local_today
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(
     help="gridsvc — 网格化管理 service: cells, buildings, households, incidents.",
@@ -61,6 +64,8 @@ def _setup_logging() -> None:
 @contextlib.contextmanager
 def _session() -> Iterator[Session]:
     """The database ready (embedded cluster started, migrated) and a session on it."""
+    from sqlalchemy.orm import Session
+
     from gridsvc.bootstrap import prepare_database
     from gridsvc.db.engine import get_engine
 
@@ -131,6 +136,7 @@ def serve(
 ) -> None:
     """Start the database if needed, migrate, load the demo (development), and serve HTTP."""
     import uvicorn
+    from sqlalchemy.orm import Session
 
     from gridsvc.bootstrap import ensure_admin, ensure_demo, prepare_database
     from gridsvc.db.engine import get_engine
@@ -328,6 +334,14 @@ def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -553,6 +567,8 @@ def cells_propose(
     reason: Annotated[str | None, typer.Option(help="why (required with --commit)")] = None,
 ) -> None:
     """Propose a balanced partition (自动划格) that follows roads and keeps estates together."""
+    from sqlalchemy import text
+
     from gridsvc.repositories.areas import get_community
     from gridsvc.services import redraw
     from gridsvc.services.proposals import propose_for_community
@@ -1208,6 +1224,7 @@ def people_record(
     """Record a 走访 visit, a 联系户 link, a 公益岗位 claim or a 辖区单位."""
 
     from gridsvc.services import people
+    from gridsvc.services.clock import local_today
     from gridsvc.services.roster import parse_date
 
     day = parse_date(on) or local_today()

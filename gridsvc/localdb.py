@@ -303,6 +303,13 @@ class EmbeddedCluster:
         name = name or self.db_name
         creds = self.credentials()
         dsn = f"host=127.0.0.1 port={creds.port} user={creds.user} password={creds.password}"
+        # Usually it is there already: one connection says so (every CLI command asks).
+        with (
+            contextlib.suppress(psycopg.OperationalError),
+            psycopg.connect(dsn + f" dbname={name}", autocommit=True) as conn,
+        ):
+            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
+                return self.url(name)
         with psycopg.connect(dsn + " dbname=postgres", autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
