@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geodata.limits import DEFAULT_LIMITS as _LIMITS
@@ -64,6 +64,22 @@ class AppSettings(BaseSettings):
     #: Load the generated demo street when the database is empty (development only).
     load_demo: bool = True
     demo_seed: int = 42
+    #: The users' time zone (IANA name): which date is "today", where an as-of day ends, how
+    #: incident statistics are cut into days and months, how times are printed on maps.
+    local_timezone: str = "Asia/Shanghai"
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+            ) from exc
+        return value
 
     def input_limits(self) -> InputLimits:
         """The limits above as geodata's InputLimits, for its readers."""
@@ -182,8 +198,6 @@ class CoverageSettings(BaseSettings):
     #: A household is "near a volunteer" when its building lies within this straight-line
     #: distance (metres, on the WGS84 spheroid) of a building where a volunteer lives.
     walk_distance_m: float = Field(default=300.0, gt=0, le=5000)
-    #: Time zone in which an as-of date ends (the state at the end of that day counts).
-    local_timezone: str = "Asia/Shanghai"
     #: Days a visit counts as recent (share of households visited in the last N days).
     visit_window_days: int = Field(default=30, ge=1, le=366)
 
@@ -204,8 +218,6 @@ class IncidentSettings(BaseSettings):
     #: Largest photo (bytes) and most photos per incident.
     photo_max_bytes: int = 5 * 1024 * 1024
     photos_per_incident: int = 9
-    #: Periods of statistics are cut in this time zone.
-    timezone: str = "Asia/Shanghai"
 
 
 class Settings:

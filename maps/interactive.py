@@ -52,9 +52,7 @@ from maps.styles import (
     CELL_STYLE,
     FLAG_LABELS,
     INCIDENT_STATUS_COLOURS,
-    INCIDENT_STATUS_LABELS,
     NEIGHBOUR_STYLE,
-    OPEN_STATUSES,
     OSM_ATTRIBUTION,
     ROAD_COLOUR,
     VOLUNTEER_COLOUR,
@@ -224,23 +222,36 @@ def _incident_layers(
         else pd.Series("filed", index=incidents.index)
     )
     records = _records(incidents)
-    for key in [*INCIDENT_STATUS_LABELS, *sorted(set(status) - set(INCIDENT_STATUS_LABELS))]:
+    # The caller says what each case is: its status label and whether it is open (gridsvc's one
+    # rule); the map only groups by status, colours, and shows the open groups at first.
+    labels = _col(incidents, "status_label")
+    is_open = _col(incidents, "is_open")
+    categories = _col(incidents, "category_label")
+    if categories is None:
+        categories = _col(incidents, "category")
+    order = [*INCIDENT_STATUS_COLOURS, *sorted(set(status) - set(INCIDENT_STATUS_COLOURS))]
+    for key in order:
         mask = (status == key).to_numpy()
         if not mask.any():
             continue
-        label = INCIDENT_STATUS_LABELS.get(key, key)
+        label = str(labels[mask].iloc[0]) if labels is not None else key
         colour = INCIDENT_STATUS_COLOURS.get(key, "#000000")
         sub = incidents[mask]
         popups = [
             popup_html(
-                r.get("category") or "事件",
+                category or "事件",
                 [
                     ("状态", label),
                     ("描述", r.get("description")),
                     ("上报时间", r.get("reported_at")),
                 ],
             )
-            for r, keep in zip(records, mask, strict=True)
+            for r, category, keep in zip(
+                records,
+                categories.tolist() if categories is not None else [None] * len(records),
+                mask,
+                strict=True,
+            )
             if keep
         ]
         folium.GeoJson(
@@ -250,7 +261,7 @@ def _incident_layers(
                 radius=6, fill=True, color="#ffffff", weight=1, fill_color=colour, fill_opacity=0.9
             ),
             on_each_feature=BIND_JS,
-            show=key in OPEN_STATUSES,
+            show=bool(is_open[mask].fillna(False).all()) if is_open is not None else True,
         ).add_to(m)
         legend.append((colour, f"事件·{label}", "dot"))
     heat = [[round(p.y, 5), round(p.x, 5)] for p in incidents.geometry.representative_point()]

@@ -17,9 +17,7 @@ __all__ = [
     "CELL_STYLE",
     "FLAG_LABELS",
     "INCIDENT_STATUS_COLOURS",
-    "INCIDENT_STATUS_LABELS",
     "NEIGHBOUR_STYLE",
-    "OPEN_STATUSES",
     "OSM_ATTRIBUTION",
     "Classes",
     "classify",
@@ -40,20 +38,7 @@ FLAG_LABELS: dict[str, str] = {
     "rental": "出租房屋",
 }
 
-#: Incident states (立案 → 派遣 → 处置 → 核查 → 结案 …), as in gridsvc.domain.
-INCIDENT_STATUS_LABELS: dict[str, str] = {
-    "filed": "立案",
-    "dispatched": "派遣",
-    "handled": "处置",
-    "verified": "核查",
-    "closed": "结案",
-    "returned": "退回",
-    "escalated": "上报",
-    "parked": "挂账",
-}
-#: States that count as open (everything but closed).
-OPEN_STATUSES = frozenset(INCIDENT_STATUS_LABELS) - {"closed"}
-
+#: Colour of each incident state (labels and "open" come with the data, from gridsvc).
 INCIDENT_STATUS_COLOURS: dict[str, str] = {
     "filed": "#d7301f",
     "dispatched": "#fc8d59",

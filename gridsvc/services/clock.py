@@ -18,7 +18,7 @@ class Clock:
     def today(self) -> date:
         """The current date where the users are (the configured local time zone, not the
         server's): between 16:00 and 24:00 UTC it is already tomorrow in Asia/Shanghai."""
-        return self.now().astimezone(ZoneInfo(get_settings().coverage.local_timezone)).date()
+        return self.now().astimezone(local_zone()).date()
 
 
 class FixedClock(Clock):
@@ -49,6 +49,11 @@ _SYSTEM = Clock()
 def get_clock() -> Clock:
     """The process clock (a FastAPI dependency; tests override it with a FixedClock)."""
     return _SYSTEM
+
+
+def local_zone() -> ZoneInfo:
+    """The users' time zone (``GRIDSVC_LOCAL_TIMEZONE``), the one every local date and time uses."""
+    return ZoneInfo(get_settings().app.local_timezone)
 
 
 def local_today() -> date:

@@ -183,7 +183,7 @@ def coverage(
         street_id=street_id,
         community_id=community_id,
         day=day,
-        instant=end_of_day(day, settings.local_timezone),
+        instant=end_of_day(day, get_settings().app.local_timezone),
         distance_m=distance,
         visit_window_days=settings.visit_window_days,
     )

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -24,7 +23,7 @@ from gridsvc.services.assignment import (
     assign_buildings_to_cells,
     attribute_incidents,
 )
-from gridsvc.services.clock import local_today
+from gridsvc.services.clock import local_today, local_zone
 from gridsvc.services.imports import create_cells
 
 log = logging.getLogger(__name__)
@@ -293,7 +292,7 @@ def _load_street(session: Session, street: SynthStreet, step: Step | None) -> Lo
     start = (
         first_report.to_pydatetime() - timedelta(days=1)
         if first_report is not None
-        else datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=366)
+        else datetime.now(local_zone()) - timedelta(days=366)
     )
     session.execute(
         text("UPDATE cell_version SET valid_from = :start WHERE cell_id = ANY(:ids)"),

@@ -25,7 +25,7 @@ from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
 from gridsvc.services import maps as map_service
 from gridsvc.services.access import Principal, sees_personal_data
-from gridsvc.services.clock import local_today
+from gridsvc.services.clock import local_today, local_zone
 
 MapFormat = Literal["png", "pdf", "html"]
 TableFormat = Literal["xlsx"]
@@ -192,7 +192,7 @@ def export_tables(session: Session, principal: Principal, area: Area) -> Export:
         # Excel has no time zones: local wall-clock time (China Standard Time).
         incidents[column] = (
             pd.to_datetime(incidents[column], utc=True)
-            .dt.tz_convert("Asia/Shanghai")
+            .dt.tz_convert(local_zone())
             .dt.tz_localize(None)
         )
     buffer = io.BytesIO()

@@ -32,6 +32,7 @@ from gridsvc.repositories.areas import CommunityRef, get_community
 from gridsvc.repositories.bulk import copy_rows, ewkb_hex, to_db_geometry, upsert_rows
 from gridsvc.repositories.cells import next_cell_codes, next_codes
 from gridsvc.services.assignment import assign_buildings_to_areas, assign_buildings_to_cells
+from gridsvc.services.clock import local_zone
 from gridsvc.settings import GeoSettings
 
 log = logging.getLogger(__name__)
@@ -612,7 +613,6 @@ CATEGORY_COLUMNS = ("category", "类别", "分类", "事件类型", "事件类�
 DESCRIPTION_COLUMNS = ("description", "描述", "内容", "事件描述")
 REPORTED_COLUMNS = ("reported_at", "上报时间", "时间", "发生时间")
 REPORTER_COLUMNS = ("reporter_kind", "上报人类型", "来源")
-_LOCAL_TZ = "Asia/Shanghai"
 
 
 def _codes_from_labels(
@@ -669,7 +669,7 @@ def import_incidents(session: Session, result: ReadResult, *, source: str) -> Im
         "resident",
     )
     raw_times = _first_column(gdf, REPORTED_COLUMNS)
-    now = pd.Timestamp.now(tz=_LOCAL_TZ)
+    now = pd.Timestamp.now(tz=local_zone())
     if raw_times is None:
         times = [now] * n
     else:
@@ -679,7 +679,7 @@ def import_incidents(session: Session, result: ReadResult, *, source: str) -> Im
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise InvalidInput(f"row {ids[i]}: {raw_times.iloc[i]!r} is not a date and time")
         if parsed.dt.tz is None:
-            parsed = parsed.dt.tz_localize(_LOCAL_TZ)
+            parsed = parsed.dt.tz_localize(local_zone())
         times = [now if pd.isna(t) else t for t in parsed]
         future = [i for i, t in enumerate(times) if t > now + pd.Timedelta(minutes=5)]
         if future:

@@ -683,7 +683,7 @@ def stats(
         by=by,
         period=period,
         now=now,
-        tz=get_settings().incidents.timezone,
+        tz=get_settings().app.local_timezone,
         start=start,
         end=end,
         street_id=street_id,

@@ -22,7 +22,7 @@ from gridsvc.services.access import (
     require_in_scope,
     sees_personal_data,
 )
-from gridsvc.services.clock import local_today
+from gridsvc.services.clock import local_today, local_zone
 from gridsvc.settings import get_settings
 
 AreaKind = Literal["cell", "community", "street"]
@@ -225,7 +225,7 @@ def _incident_points(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return incidents.assign(
         category=incidents["category_label"],
         reported_at=incidents["reported_at"]
-        .dt.tz_convert("Asia/Shanghai")
+        .dt.tz_convert(local_zone())
         .dt.strftime("%Y-%m-%d %H:%M"),
     )
 

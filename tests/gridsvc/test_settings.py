@@ -29,3 +29,16 @@ def test_development_generates_and_keeps_a_secret(
     first = Settings().jwt_secret()
     assert len(first) >= 48 and (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert Settings().jwt_secret() == first
+
+
+def test_an_unknown_time_zone_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One time zone for every local date (GRIDSVC_LOCAL_TIMEZONE); a typo fails loudly."""
+    from pydantic import ValidationError
+
+    from gridsvc.settings import AppSettings
+
+    monkeypatch.setenv("GRIDSVC_LOCAL_TIMEZONE", "Asia/Shangai")
+    with pytest.raises(ValidationError, match="unknown time zone 'Asia/Shangai'"):
+        AppSettings()
+    monkeypatch.setenv("GRIDSVC_LOCAL_TIMEZONE", "Asia/Urumqi")
+    assert AppSettings().local_timezone == "Asia/Urumqi"

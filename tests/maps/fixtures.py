@@ -17,6 +17,7 @@ import shapely
 
 from geodata.readers import read_features
 from geodata.synth import generate_street
+from gridsvc.domain import INCIDENT_OPEN_STATUSES, INCIDENT_STATUSES
 from maps import assets
 
 
@@ -91,7 +92,12 @@ def synthetic_layers() -> CellLayers:
     )
     inc = s.incidents
     incidents = gpd.GeoDataFrame(inc, geometry=gpd.points_from_xy(inc.lon, inc.lat), crs=4326)
-    incidents = incidents[incidents.within(shape)]
+    incidents = incidents[incidents.within(shape)].copy()
+    # What gridsvc passes with every case (labels and the "open" rule are its, not the map's);
+    # the first case is 挂账 (parked): still on the books, but not open.
+    incidents.iloc[0, incidents.columns.get_loc("status")] = "parked"
+    incidents["status_label"] = incidents["status"].map(INCIDENT_STATUSES)
+    incidents["is_open"] = incidents["status"].isin(INCIDENT_OPEN_STATUSES)
     rng = np.random.default_rng(1)
     minx, miny, maxx, maxy = shape.bounds
     volunteers = gpd.GeoDataFrame(

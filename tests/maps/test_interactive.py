@@ -131,24 +131,21 @@ def test_cell_map_household_filter_counts(street: CellLayers, asset_root: Path) 
 
 
 def test_incidents_by_status_open_shown_closed_hidden(street: CellLayers, asset_root: Path) -> None:
+    """One layer per status, labelled and switched on as the caller says (``status_label``,
+    ``is_open``): closed and 挂账 (parked) cases start hidden, open ones shown."""
     m = _full_cell_map(street)
     layers = {
         c.layer_name: c
         for c in m._children.values()
         if isinstance(c, folium.GeoJson) and c.layer_name and c.layer_name.startswith("事件")
     }
-    by_status = street.incidents["status"].value_counts()
-    labels = {
-        "closed": "结案",
-        "verified": "核查",
-        "dispatched": "派遣",
-        "filed": "立案",
-        "handled": "处置",
-    }
-    for status, n in by_status.items():
-        layer = layers[f"事件·{labels[status]} ({n})"]
-        assert len(layer.data["features"]) == n
-        assert layer.show is (status != "closed")
+    inc = street.incidents
+    assert "parked" in set(inc["status"]) and "closed" in set(inc["status"])
+    for (status, label), group in inc.groupby(["status", "status_label"]):
+        layer = layers[f"事件·{label} ({len(group)})"]
+        assert len(layer.data["features"]) == len(group)
+        assert layer.show is bool(group["is_open"].all()), status
+    assert layers[f"事件·挂账 ({(inc['status'] == 'parked').sum()})"].show is False
     heat = [c for c in m._children.values() if isinstance(c, plugins.HeatMap)]
     assert len(heat) == 1 and len(heat[0].data) == len(street.incidents) and heat[0].show is False
 
