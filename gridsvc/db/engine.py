@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import DBAPIError
+import psycopg
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridsvc.settings import get_settings
@@ -27,18 +30,43 @@ def database_url() -> str:
     return cluster.ensure_database()
 
 
+def _closed_by_server(dbapi_connection: Any) -> bool:
+    """True when the server has closed this idle connection (a restart, an idle timeout, an
+    administrator): it then has sent its error and end-of-file, so the socket is readable.
+    A local poll of the socket, not a round trip. An idle pooled connection has nothing else
+    to read (gridsvc does not LISTEN), so anything readable retires it."""
+    conn = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    if conn.closed or conn.broken:
+        return True
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
+def _check_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled connection the server closed before handing it out (no ping)."""
+    if _closed_by_server(dbapi_connection):
+        raise DisconnectionError("the server closed this pooled connection")
+
+
 @lru_cache
 def get_engine() -> Engine:
-    """The process-wide engine (pre-pinged, so a restarted database is reconnected)."""
+    """The process-wide engine. No ping per checkout: a connection the server closed (a
+    restart) is noticed by a local socket check and replaced, an old one recycled, and a
+    connection lost mid-request invalidates the pool's older connections (SQLAlchemy)."""
     settings = get_settings()
-    return create_engine(
+    engine = create_engine(
         database_url(),
         pool_size=settings.db.pool_size,
         max_overflow=0,
         pool_timeout=30,
-        pool_pre_ping=True,
+        pool_recycle=settings.db.pool_recycle_seconds,
         future=True,
     )
+    event.listen(engine.pool, "checkout", _check_out)
+    return engine
 
 
 @lru_cache
