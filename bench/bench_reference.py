@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from bench.bench_lookup import WRK_SCRIPT, _prepare
@@ -145,9 +146,17 @@ def statements_per_lookup(url: str, password: str) -> tuple[int, int]:
             "/api/v1/auth/token", data={"username": "bench", "password": password}
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        client.get("/api/v1/lookup?lon=118.8&lat=32.0", headers=headers)  # principal cached
+        with get_engine().connect() as conn:  # a point inside a cell
+            lon, lat = conn.execute(
+                text(
+                    "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                    "FROM cell_version WHERE valid_to IS NULL LIMIT 1) t"
+                )
+            ).one()
+        path = f"/api/v1/lookup?lon={lon:.6f}&lat={lat:.6f}"
+        client.get(path, headers=headers).raise_for_status()  # the principal is now cached
         with count_statements(get_engine()) as seen:
-            client.get("/api/v1/lookup?lon=118.8&lat=32.0", headers=headers).raise_for_status()
+            client.get(path, headers=headers).raise_for_status()
     return len(seen), sum("gridsvc.actor" in s for s in seen)
 
 
