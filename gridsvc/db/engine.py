@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
@@ -12,6 +12,7 @@ import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from gridsvc.settings import get_settings
 
@@ -74,21 +75,31 @@ def _session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
-def get_session() -> Iterator[Session]:
-    """One session per request; committed by the service that writes, rolled back on error."""
+async def get_session() -> AsyncIterator[Session]:
+    """One session per request; committed by the service that writes, rolled back on error.
+
+    Async, so opening it costs the request no thread hop (a new Session does no I/O); only
+    ending one that holds a connection is handed to a thread, as the route's work was."""
     session = _session_factory()()
     try:
         yield session
     except Exception:
-        session.rollback()
+        await run_in_threadpool(_close, session)
         raise
-    finally:
-        try:
-            session.close()
-        except DBAPIError as exc:
-            # The database went away after the response was decided (a restart): the
-            # connection is already invalidated and the server rolled the transaction back.
-            # Raising here would cut the client's connection instead of answering it.
-            if not exc.connection_invalidated:
-                raise
-            log.warning("database connection lost while closing a session: %s", exc.orig)
+    else:
+        if session.in_transaction():
+            await run_in_threadpool(_close, session)
+        else:
+            _close(session)  # no connection: nothing to send
+
+
+def _close(session: Session) -> None:
+    try:
+        session.close()
+    except DBAPIError as exc:
+        # The database went away after the response was decided (a restart): the
+        # connection is already invalidated and the server rolled the transaction back.
+        # Raising here would cut the client's connection instead of answering it.
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost while closing a session: %s", exc.orig)
