@@ -83,7 +83,7 @@ def count_statements(engine: Engine) -> Iterator[list[str]]:
 
     def transactional(name: str) -> Callable[..., None]:
         def on_event(conn: Connection, *_args: Any) -> None:
-            if conn.get_isolation_level() != "AUTOCOMMIT":
+            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
                 seen.append(name)
 
         return on_event

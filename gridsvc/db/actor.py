@@ -17,6 +17,7 @@ _ACTOR = "gridsvc_actor"
 _REASON = "gridsvc_reason"
 #: Set once the settings were sent in the session's current transaction.
 _SENT = "gridsvc_settings_sent"
+_READ_ONLY = "gridsvc_read_only"  # gridsvc.db.engine.READ_ONLY (which imports this module)
 _SET = "SELECT set_config('gridsvc.actor', :actor, true), set_config('gridsvc.reason', :why, true)"
 
 
@@ -42,7 +43,10 @@ def remember(session: Session, *, actor: str | None = None, reason: str | None =
 
 
 def before_write(session: Session) -> None:
-    """Send the actor and reason to this transaction, once, if there are any."""
+    """Send the actor and reason to this transaction, once, if there are any (a read-only
+    session, see gridsvc.db.engine.read_only, has no transaction: it may not write)."""
+    if session.info.get(_READ_ONLY):
+        raise RuntimeError("a write in a read-only (autocommit) session")
     if not session.info.get(_SENT) and (session.info.get(_ACTOR) or session.info.get(_REASON)):
         _send(session)
 

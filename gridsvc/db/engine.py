@@ -75,11 +75,30 @@ def _session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
+#: session.info key of a session that only reads, statement by statement (autocommit).
+READ_ONLY = "gridsvc_read_only"
+
+
+def read_only(session: Session) -> None:
+    """Let the session's work be plain reads: each statement on its own (autocommit), so no
+    BEGIN and ROLLBACK round trips, and handing the connection back sends nothing. Only for
+    a session that has not begun and is bound to the engine (otherwise it keeps its
+    transaction, e.g. a test's). A write in it is refused (gridsvc.db.actor)."""
+    if session.in_transaction() or not isinstance(session.get_bind(), Engine):
+        return
+    session.info[READ_ONLY] = True
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def _needs_io_to_close(session: Session) -> bool:
+    return session.in_transaction() and not session.info.get(READ_ONLY)
+
+
 async def get_session() -> AsyncIterator[Session]:
     """One session per request; committed by the service that writes, rolled back on error.
 
     Async, so opening it costs the request no thread hop (a new Session does no I/O); only
-    ending one that holds a connection is handed to a thread, as the route's work was."""
+    ending one with a transaction open is handed to a thread, as the route's work was."""
     session = _session_factory()()
     try:
         yield session
@@ -87,10 +106,10 @@ async def get_session() -> AsyncIterator[Session]:
         await run_in_threadpool(_close, session)
         raise
     else:
-        if session.in_transaction():
+        if _needs_io_to_close(session):
             await run_in_threadpool(_close, session)
         else:
-            _close(session)  # no connection: nothing to send
+            _close(session)  # no connection, or an autocommit one: nothing to send
 
 
 def _close(session: Session) -> None:

@@ -1,5 +1,5 @@
-"""The hot path's round trips (issue 14): a point lookup runs its query between BEGIN and
-ROLLBACK and nothing else — no pool ping, no actor settings — and a write sends its actor once."""
+"""The hot path's round trips (issue 14): a point lookup runs its query and nothing else — no
+pool ping, no BEGIN/ROLLBACK, no actor settings — and a write sends its actor once."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def test_a_lookup_is_one_query_and_a_write_names_its_actor_once(
     with count_statements(get_engine()) as seen:
         hit = client.get(path)
     assert hit.status_code == 200 and hit.json()["cell_code"] == codes[0]
-    # BEGIN, the lookup's SELECT, ROLLBACK: no pre-ping, no set_config of the actor.
-    assert len(seen) <= 3, seen
+    # The lookup's SELECT alone: no pre-ping, no BEGIN/ROLLBACK, no set_config of the actor.
+    assert len(seen) == 1 and seen[0].startswith("SELECT cell.id"), seen
     assert not any("set_config" in s for s in seen), seen
 
     with count_statements(get_engine()) as seen:
