@@ -15,7 +15,8 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 _ACTOR = "gridsvc_actor"
 _REASON = "gridsvc_reason"
-#: Set once the settings were sent in the session's current transaction.
+#: The transaction (or SAVEPOINT) the settings were sent in; cleared when it ends, since a
+#: rolled-back SAVEPOINT takes its set_config with it.
 _SENT = "gridsvc_settings_sent"
 _READ_ONLY = "gridsvc_read_only"  # gridsvc.db.engine.READ_ONLY (which imports this module)
 _SET = "SELECT set_config('gridsvc.actor', :actor, true), set_config('gridsvc.reason', :why, true)"
@@ -38,7 +39,7 @@ def remember(session: Session, *, actor: str | None = None, reason: str | None =
         session.info[_ACTOR] = actor
     if reason is not None:
         session.info[_REASON] = reason
-    if session.info.get(_SENT):
+    if session.info.get(_SENT) is not None:
         _send(session)
 
 
@@ -47,13 +48,13 @@ def before_write(session: Session) -> None:
     session, see gridsvc.db.engine.read_only, has no transaction: it may not write)."""
     if session.info.get(_READ_ONLY):
         raise RuntimeError("a write in a read-only (autocommit) session")
-    if not session.info.get(_SENT) and (session.info.get(_ACTOR) or session.info.get(_REASON)):
+    if session.info.get(_SENT) is None and (session.info.get(_ACTOR) or session.info.get(_REASON)):
         _send(session)
 
 
 def _send(session: Session) -> None:
     connection = session.connection()  # begins the transaction first (which clears _SENT)
-    session.info[_SENT] = True
+    session.info[_SENT] = session.get_nested_transaction() or session.get_transaction()
     connection.execute(text(_SET), {"actor": actor(session), "why": reason(session)})
 
 
@@ -66,7 +67,16 @@ def _reads_only(statement: Any) -> bool:
 @event.listens_for(Session, "after_begin")
 def _on_begin(session: Session, _transaction: Any, _connection: Any) -> None:
     """A new transaction (also after a commit) has not been told yet."""
-    session.info[_SENT] = False
+    session.info[_SENT] = None
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _on_end(session: Session, transaction: Any) -> None:
+    """The transaction or SAVEPOINT the settings went to is over: send them again next time
+    (after a released SAVEPOINT that costs one spare set_config; after a rolled-back one the
+    settings are gone)."""
+    if session.info.get(_SENT) is transaction:
+        session.info[_SENT] = None
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from tests.conftest import TWO_CELLS_ORIGIN, TWO_CELLS_SIZE, scratch_database, seed_two_cells
 
@@ -80,3 +81,22 @@ def test_a_lookup_is_one_query_and_a_write_names_its_actor_once(
         ).scalar_one()
     engine.dispose()
     assert actor == "boss"  # the audit trigger still names who wrote
+
+
+def test_a_rolled_back_savepoint_does_not_lose_the_actor(db: Session) -> None:
+    """The actor is sent with the first write; when that write was inside a SAVEPOINT that is
+    rolled back (a dry run, a failed roster row), the next write still names the actor."""
+    from gridsvc.models import User
+    from gridsvc.services import audit
+
+    audit.set_actor(db, "审计员")
+    with db.begin_nested() as savepoint:
+        db.add(User(username="dry-run", password_hash="x", role="admin"))
+        db.flush()
+        savepoint.rollback()
+    db.add(User(username="kept", password_hash="x", role="admin"))
+    db.flush()
+    actor = db.execute(
+        text("SELECT actor FROM audit_event WHERE table_name = 'app_user' ORDER BY id DESC LIMIT 1")
+    ).scalar_one()
+    assert actor == "审计员"
