@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from tests.conftest import TWO_CELLS_ORIGIN, TWO_CELLS_SIZE, scratch_database, seed_two_cells
@@ -100,3 +100,20 @@ def test_a_rolled_back_savepoint_does_not_lose_the_actor(db: Session) -> None:
         text("SELECT actor FROM audit_event WHERE table_name = 'app_user' ORDER BY id DESC LIMIT 1")
     ).scalar_one()
     assert actor == "审计员"
+
+
+def test_a_read_only_session_refuses_to_write(engine: Engine) -> None:
+    """A session made for plain reads (autocommit) would write outside any transaction and
+    unaudited: refused before anything is sent, and nothing is stored."""
+    from gridsvc.db.engine import read_only
+    from gridsvc.models import User
+
+    with Session(engine) as session:
+        read_only(session)
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+        session.add(User(username="never-stored", password_hash="x", role="admin"))
+        with pytest.raises(RuntimeError, match="read-only"):
+            session.flush()
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM app_user WHERE username = 'never-stored'"))
+        assert stored.scalar_one() == 0
