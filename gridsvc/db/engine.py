@@ -40,10 +40,11 @@ def _closed_by_server(dbapi_connection: Any) -> bool:
     if conn.closed or conn.broken:
         return True
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        poller = select.poll()  # not select.select: that fails above file descriptor 1023
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError, psycopg.Error):
         return True
-    return bool(readable)
 
 
 def _check_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
