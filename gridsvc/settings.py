@@ -106,6 +106,9 @@ class DatabaseSettings(BaseSettings):
     #: short-lived extra connection (a new PostgreSQL backend plans its first PostGIS queries
     #: 20-50x slower while it loads its catalog caches).
     pool_size: int = 20
+    #: A pooled connection older than this is replaced at its next checkout (bounds how long a
+    #: connection the network silently dropped can linger; closed ones are noticed at checkout).
+    pool_recycle_seconds: int = 1800
 
 
 class AuthSettings(BaseSettings):

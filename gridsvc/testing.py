@@ -8,7 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
 
 
 @contextlib.contextmanager
@@ -63,3 +66,39 @@ def serve_in_subprocess(database_url: str, *, workers: int = 1) -> Iterator[str]
     finally:
         server.terminate()
         server.wait(10)
+
+
+@contextlib.contextmanager
+def count_statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL round trips `engine` makes inside the block, as a list of statements: each
+    statement executed, each BEGIN/COMMIT/ROLLBACK, and a pool pre-ping per checkout."""
+    seen: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    def on_checkout(*_args: Any) -> None:
+        if getattr(engine.pool, "_pre_ping", False):
+            seen.append("SELECT 1 -- pool pre-ping")
+
+    def transactional(name: str) -> Callable[..., None]:
+        def on_event(conn: Connection, *_args: Any) -> None:
+            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                seen.append(name)
+
+        return on_event
+
+    listeners: list[tuple[Any, str, Callable[..., None]]] = [
+        (engine, "before_cursor_execute", on_execute),
+        (engine.pool, "checkout", on_checkout),
+        (engine, "begin", transactional("BEGIN")),
+        (engine, "commit", transactional("COMMIT")),
+        (engine, "rollback", transactional("ROLLBACK")),
+    ]
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+    try:
+        yield seen
+    finally:
+        for target, name, fn in listeners:
+            event.remove(target, name, fn)

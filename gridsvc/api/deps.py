@@ -14,6 +14,7 @@ from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from gridsvc.api import csrf
 from gridsvc.db.engine import get_session
@@ -66,11 +67,16 @@ def forget_principal(user_id: int) -> None:
         _principal_cache().pop(user_id, None)
 
 
-def current_principal(
+def _checked_principal(session: Session, user_id: int, version: int) -> Principal:
+    return principal_for(session, token_user(session, user_id, version))
+
+
+async def current_principal(
     session: SessionDep, token: Annotated[str | None, Depends(bearer_or_cookie)]
 ) -> Principal:
     """The signed-in user from the bearer token or session cookie (401 without a valid one,
-    or when the token was revoked: its version is checked against the database)."""
+    or when the token was revoked: its version is checked against the database, at most
+    every ``GRIDSVC_PRINCIPAL_CACHE_SECONDS``; only that check leaves the event loop)."""
     if not token:
         raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>'")
     claims = decode_access_token(token)
@@ -86,7 +92,7 @@ def current_principal(
         if cached is not None and cached[0] == version:
             principal = cached[1]
     if principal is None:
-        principal = principal_for(session, token_user(session, user_id, version))
+        principal = await run_in_threadpool(_checked_principal, session, user_id, version)
         if use_cache:
             with _cache_lock:
                 _principal_cache()[user_id] = (version, principal)
@@ -164,7 +170,7 @@ def allowed(action: str) -> Callable[[Principal], Principal]:
     if action not in ROLES:
         raise KeyError(f"unknown action {action!r}")
 
-    def dependency(user: CurrentUser) -> Principal:
+    async def dependency(user: CurrentUser) -> Principal:
         require(user, action)
         return user
 
@@ -172,7 +178,7 @@ def allowed(action: str) -> Callable[[Principal], Principal]:
     return dependency
 
 
-def staff(user: CurrentUser) -> Principal:
+async def staff(user: CurrentUser) -> Principal:
     """The user, if their role may change cells (street or community staff, or admin)."""
     require(user, "cells.edit")
     return user

@@ -6,12 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import shapely
 from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
-from geodata.china import Datum, convert_geometries
+from geodata.china import Datum
 from geodata.readers import read_features
 from gridsvc.api.deps import (
     CurrentUser,
@@ -48,6 +48,7 @@ from gridsvc.schemas import (
 )
 from gridsvc.security import create_access_token
 from gridsvc.services import imports
+from gridsvc.services import lookup as lookup_service
 from gridsvc.services.access import mask_personal, require_in_scope
 from gridsvc.services.permissions import require
 from gridsvc.services.users import authenticate, sign_out
@@ -223,7 +224,7 @@ def cell_households(
 
 
 @api.get("/lookup", response_model=CellLookup, tags=["cells"])
-def lookup(
+async def lookup(
     session: SessionDep,
     user: CurrentUser,
     lon: Annotated[float, Query(ge=-180, le=180, description="longitude, WGS84")],
@@ -231,9 +232,7 @@ def lookup(
     datum: Annotated[Datum, Query(description="datum of the point")] = Datum.WGS84,
 ) -> CellLookup:
     """Which cell (and community) holds a point; GCJ-02/BD-09 points are converted first."""
-    point = convert_geometries(shapely.Point(lon, lat), datum)
-    hit = cell_repo.lookup_point(session, point.x, point.y)
-    require_in_scope(user, hit.place, "this point")
+    point, hit = await run_in_threadpool(lookup_service.locate, session, user, lon, lat, datum)
     return CellLookup(
         lon=point.x,
         lat=point.y,

@@ -9,6 +9,7 @@ import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
+from gridsvc.db.actor import before_write
 from gridsvc.models._types import SRID
 
 
@@ -51,6 +52,7 @@ def copy_rows(
     session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
     """COPY rows into a table inside the session's transaction; returns the row count."""
+    before_write(session)  # the audit trigger names the actor of the rows
     dbapi = session.connection().connection.driver_connection
     count = 0
     cols = ", ".join(columns)

@@ -2,7 +2,7 @@
 
 A database trigger logs every write to the governance tables (migration 0005). The service
 only tells the database who is acting (`set_actor`) and why (`set_reason`) — transaction-local
-settings the trigger reads — marks bulk loads (`bulk`) that are logged once as a summary
+settings the trigger reads, sent with a transaction's first write (gridsvc.db.actor) — marks bulk loads (`bulk`) that are logged once as a summary
 (`record`), and lists events for staff within their scope (`events`).
 """
 
@@ -13,46 +13,24 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from gridsvc.db import actor as db_actor
 from gridsvc.models import AuditEvent
 from gridsvc.services.access import Principal
 from gridsvc.services.permissions import require
 
-_ACTOR = "gridsvc_actor"
-_REASON = "gridsvc_reason"
-_SET = "SELECT set_config('gridsvc.actor', :actor, true), set_config('gridsvc.reason', :why, true)"
-
-
-def _apply(session: Session) -> None:
-    """Write the session's actor and reason into the current transaction's settings."""
-    session.execute(
-        text(_SET),
-        {"actor": session.info.get(_ACTOR, ""), "why": session.info.get(_REASON, "")},
-    )
-
-
-@event.listens_for(Session, "after_begin")
-def _on_begin(session: Session, _transaction: Any, connection: Any) -> None:
-    """Every new transaction of a session with an actor carries it (commits start new ones)."""
-    if session.info.get(_ACTOR):
-        connection.execute(
-            text(_SET),
-            {"actor": session.info[_ACTOR], "why": session.info.get(_REASON, "")},
-        )
-
 
 def set_actor(session: Session, actor: str) -> None:
-    """Name who is acting for the rest of the session (a user name, or cli:<os user>)."""
-    session.info[_ACTOR] = actor
-    _apply(session)
+    """Name who is acting for the rest of the session (a user name, or cli:<os user>); sent to
+    the database with the first write of each transaction (gridsvc.db.actor)."""
+    db_actor.remember(session, actor=actor)
 
 
 def set_reason(session: Session, reason: str | None) -> None:
     """Why the writes that follow are made (a redraw's reason); None clears it."""
-    session.info[_REASON] = reason or ""
-    _apply(session)
+    db_actor.remember(session, reason=reason or "")
 
 
 @contextlib.contextmanager
@@ -78,12 +56,12 @@ def record(
     """Log one summary event (e.g. import.buildings with its counts)."""
     session.execute(
         insert(AuditEvent).values(
-            actor=session.info.get(_ACTOR) or "system",
+            actor=db_actor.actor(session) or "system",
             action=action,
             table_name=table_name,
             street_id=street_id,
             community_id=community_id,
-            reason=session.info.get(_REASON) or None,
+            reason=db_actor.reason(session) or None,
             after=after,
         )
     )

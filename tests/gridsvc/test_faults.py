@@ -202,7 +202,7 @@ def test_database_restart_under_load(own_cluster) -> None:  # type: ignore[no-un
     assert before and all(o.status in (200, 201) for o in before)
     assert any(o.status == 503 for o in outage)  # the outage was seen, and answered 503
     # Recovered without restarting gridsvc: every request sent once PostgreSQL accepted
-    # connections again succeeded (stale pooled connections are pre-pinged and replaced).
+    # connections again succeeded (pooled connections the server closed are noticed at checkout and replaced).
     assert {o.kind for o in after} == {"cell", "lookup", "intake"}
     assert all(o.status in (200, 201) for o in after), [o.error for o in after if o.error][:5]
 
