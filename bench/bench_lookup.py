@@ -13,8 +13,6 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
-import tempfile
 import time
 
 import httpx
@@ -22,7 +20,7 @@ import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from bench.common import fresh_database, machine, serve
+from bench.common import describe_wrk, fresh_database, machine, run_wrk, serve
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "5000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
@@ -52,22 +50,7 @@ def _wrk(base: str, token: str, bounds: tuple[float, float, float, float]) -> st
         "dx": bounds[2] - bounds[0],
         "dy": bounds[3] - bounds[1],
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{DURATION}s", "-s", f.name, base],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    n, micros, errors, p50, p95, p99 = line.split()[1:]
-    rate = int(n) / (int(micros) / 1e6)
-    return (
-        f"wrk, {CONCURRENCY} connections, {DURATION} s, 1 worker: {rate:,.0f} req/s; "
-        f"p50 {float(p50):.1f} ms, p95 {float(p95):.1f} ms, p99 {float(p99):.1f} ms; "
-        f"{n} requests, errors {errors}"
-    )
+    return describe_wrk(run_wrk(base, script, CONCURRENCY, DURATION), CONCURRENCY, DURATION)
 
 
 def _prepare(url: str) -> tuple[np.ndarray, str, tuple[float, float, float, float]]:

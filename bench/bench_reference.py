@@ -15,7 +15,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from bench.bench_lookup import WRK_SCRIPT, _prepare
-from bench.common import fresh_database, machine, serve
+from bench.common import fresh_database, machine, run_wrk, serve
 
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -107,24 +106,7 @@ def wrk(base: str, token: str, bounds: tuple[float, float, float, float]) -> dic
         "dx": bounds[2] - bounds[0],
         "dy": bounds[3] - bounds[1],
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{DURATION}s", "-s", f.name, base],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(f.name)
-    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    n, micros, errors, p50, p95, _p99 = line.split()[1:]
-    return {
-        "rate": int(n) / (int(micros) / 1e6),
-        "p50": float(p50),
-        "p95": float(p95),
-        "n": int(n),
-        "errors": int(errors),
-    }
+    return run_wrk(base, script, CONCURRENCY, DURATION)
 
 
 def statements_per_lookup(url: str, password: str) -> tuple[int, int]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,3 +65,39 @@ def describe(seconds: list[float]) -> str:
 
 #: gridsvc served in a child process (shared with the tests).
 serve = serve_in_subprocess
+
+
+def run_wrk(base: str, script: str, connections: int, seconds: int) -> dict[str, float]:
+    """One wrk run (1 thread) with a Lua script whose ``done`` prints
+    ``RESULT requests duration_us errors p50_ms p95_ms p99_ms``: req/s, the latencies, the
+    request and error counts."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", f.name, base],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    n, micros, errors, p50, p95, p99 = line.split()[1:]
+    return {
+        "rate": int(n) / (int(micros) / 1e6),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "n": int(n),
+        "errors": int(errors),
+    }
+
+
+def describe_wrk(result: dict[str, float], connections: int, seconds: int) -> str:
+    """One line for a wrk result."""
+    return (
+        f"wrk, {connections} connections, {seconds} s, 1 worker: {result['rate']:,.0f} req/s; "
+        f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms, p99 {result['p99']:.1f} ms; "
+        f"{result['n']} requests, errors {result['errors']}"
+    )
