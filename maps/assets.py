@@ -198,6 +198,11 @@ CDN_MAP: dict[str, tuple[str, str] | None] = {
         "geoman",
         "dist/leaflet-geoman.css",
     ),
+    # maps.layers.VectorTiles names the package's unpkg URL; it is served from our copy.
+    "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js": (
+        "vectorgrid",
+        "dist/Leaflet.VectorGrid.bundled.min.js",
+    ),
     # folium's defaults for Icon markers and Bootstrap popups; our maps use neither.
     "https://code.jquery.com/jquery-3.7.1.min.js": None,
     "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": None,
