@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
 
 from gridsvc.api.deps import CurrentUser, SessionDep
 from gridsvc.errors import NotFound
@@ -76,7 +77,7 @@ _TILE_RESPONSES: dict[int | str, dict[str, object]] = {
 @router.get(
     "/api/v1/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response, responses=_TILE_RESPONSES
 )
-def tile(
+async def tile(
     session: SessionDep,
     user: CurrentUser,
     layer: Layer,
@@ -87,7 +88,8 @@ def tile(
 ) -> Response:
     """A vector tile (MVT) of a layer — or of every layer with ``all`` — scoped and masked for
     you; 204 when nothing in it is yours to see, 304 when your copy is current."""
-    return _tile_response(svc.get_tile(session, user, layer, z, x, y, if_none_match))
+    found = await run_in_threadpool(svc.get_tile, session, user, layer, z, x, y, if_none_match)
+    return _tile_response(found)
 
 
 @router.get(
@@ -95,7 +97,7 @@ def tile(
     response_class=Response,
     responses=_TILE_RESPONSES,
 )
-def ogc_tile(
+async def ogc_tile(
     session: SessionDep,
     user: CurrentUser,
     layer: Layer,
@@ -105,9 +107,10 @@ def ogc_tile(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The same tile as OGC API – Tiles names it (tileMatrix = zoom, tileRow = y, tileCol = x)."""
-    return _tile_response(
-        svc.get_tile(session, user, layer, tile_matrix, tile_col, tile_row, if_none_match)
+    found = await run_in_threadpool(
+        svc.get_tile, session, user, layer, tile_matrix, tile_col, tile_row, if_none_match
     )
+    return _tile_response(found)
 
 
 def _layer_title(layer: str) -> tuple[str, str, int, int]:

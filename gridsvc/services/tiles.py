@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gridsvc.db.engine import read_only
 from gridsvc.errors import InvalidInput, NotFound
 from gridsvc.repositories import tiles as repo
 from gridsvc.services.access import Principal, sees_personal_data
@@ -103,10 +104,14 @@ def get_tile(
     y: int,
     if_none_match: str | None = None,
 ) -> Tile:
-    """The tile z/x/y of a layer (or of ``all``) as the caller may see it."""
+    """The tile z/x/y of a layer (or of ``all``) as the caller may see it. Plain reads, each
+    on its own (no transaction): the cells revision is read before the tile, so a redraw
+    committed in between gives a newer tile under the older ETag, which the next
+    revalidation replaces — never an older tile under a newer ETag."""
     require(principal, "area.read")
     names = layer_names(layer)
     check_tile(z, x, y)
+    read_only(session)
     view = _view(principal)
     shown = [name for name in names if LAYERS[name].minzoom <= z <= LAYERS[name].maxzoom]
     scope = repo.scope_key(principal, view.personal)
