@@ -40,6 +40,7 @@ from gridsvc.security import create_access_token, csrf_token_for
 from gridsvc.services import maps as map_service
 from gridsvc.services.access import Principal
 from gridsvc.services.permissions import may
+from gridsvc.services.tiles import LAYERS
 from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
 
@@ -50,7 +51,11 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "tem
 def _render(
     request: Request, name: str, user: Principal | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    css, js = map_service.vendor_urls("leaflet", "geoman") if name == "editor.html" else ([], [])
+    css, js = (
+        map_service.vendor_urls("leaflet", "geoman", "vectorgrid")
+        if name == "editor.html"
+        else ([], [])
+    )
     session_cookie = request.cookies.get(SESSION_COOKIE)
     return templates.TemplateResponse(
         request,
@@ -275,4 +280,8 @@ def editor_page(
         attribution=layer_repo.attribution(session, area),
         band=(geo.cell_households_min, geo.cell_households_max),
         role_labels=json.dumps(ASSIGNMENT_ROLES, ensure_ascii=False),
+        building_tiles=(
+            map_service.BUILDING_TILES_URL if map_service.uses_building_tiles(session, area) else ""
+        ),
+        building_tiles_minzoom=LAYERS["buildings"].minzoom,
     )

@@ -134,6 +134,8 @@ def _buildings(view: TileView) -> Select[Any]:
     personal data, and for a 格长 only in their own cell (a count of one names a household)."""
     columns: list[Any] = [
         Building.id,
+        # Also as a property: Leaflet.VectorGrid styles and selects features by a property.
+        Building.id.label("building_id"),
         Building.name,
         Building.address,
         Building.kind,

@@ -67,3 +67,28 @@ def test_overview_draws_buildings_from_tiles_offline(page, demo_site, tiled_site
     page.wait_for_load_state("networkidle")
     wait_until(page, f"{TILE_PATHS} > 0")
     assert page.external_requests == []
+
+
+def test_editor_selects_a_tiled_building(page, demo_site, tiled_site) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, tiled_site, "shequ", str(demo_site["password"]))
+    page.locator("#communities a", has_text="总览").first.click()
+    page.wait_for_url(re.compile(r".*/ui/communities/\d+"))
+    page.goto(page.url.split("?")[0] + "/editor")
+    wait_until(page, "document.getElementById('editor').dataset.ready === 'true'")
+    assert page.evaluate("window.gridsvcEditor.tiledBuildings !== null")
+    # No building GeoJSON was fetched: they come from the tiles.
+    assert page.evaluate("window.gridsvcEditor.buildingsLayer.getLayers().length") == 0
+    pane = ".leaflet-buildingTiles-pane svg.leaflet-tile path"
+    wait_until(page, f"document.querySelectorAll({pane!r}).length > 0")
+    page.click("#tool-move")
+    # The largest footprint on screen: the surest to click.
+    index = page.evaluate(
+        f"""(() => {{ const paths = [...document.querySelectorAll({pane!r})];
+        const area = (p) => {{ const b = p.getBoundingClientRect(); return b.width * b.height; }};
+        return paths.indexOf(paths.reduce((a, b) => (area(b) > area(a) ? b : a))); }})()"""
+    )
+    page.locator(pane).nth(index).click()
+    wait_until(page, "window.gridsvcEditor.state.selectedBuildings.size === 1")
+    assert "已选楼栋：1 栋" in page.inner_text("#selection")
+    page.screenshot(path=str(ARTIFACTS / "editor_tiles.png"))
+    assert page.external_requests == []
