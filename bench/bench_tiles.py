@@ -168,6 +168,12 @@ def main() -> None:
             start = time.perf_counter()
             client.get("/api/v1/me").raise_for_status()
             floor.append(time.perf_counter() - start)
+        lookup = []  # one SQL statement and one thread hop: the point lookup, same run
+        lon, lat = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+        for _ in range(50):
+            start = time.perf_counter()
+            client.get("/api/v1/lookup", params={"lon": lon, "lat": lat}).raise_for_status()
+            lookup.append(time.perf_counter() - start)
         etag_job = next(j for j in jobs if j[0] == "cells")
         path = "/api/v1/tiles/{}/{}/{}/{}.mvt".format(*etag_job)
         etag = client.get(path).headers["ETag"]
@@ -206,7 +212,8 @@ def main() -> None:
         f"p95 {_p95(every) * 1000:.1f} ms; asyncpg median "
         f"{statistics.median(ref_seconds) * 1000:.1f} ms; a 304 revalidation of a cells tile: "
         f"median {statistics.median(revalidate) * 1000:.1f} ms; GET /api/v1/me (no SQL, the "
-        f"stack's floor): median {statistics.median(floor) * 1000:.1f} ms"
+        f"stack's floor): median {statistics.median(floor) * 1000:.1f} ms; GET /api/v1/lookup "
+        f"(one statement, one thread hop): median {statistics.median(lookup) * 1000:.1f} ms"
     )
 
 

@@ -203,26 +203,38 @@ def _incidents(view: TileView) -> Select[Any]:
 def _volunteers(view: TileView) -> Select[Any]:
     """Volunteers at their home building (as on the cell map), in the cells in scope: team,
     team kind, cell; the name masked (张**) for roles that may not read personal data (done in
-    SQL, the rule of :func:`gridsvc.services.access.mask_name`); phones never."""
+    SQL, the rule of :func:`gridsvc.services.access.mask_name`); phones never.
+
+    The volunteers are looked up per household of the buildings in the tile (a LATERAL on the
+    person's household index): joined the other way round, PostgreSQL reads every volunteer of
+    the city and hashes them against the tile's households."""
+    volunteer = (
+        select(Person.id, Person.name, Person.volunteer_team_id)
+        .where(Person.household_id == Household.id, Person.volunteer_team_id.is_not(None))
+        .correlate(Household)
+        .lateral("volunteer")
+    )
     name = (
-        Person.name
+        volunteer.c.name
         if view.personal
         else func.concat(
-            func.left(Person.name, 1), func.repeat("*", func.char_length(Person.name) - 1)
+            func.left(volunteer.c.name, 1),
+            func.repeat("*", func.char_length(volunteer.c.name) - 1),
         )
     )
     return (
         select(
-            Person.id,
+            volunteer.c.id,
             cast(name, String).label("name"),
             VolunteerTeam.name.label("team"),
             VolunteerTeam.kind.label("team_kind"),
             Cell.code.label("cell_code"),
             _mvt_geom(func.ST_PointOnSurface(Building.footprint)),
         )
-        .join(VolunteerTeam, VolunteerTeam.id == Person.volunteer_team_id)
-        .join(Household, Household.id == Person.household_id)
-        .join(Building, Building.id == Household.building_id)
+        .select_from(Building)
+        .join(Household, Household.building_id == Building.id)
+        .join(volunteer, literal(True))
+        .join(VolunteerTeam, VolunteerTeam.id == volunteer.c.volunteer_team_id)
         .join(Cell, Cell.id == Building.cell_id)
         .where(
             Building.footprint.op("&&")(_search_box()),
