@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -32,7 +33,7 @@ from gridsvc.api.deps import (
 )
 from gridsvc.domain import ASSIGNMENT_ROLES, MAX_ADDRESS, MAX_CODE, MAX_NAME, USER_ROLES
 from gridsvc.errors import Forbidden, NotAuthenticated, TooManyRequests
-from gridsvc.models import Cell, Community
+from gridsvc.models import Cell, Community, Street
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
@@ -184,6 +185,11 @@ def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLR
         session.scalar(select(Cell.code).where(Cell.id == user.cell_id)) if user.cell_id else None
     )
     can_edit = _can_edit(user)
+    street = (
+        session.execute(select(Street.code, Street.name).where(Street.id == user.street_id)).first()
+        if user.street_id
+        else None
+    )
     return _render(
         request,
         "home.html",
@@ -191,6 +197,7 @@ def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLR
         communities=communities,
         my_cell=my_cell,
         can_edit=can_edit,
+        street=street,
     )
 
 
@@ -258,6 +265,30 @@ def overview_page(
         metric=metric,
         table={"columns": list(map_service.METRICS.items()), "rows": rows.to_dict("records")},
         links=links,
+    )
+
+
+@router.get("/streets/{code}", name="street_page")
+def street_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    code: Annotated[str, PathParam(max_length=MAX_CODE)],
+    metric: Annotated[
+        str, Query(max_length=MAX_CODE, description="coverage figure shown as the choropleth")
+    ] = ("households"),
+) -> HTMLResponse:
+    """Every cell of a street as a choropleth, with every building (from vector tiles above
+    ``GRIDSVC_MAP_TILED_BUILDINGS_ABOVE``, so a whole street draws at any zoom)."""
+    area = map_service.area_for(session, user, "street", code)
+    m = map_service.overview_map(session, user, area, metric)
+    return _map_page(
+        request,
+        m,
+        user,
+        title=f"{area.name} 街道总览",
+        metrics=map_service.METRICS,
+        metric=metric,
     )
 
 

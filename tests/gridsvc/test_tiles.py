@@ -303,3 +303,32 @@ def test_ogc_tiles_and_tilejson(client: TestClient, place: Place) -> None:
     assert "low_income" not in layer["fields"]
     staff = client.get("/api/v1/tiles/buildings.json", headers=place.headers["street1"]).json()
     assert staff["vector_layers"][0]["fields"]["low_income"] == "Number"
+
+
+def test_street_page_draws_buildings_from_tiles_above_the_threshold(
+    client: TestClient, place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridsvc.settings import get_settings
+    from tests.gridsvc.conftest import sign_in_form
+
+    street = place.street.street_code
+    assert sign_in_form(client, "street1", TEST_PASSWORD).status_code == 303
+    assert f"/ui/streets/{street}" in client.get("/ui/").text
+    inline = client.get(f"/ui/streets/{street}")  # 4 buildings: below the default 3,000
+    assert inline.status_code == 200, inline.text[:300]
+    assert "vectorGrid" not in inline.text
+    monkeypatch.setenv("GRIDSVC_MAP_TILED_BUILDINGS_ABOVE", "3")
+    get_settings.cache_clear()
+    try:
+        tiled = client.get(f"/ui/streets/{street}")
+        assert tiled.status_code == 200
+        assert "L.vectorGrid.protobuf" in tiled.text
+        assert "/api/v1/tiles/buildings/{z}/{x}/{y}.mvt" in tiled.text
+        assert "/static/vendor/leaflet.vectorgrid@1.3.0/" in tiled.text
+        editor = client.get(f"/ui/communities/{place.street.community_code}/editor")
+        assert 'data-building-tiles="/api/v1/tiles/buildings/{z}/{x}/{y}.mvt"' in editor.text
+    finally:
+        get_settings.cache_clear()
+    client.cookies.clear()
+    assert sign_in_form(client, "leader1", TEST_PASSWORD).status_code == 303
+    assert client.get(f"/ui/streets/{street}").status_code == 403  # a 格长's scope is a cell
