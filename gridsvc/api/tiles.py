@@ -46,6 +46,16 @@ _CELL_SIZE_0 = 156543.03392804097  # metres per pixel at zoom 0 (256-pixel tiles
 #: OGC's standardized rendering pixel: 0.28 mm.
 _PIXEL_M = 0.00028
 
+#: The OGC API – Tiles conformance classes these routes implement (for /ogc/conformance).
+TILES_CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+
 Layer = Annotated[
     str, PathParam(max_length=16, description="cells, buildings, incidents, volunteers 或 all")
 ]
