@@ -32,6 +32,7 @@ from geodata.crs import area_m2
 from geodata.errors import GeodataError
 from geodata.limits import check_coordinates
 from gridsvc.db.transactions import savepoint
+from gridsvc.domain import incident_closed_sql
 from gridsvc.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gridsvc.models import Cell, CellChange, CellLineage, CellVersion, Community
 from gridsvc.repositories.areas import CommunityRef
@@ -563,8 +564,8 @@ def _run_in_savepoint(
     open_before = dict(
         session.execute(
             text(
-                "SELECT id, cell_id FROM incident WHERE status <> 'closed' AND "
-                "location && ST_GeomFromText(:env, 4326)"
+                f"SELECT id, cell_id FROM incident i WHERE NOT {incident_closed_sql('i')} "
+                "AND location && ST_GeomFromText(:env, 4326)"
             ),
             {"env": envelope.wkt},
         ).all()
