@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.errors import GEOSException
+from shapely.geometry.base import BaseGeometry
 
 from geodata.errors import GeodataError
 
@@ -129,7 +130,7 @@ def _extract(geoms: np.ndarray, kind: Kind) -> tuple[np.ndarray, np.ndarray, np.
     return result, kept, dropped
 
 
-def _type_name(geom: object) -> str:
+def _type_name(geom: BaseGeometry) -> str:
     return TYPE_NAMES[int(shapely.get_type_id(geom))]
 
 
@@ -181,7 +182,7 @@ def _holes_as_shells(
     result[lost[found]] = again[found]
     kept[lost[found]] = again_kept[found]
     dropped[lost[found]] = again_dropped[found]
-    return lost[found]
+    return np.asarray(lost[found], dtype=np.int64)
 
 
 def repair_geometries(
@@ -257,7 +258,7 @@ def repair_geometries(
 
 
 def _repair_overlapping(
-    result: np.ndarray, kept: np.ndarray, reasons: np.ndarray, invalid: np.ndarray, kind: str
+    result: np.ndarray, kept: np.ndarray, reasons: np.ndarray, invalid: np.ndarray, kind: Kind
 ) -> None:
     """A GeometryCollection is valid even when its polygons overlap, but a MultiPolygon built from
     them is not: repair those once more, in place (the structure method unions overlapping
@@ -281,7 +282,7 @@ def _repair_overlapping(
 def _notes(
     geoms: np.ndarray,
     ids: list[str | None],
-    kind: str,
+    kind: Kind,
     reasons: np.ndarray,
     kept: np.ndarray,
     dropped: np.ndarray,
