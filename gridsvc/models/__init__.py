@@ -22,7 +22,7 @@ from gridsvc.models.people import (
     ServicePost,
     Visit,
 )
-from gridsvc.models.users import SignInBackoff, User
+from gridsvc.models.users import SignInBackoff, SignInRate, User
 
 __all__ = [
     "AuditEvent",
@@ -51,6 +51,7 @@ __all__ = [
     "Sector",
     "ServicePost",
     "SignInBackoff",
+    "SignInRate",
     "Street",
     "User",
     "Visit",

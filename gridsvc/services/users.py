@@ -7,14 +7,23 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridsvc.domain import USER_ROLE_SCOPE, USER_ROLES
 from gridsvc.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
-from gridsvc.models import Cell, Community, Person, RoleAssignment, SignInBackoff, Street, User
+from gridsvc.models import (
+    Cell,
+    Community,
+    Person,
+    RoleAssignment,
+    SignInBackoff,
+    SignInRate,
+    Street,
+    User,
+)
 from gridsvc.models.people import active_on
 from gridsvc.security import hash_password, verify_no_password, verify_password
 from gridsvc.services.clock import local_today
@@ -143,6 +152,39 @@ def authenticate(session: Session, username: str, password: str, client: str = "
     if cleared.rowcount:
         session.commit()
     return user
+
+
+#: The sign-in rate window.
+RATE_WINDOW = timedelta(minutes=1)
+
+
+def count_sign_in_attempt(session: Session, client: str, limit: int) -> None:
+    """Count one sign-in attempt from ``client``; refuse (429) beyond ``limit`` a minute.
+
+    One atomic upsert per attempt in a table every worker shares; a window starts at the first
+    attempt after the last one ended. Committed at once, so a refused or failed sign-in still
+    counts."""
+    client = client[:64]
+    now = datetime.now(UTC)
+    expired = SignInRate.window_start <= now - RATE_WINDOW
+    stmt = pg_insert(SignInRate).values(client=client, window_start=now, attempts=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SignInRate.client],
+        set_={
+            "attempts": case((expired, 1), else_=SignInRate.attempts + 1),
+            "window_start": case((expired, now), else_=SignInRate.window_start),
+        },
+    ).returning(SignInRate.attempts, SignInRate.window_start)
+    attempts, window_start = session.execute(stmt).one()
+    # Windows that ended an hour ago are forgotten (bounded table; indexed by window_start).
+    session.execute(delete(SignInRate).where(SignInRate.window_start < now - timedelta(hours=1)))
+    session.commit()
+    if attempts > limit:
+        wait = max(1, math.ceil((window_start + RATE_WINDOW - now).total_seconds()))
+        raise TooManyRequests(
+            f"more than {limit} sign-in attempts in a minute from {client}; wait a minute",
+            retry_after=wait,
+        )
 
 
 def backoff_seconds(failures: int) -> float:

@@ -367,10 +367,8 @@ def test_sign_in_is_rate_limited_per_client(
     client: TestClient, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Password guessing from one address is slowed to N attempts a minute (429 after)."""
-    from gridsvc.api import deps
     from gridsvc.settings import get_settings
 
-    monkeypatch.setattr(deps, "_sign_in_limiter", deps._SignInLimiter())
     monkeypatch.setattr(get_settings().auth, "login_attempts_per_minute", 3)
     for _ in range(3):
         wrong = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})
