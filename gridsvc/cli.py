@@ -90,8 +90,9 @@ def _principal(session: Session, username: str | None = None):  # type: ignore[n
     names them), or the operator with admin rights (the command line runs on the server)."""
     from sqlalchemy import select
 
+    from gridsvc.auth.principal import Principal
     from gridsvc.models import User
-    from gridsvc.services.access import Principal, principal_for
+    from gridsvc.services.principals import principal_for
 
     if username is None:
         return Principal(id=0, username="cli", role="admin")

@@ -92,5 +92,5 @@ def http_status(error: GridsvcError) -> int:
     """HTTP status for a domain error (walks the class hierarchy; 500 if unmapped)."""
     for cls in type(error).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500

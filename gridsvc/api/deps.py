@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gridsvc.api import csrf
+from gridsvc.auth.policy import ROLES, require, require_in_scope
+from gridsvc.auth.principal import Principal
 from gridsvc.db.engine import get_session
 from gridsvc.domain import MAX_CODE
 from gridsvc.errors import InvalidInput, NotAuthenticated
@@ -22,8 +24,7 @@ from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.security import decode_access_token
 from gridsvc.services import audit
-from gridsvc.services.access import Principal, principal_for, require_in_scope
-from gridsvc.services.permissions import ROLES, require
+from gridsvc.services.principals import principal_for
 from gridsvc.services.users import count_sign_in_attempt, token_user
 from gridsvc.settings import get_settings
 

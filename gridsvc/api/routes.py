@@ -33,6 +33,8 @@ from gridsvc.api.responses import (
     GeoJSONResponse,
     geojson_page,
 )
+from gridsvc.auth.masking import mask_personal
+from gridsvc.auth.policy import require, require_in_scope
 from gridsvc.domain import MAX_CODE, MAX_NAME
 from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
@@ -49,8 +51,6 @@ from gridsvc.schemas import (
 from gridsvc.security import create_access_token
 from gridsvc.services import imports
 from gridsvc.services import lookup as lookup_service
-from gridsvc.services.access import mask_personal, require_in_scope
-from gridsvc.services.permissions import require
 from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
 

@@ -9,10 +9,11 @@ import pyproj
 from sqlalchemy import Select, Text, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
+from gridsvc.auth.policy import scope_filter
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.errors import NotFound
 from gridsvc.models import Building, Cell, CellVersion, Community, Household, Person, RoleAssignment
 from gridsvc.repositories.geojson import feature, json_array
-from gridsvc.services.access import Place, Principal, scope_filter
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 
+from gridsvc.auth.policy import scope_filter
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import (
     INCIDENT_AWAITING_DISPATCH_STATUSES,
     INCIDENT_OPEN_STATUSES,
@@ -32,7 +34,6 @@ from gridsvc.models import (
     Street,
 )
 from gridsvc.repositories.spatial import expand_degrees
-from gridsvc.services.access import Principal, scope_filter
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from geodata.writers import write_features
+from gridsvc.auth.masking import sees_personal_data
+from gridsvc.auth.principal import Principal
 from gridsvc.errors import Forbidden, InvalidInput
 from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
 from gridsvc.services import maps as map_service
-from gridsvc.services.access import Principal, sees_personal_data
 from gridsvc.services.clock import local_today, local_zone
 
 MapFormat = Literal["png", "pdf", "html"]

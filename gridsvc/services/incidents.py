@@ -20,20 +20,21 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from gridsvc.auth import masking, policy
+from gridsvc.auth.policy import allows
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.domain import INCIDENT_STATUSES, REPORTER_KINDS
 from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from gridsvc.models import Cell, Incident, IncidentCategory, IncidentEvent, IncidentPhoto
 from gridsvc.repositories import incidents as repo
 from gridsvc.repositories.cells import get_cell
-from gridsvc.services import access, permissions
-from gridsvc.services.access import Place, Principal, allows
 from gridsvc.settings import get_settings
 
 CELL_ROLES = frozenset({"leader", "grid_worker"})
 STAFF_ROLES = frozenset({"community_staff", "street_staff"})
 #: Roles that see who reported (name, phone) to call them back; viewers and Open311 do not
-#: (the ``personal.read`` row of :mod:`gridsvc.services.permissions`).
-PERSONAL_DATA_ROLES = access.PERSONAL_DATA_ROLES
+#: (the ``personal.read`` row of :mod:`gridsvc.auth.policy`).
+PERSONAL_DATA_ROLES = masking.PERSONAL_DATA_ROLES
 
 
 @dataclass(frozen=True)
@@ -396,7 +397,7 @@ def transition(
     rule = TRANSITIONS.get(action)
     if rule is None:
         raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(TRANSITIONS)}")
-    permissions.require(principal, "incident.act")
+    policy.require(principal, "incident.act")
     inc = _load(session, principal, incident_id, lock=True)
     # The role comes first: a role that may never take this step learns 403, not the state.
     if not (principal.is_admin or principal.role in rule.roles):
@@ -506,7 +507,7 @@ def confirm_cell(
 ) -> dict[str, Any]:
     """Settle a boundary case: keep its cell or move it to the offered neighbour (the case is
     re-assigned to that cell's 格长); the flag is cleared and the step recorded."""
-    permissions.require(principal, "incident.route")
+    policy.require(principal, "incident.route")
     inc = _load(session, principal, incident_id, lock=True)
     if not _may_act(principal, inc):
         raise Forbidden(f"you may not route incident #{incident_id}")
@@ -598,7 +599,7 @@ def add_photo(
     cfg = get_settings().incidents
     if len(data) > cfg.photo_max_bytes:
         raise TooLarge(f"a photo may have at most {cfg.photo_max_bytes} bytes")
-    permissions.require(principal, "incident.report")
+    policy.require(principal, "incident.report")
     inc = _load(session, principal, incident_id, lock=True)
     count = session.scalar(select(func.count()).where(IncidentPhoto.incident_id == inc.id))
     if (count or 0) >= cfg.photos_per_incident:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from geodata.errors import GeodataError, InputTooLarge
 from geodata.readers import read_table
+from gridsvc.auth.principal import Principal
 from gridsvc.db.transactions import savepoint
 from gridsvc.domain import (
     ASSIGNMENT_ROLES,
@@ -34,7 +35,6 @@ from gridsvc.domain import (
 )
 from gridsvc.errors import GridsvcError, InvalidInput, TooLarge
 from gridsvc.services import people
-from gridsvc.services.access import Principal
 from gridsvc.settings import get_settings
 
 #: Canonical column → accepted headers.

@@ -71,7 +71,7 @@ def create_user(
 
     A 格长's or 网格员's account is linked to their registered person (`person_id`, or else the
     cell's one active holder of that role), so that their scope follows their role assignment
-    (see :func:`gridsvc.services.access.scope_cell`)."""
+    (see :func:`gridsvc.services.principals.scope_cell`)."""
     if role not in USER_ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(USER_ROLES)}")
     allowed = USER_ROLE_SCOPE[role]

@@ -2,7 +2,7 @@
 document) and every /ui page × every role × a target inside and outside the role's scope.
 
 The expected table below is written by hand from the documented rules (README, "Permission
-matrix"), independently of gridsvc.services.permissions; an operation missing from it fails
+matrix"), independently of gridsvc.auth.policy; an operation missing from it fails
 the test, so a new route cannot slip past. Each case runs in its own savepoint, so a write
 allowed for one role does not change what the next role sees.
 """
@@ -241,7 +241,7 @@ class World:
 def world(db: Session) -> World:
     """Street A (in scope of every user) and street B (outside every scope but admin's)."""
     from gridsvc.security import create_access_token
-    from gridsvc.services.access import principal_for
+    from gridsvc.services.principals import principal_for
     from gridsvc.services.users import ScopeSpec, create_user
 
     a = _build_street(db, 1, 118.80, 32.00, 0)
@@ -909,7 +909,7 @@ def test_the_readme_table_is_the_matrix_in_the_code() -> None:
     """The permission table in the README names every action of the code, with the same roles."""
     from pathlib import Path
 
-    from gridsvc.services.permissions import ACTIONS, roles_with
+    from gridsvc.auth.policy import ACTIONS, roles_with
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Roles and scopes", 1)[1].split("\n### ", 1)[0]
@@ -930,8 +930,8 @@ def test_the_readme_table_is_the_matrix_in_the_code() -> None:
 def test_incident_workflow_roles_are_the_matrix_row() -> None:
     """``incident.act`` of the matrix is exactly who may take some workflow step (TRANSITIONS),
     and no step is open to viewers."""
+    from gridsvc.auth.policy import roles_with
     from gridsvc.services.incidents import TRANSITIONS
-    from gridsvc.services.permissions import roles_with
 
     stepping = {"admin"}.union(*(t.roles for t in TRANSITIONS.values()))
     assert stepping == roles_with("incident.act")

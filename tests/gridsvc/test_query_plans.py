@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.principal import Principal
 from gridsvc.repositories.layers import Area
-from gridsvc.services.access import Principal
 
 ADMIN = Principal(id=0, username="t", role="admin")
 
