@@ -61,6 +61,11 @@ class AppSettings(BaseSettings):
     #: Page size used when a list request names none, and the largest one allowed.
     default_page_size: int = 100
     max_page_size: int = 1000
+    #: OGC API – Features (/ogc): the largest `limit` a client may ask for (desktop GIS pages
+    #: in big steps), and the most rows counted for `numberMatched` — above it the member is
+    #: left out, so a page of a city-size collection never counts the whole city.
+    ogc_max_limit: int = 10_000
+    ogc_count_cap: int = 100_000
     #: Load the generated demo street when the database is empty (development only).
     load_demo: bool = True
     demo_seed: int = 42

@@ -1,0 +1,301 @@
+"""OGC API – Features under /ogc, in process: documents, paging, filters, CRS, scope, masking."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from gridsvc.models import Building, Household, Person, VolunteerTeam
+from gridsvc.repositories.bulk import to_db_geometry
+from gridsvc.services.users import ScopeSpec, create_user
+from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for
+
+GEOJSON = "application/geo+json"
+
+
+def _sw(s: SmallStreet) -> str:
+    """The south-west cell (codes run west to east, then north to south)."""
+    return f"{s.community_code}003"
+
+
+def _ne(s: SmallStreet) -> str:
+    """The north-east cell."""
+    return f"{s.community_code}002"
+
+
+@pytest.fixture
+def street(db: Session, small_street: SmallStreet) -> SmallStreet:
+    """The small street with 25 extra buildings in the south-west cell, a household per building
+    (flags and phones set), a volunteer, and users of every scope."""
+    from sqlalchemy import select
+
+    from gridsvc.models import Cell, Community
+
+    s = small_street
+    community_id = db.scalar(select(Community.id).where(Community.code == s.community_code))
+    first = db.scalar(select(Cell.id).where(Cell.code == _sw(s)))
+    x0, y0 = 118.9002, 32.1002
+    for n in range(25):
+        x = x0 + (n % 5) * 0.0006
+        y = y0 + (n // 5) * 0.0006
+        db.add(
+            Building(
+                source="test",
+                source_id=f"extra{n}",
+                name=f"附加{n}栋",
+                kind="residential",
+                households=1,
+                community_id=community_id,
+                cell_id=first,
+                footprint=to_db_geometry(shapely.box(x, y, x + 2e-4, y + 2e-4)),
+            )
+        )
+    db.flush()
+    team = VolunteerTeam(name="党员服务队", kind="party")
+    db.add(team)
+    db.flush()
+    buildings = db.scalars(select(Building).where(Building.cell_id == first)).all()
+    for n, b in enumerate(buildings):
+        household = Household(
+            building_id=b.id,
+            unit="1",
+            room=f"{n + 101}",
+            head_name="张三丰",
+            phone="13812345678",
+            low_income=n % 2 == 0,
+        )
+        db.add(household)
+        db.flush()
+        if n == 0:
+            db.add(
+                Person(
+                    name="李志愿",
+                    phone="13900001111",
+                    household_id=household.id,
+                    volunteer_team_id=team.id,
+                )
+            )
+    create_user(db, username="ogc_admin", password=TEST_PASSWORD, role="admin")
+    create_user(
+        db,
+        username="ogc_leader",
+        password=TEST_PASSWORD,
+        role="leader",
+        scope=ScopeSpec("cell", _ne(s)),
+    )
+    create_user(
+        db,
+        username="ogc_viewer",
+        password=TEST_PASSWORD,
+        role="viewer",
+        scope=ScopeSpec("street", s.street_code),
+    )
+    db.flush()
+    return s
+
+
+def _all_ids(client: TestClient, url: str, headers: dict[str, str]) -> list[object]:
+    """Follow next links to the end; every feature id seen."""
+    seen: list[object] = []
+    while url:
+        r = client.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [f["id"] for f in body["features"]]
+        assert body["numberReturned"] == len(body["features"])
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), "")
+    return seen
+
+
+def test_landing_conformance_and_collections(client: TestClient, street: SmallStreet) -> None:
+    admin = token_for(client, "ogc_admin")
+    landing = client.get("/ogc", headers=admin).json()
+    rels = {link["rel"] for link in landing["links"]}
+    assert {"self", "conformance", "data", "service-desc"} <= rels
+    conf = client.get("/ogc/conformance", headers=admin).json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conf
+    listed = client.get("/ogc/collections", headers=admin).json()["collections"]
+    assert [c["id"] for c in listed] == [
+        "communities",
+        "cells",
+        "cell_versions",
+        "buildings",
+        "households",
+        "incidents",
+        "volunteers",
+        "roads",
+    ]
+    cells = next(c for c in listed if c["id"] == "cells")
+    assert "http://www.opengis.net/def/crs/EPSG/0/4490" in cells["crs"]
+    assert cells["storageCrs"].endswith("CRS84")
+    assert client.get("/ogc/collections/nope", headers=admin).status_code == 404
+    assert client.get("/ogc/collections").status_code == 401
+
+
+def test_paging_follows_next_and_prev_without_gaps(client: TestClient, street: SmallStreet) -> None:
+    admin = token_for(client, "ogc_admin")
+    first = client.get("/ogc/collections/buildings/items?limit=7", headers=admin)
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith(GEOJSON)
+    assert first.headers["content-crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    body = first.json()
+    assert body["numberMatched"] == 29 and body["numberReturned"] == 7
+    assert not any(link["rel"] == "prev" for link in body["links"])
+    ids = _all_ids(client, "/ogc/collections/buildings/items?limit=7", admin)
+    assert len(ids) == 29 and len(set(ids)) == 29 and ids == sorted(ids)
+    # The second page's prev link gives the first page back.
+    second_url = next(link["href"] for link in body["links"] if link["rel"] == "next")
+    second = client.get(second_url, headers=admin).json()
+    prev_url = next(link["href"] for link in second["links"] if link["rel"] == "prev")
+    again = client.get(prev_url, headers=admin).json()
+    assert [f["id"] for f in again["features"]] == [f["id"] for f in body["features"]]
+    # A bigger limit than the maximum is served at the maximum, a bad one is a 400.
+    assert client.get("/ogc/collections/buildings/items?limit=0", headers=admin).status_code == 400
+    assert client.get("/ogc/collections/buildings/items?after=x", headers=admin).status_code == 400
+
+
+def test_bbox_crs_and_axis_order(client: TestClient, street: SmallStreet) -> None:
+    admin = token_for(client, "ogc_admin")
+    url = "/ogc/collections/cells/items"
+    lonlat = client.get(url, headers=admin).json()["features"][0]["geometry"]["coordinates"]
+    x, y = lonlat[0][0][0]
+    assert 118 < x < 119 and 32 < y < 33
+    for code in ("4326", "4490"):
+        r = client.get(f"{url}?crs=http://www.opengis.net/def/crs/EPSG/0/{code}", headers=admin)
+        assert r.headers["content-crs"] == f"<http://www.opengis.net/def/crs/EPSG/0/{code}>"
+        lat, lon = r.json()["features"][0]["geometry"]["coordinates"][0][0][0]
+        assert (lat, lon) == pytest.approx((y, x))
+    merc = client.get(f"{url}?crs=EPSG:3857", headers=admin).json()
+    mx, my = merc["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert mx == pytest.approx(x * 20037508.342789244 / 180, abs=0.01)
+    assert 3.7e6 < my < 3.8e6
+    # The first cell's box, in lon/lat, lat/lon and metres, finds the same cells.
+    box = "118.9001,32.1001,118.9002,32.1002"
+    near = client.get(f"{url}?bbox={box}", headers=admin).json()
+    assert [f["id"] for f in near["features"]] == [_sw(street)]
+    flipped = "32.1001,118.9001,32.1002,118.9002"
+    same = client.get(f"{url}?bbox={flipped}&bbox-crs=EPSG:4326", headers=admin).json()
+    assert [f["id"] for f in same["features"]] == [_sw(street)]
+    assert client.get(f"{url}?bbox={box}&bbox-crs=EPSG:4326", headers=admin).status_code == 400
+    assert client.get(f"{url}?crs=EPSG:2000", headers=admin).status_code == 400
+    assert client.get(f"{url}?bbox=1,2,3", headers=admin).status_code == 400
+
+
+def test_filters_datetime_and_single_item(client: TestClient, street: SmallStreet) -> None:
+    admin = token_for(client, "ogc_admin")
+    code = _sw(street)
+    r = client.get(f"/ogc/collections/buildings/items?cell_code={code}", headers=admin).json()
+    assert r["numberMatched"] == 26
+    low = client.get("/ogc/collections/households/items?low_income=true", headers=admin).json()
+    assert low["numberMatched"] == 13
+    assert (
+        client.get("/ogc/collections/households/items?colour=red", headers=admin).status_code == 400
+    )
+    one = client.get(f"/ogc/collections/cells/items/{code}", headers=admin)
+    assert one.status_code == 200 and one.json()["properties"]["code"] == code
+    assert client.get("/ogc/collections/cells/items/none", headers=admin).status_code == 404
+    # As of a moment before the cells existed there were none; now all four.
+    past = client.get("/ogc/collections/cells/items?datetime=2000-01-01", headers=admin).json()
+    assert past["numberMatched"] == 0
+    versions = client.get(
+        "/ogc/collections/cell_versions/items?datetime=2000-01-01T00:00:00Z/..", headers=admin
+    ).json()
+    assert versions["numberMatched"] == 4
+    interval = "/ogc/collections/cells/items?datetime=2000-01-01/2001-01-01"
+    assert client.get(interval, headers=admin).status_code == 400
+    bad = client.get("/ogc/collections/incidents/items?datetime=yesterday", headers=admin)
+    assert bad.status_code == 400 and "datetime" in bad.json()["detail"]
+
+
+def test_scope_and_masking_follow_the_permission_matrix(
+    client: TestClient, street: SmallStreet
+) -> None:
+    leader = token_for(client, "ogc_leader")
+    cells = client.get("/ogc/collections/cells/items", headers=leader).json()
+    assert [f["id"] for f in cells["features"]] == [_ne(street)]
+    # The households of the first cell are not the second cell's 格长's to see.
+    other = client.get("/ogc/collections/households/items", headers=leader).json()
+    assert other["numberMatched"] == 0
+    assert (
+        client.get(f"/ogc/collections/cells/items/{_sw(street)}", headers=leader).status_code == 404
+    )
+    viewer = token_for(client, "ogc_viewer")
+    households = client.get("/ogc/collections/households/items", headers=viewer).json()
+    assert households["numberMatched"] == 26
+    props = households["features"][0]["properties"]
+    assert props["head_name"] == "张**" and props["phone"] == "138****5678"
+    assert props["room"] is None and props["low_income"] is None
+    # A viewer may not filter by what is masked for them (that would reveal it).
+    assert (
+        client.get("/ogc/collections/households/items?low_income=true", headers=viewer).status_code
+        == 400
+    )
+    volunteer = client.get("/ogc/collections/volunteers/items", headers=viewer).json()
+    assert volunteer["features"][0]["properties"]["name"] == "李**"
+    admin = token_for(client, "ogc_admin")
+    plain = client.get("/ogc/collections/volunteers/items", headers=admin).json()
+    assert plain["features"][0]["properties"]["phone"] == "13900001111"
+
+
+def test_html_pages_escape_stored_text(
+    client: TestClient, street: SmallStreet, db: Session
+) -> None:
+    from sqlalchemy import update
+
+    db.execute(
+        update(Building).where(Building.name == "附加0栋").values(name="<script>x()</script>")
+    )
+    admin = token_for(client, "ogc_admin")
+    page = client.get("/ogc/collections/buildings/items?f=html&limit=50", headers=admin)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<script>x()" not in page.text and "&lt;script&gt;x()" in page.text
+    assert "楼栋名称" in page.text
+    browser = client.get(
+        "/ogc/collections", headers={**admin, "Accept": "text/html,application/xhtml+xml"}
+    )
+    assert browser.headers["content-type"].startswith("text/html") and "网格" in browser.text
+    one = client.get("/ogc/collections/buildings/items?f=html&limit=1", headers=admin)
+    assert "下一页" in one.text
+
+
+def test_roads_and_incidents_are_scoped(
+    client: TestClient, street: SmallStreet, db: Session
+) -> None:
+    from gridsvc.models import Road
+
+    inside = shapely.MultiLineString([[(118.901, 32.101), (118.903, 32.103)]])
+    far = shapely.MultiLineString([[(116.40, 39.90), (116.41, 39.91)]])
+    for n, line in enumerate((inside, far)):
+        db.add(
+            Road(
+                source="test",
+                source_id=f"r{n}",
+                name=f"路{n}",
+                highway="residential",
+                geom=to_db_geometry(line),
+            )
+        )
+    db.flush()
+    admin = token_for(client, "ogc_admin")
+    reported = client.post(
+        "/api/v1/incidents",
+        json={"lon": 118.9021, "lat": 32.1021, "category": "sanitation"},
+        headers=admin,
+    )
+    assert reported.status_code == 201, reported.text
+    viewer = token_for(client, "ogc_viewer")
+    roads = client.get("/ogc/collections/roads/items", headers=viewer).json()
+    assert [f["properties"]["name"] for f in roads["features"]] == ["路0"]
+    assert client.get("/ogc/collections/roads/items", headers=admin).json()["numberMatched"] == 2
+    leader = token_for(client, "ogc_leader")
+    assert (
+        client.get("/ogc/collections/incidents/items", headers=leader).json()["numberMatched"] == 0
+    )
+    today = client.get(
+        "/ogc/collections/incidents/items?datetime=../2100-01-01T00:00:00Z", headers=viewer
+    ).json()
+    assert today["numberMatched"] == 1
+    assert today["features"][0]["geometry"]["type"] == "Point"
