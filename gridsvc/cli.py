@@ -867,6 +867,23 @@ def users_unlock(username: Annotated[str, typer.Argument(help="sign-in name")]) 
     console.print(f"{cleared} address(es) may try again at once")
 
 
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    days: Annotated[int, typer.Option(help="days the token stays valid")] = 90,
+) -> None:
+    """Mint a long-lived bearer token for a desktop client (QGIS, ogr2ogr): send it as the
+    header `Authorization: Bearer <token>`. Signing out, a new password or disabling the user
+    revokes it."""
+    from gridsvc.services.users import desktop_token
+
+    token = _user_change(
+        f"{username} 的令牌（{days} 天内有效；请求头 Authorization: Bearer <令牌>）：",
+        lambda session: desktop_token(session, username, days),
+    )
+    sys.stdout.write(token + "\n")
+
+
 # -- exports -----------------------------------------------------------------------------------
 
 

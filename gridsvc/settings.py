@@ -123,6 +123,10 @@ class AuthSettings(BaseSettings):
 
     secret_key: str = ""
     token_minutes: int = 8 * 60
+    #: Longest life of a desktop-client token minted by `gridsvc users token` (QGIS, ogr2ogr,
+    #: another department's system: sent as `Authorization: Bearer <token>`). Revoked like any
+    #: token: sign-out, a password change or disabling the user ends it.
+    desktop_token_max_days: int = 366
     #: Seconds a token's user, scope and token version are remembered in the process (0: check
     #: the database on every request). A token revoked in another process (logout, password
     #: change, disabled or deleted user) is refused at most this long after; in this process

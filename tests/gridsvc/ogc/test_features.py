@@ -299,3 +299,17 @@ def test_roads_and_incidents_are_scoped(
     ).json()
     assert today["numberMatched"] == 1
     assert today["features"][0]["geometry"]["type"] == "Point"
+
+
+def test_desktop_token_reads_until_the_user_signs_out(
+    client: TestClient, street: SmallStreet, db: Session
+) -> None:
+    from gridsvc.errors import InvalidInput
+    from gridsvc.services.users import desktop_token
+
+    token = {"Authorization": f"Bearer {desktop_token(db, 'ogc_viewer', 90)}"}
+    assert client.get("/ogc/collections/cells/items", headers=token).status_code == 200
+    with pytest.raises(InvalidInput):
+        desktop_token(db, "ogc_viewer", 10_000)
+    assert client.post("/api/v1/auth/logout", headers=token).status_code == 204
+    assert client.get("/ogc/collections/cells/items", headers=token).status_code == 401
