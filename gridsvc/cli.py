@@ -907,6 +907,10 @@ def export_command(
     ] = None,
     paper: Annotated[str, typer.Option(help="A4 or A3")] = "A4",
     orientation: Annotated[str, typer.Option(help="portrait or landscape")] = "landscape",
+    crs: Annotated[
+        str,
+        typer.Option(help="GIS formats: EPSG:4326, EPSG:4490 (CGCS2000), EPSG:3857 or GCJ-02"),
+    ] = "EPSG:4326",
     as_user: Annotated[
         str | None,
         typer.Option("--as-user", help="apply this user's scope and masking (default: operator)"),
@@ -937,6 +941,7 @@ def export_command(
                     metric=metric,
                     paper=paper,
                     orientation=orientation,
+                    crs=crs,
                 )
         except GridsvcError as exc:
             _fail(exc.detail, 2)

@@ -51,6 +51,39 @@ HTML = "text/html"
 _ITEMS_PARAMETERS = {"f", "limit", "after", "before", "bbox", "bbox-crs", "datetime", "crs"}
 
 
+def _parameter(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+_F = _parameter("f", "json（默认）或 html；浏览器的 Accept: text/html 也得到网页")
+_CRS = _parameter("crs", "输出坐标系 URI（默认 CRS84；EPSG:4326/4490 纬度在前）")
+#: The query parameters of /items as the OpenAPI document shows them: parsed by the route
+#: itself (strings), so that a bad value is the OGC API's 400, not FastAPI's 422.
+_ITEMS_PARAMETERS_DOC = {
+    "parameters": [
+        _F,
+        _parameter("limit", "每页要素数（默认 100，最多 GRIDSVC_OGC_MAX_LIMIT）"),
+        _parameter("after", "从此要素编号之后开始（next 链接使用）"),
+        _parameter("before", "到此要素编号之前为止（prev 链接使用）"),
+        _parameter("bbox", "范围：最小x,最小y,最大x,最大y（按 bbox-crs 的坐标轴顺序）"),
+        _parameter("bbox-crs", "bbox 的坐标系 URI（默认 CRS84）"),
+        _parameter("datetime", "时刻或时间段（RFC 3339，a/b，.. 表示不限）"),
+        _CRS,
+    ]
+}
+_HTML_ALTERNATIVE = {"content": {HTML: {"schema": {"type": "string"}}}}
+
+
+def _documented(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "description": description, **_HTML_ALTERNATIVE}}
+
+
 def _wants_html(request: Request) -> bool:
     """f=html, or a browser's Accept header (text/html before any JSON type)."""
     f = request.query_params.get("f")
@@ -88,7 +121,13 @@ def _page(request: Request, user: Principal, name: str, **context: Any) -> HTMLR
     )
 
 
-@router.get("", response_model=LandingPage, summary="OGC API 首页")
+@router.get(
+    "",
+    response_model=LandingPage,
+    summary="OGC API 首页",
+    responses=_documented(LandingPage, "landing page"),
+    openapi_extra={"parameters": [_F]},
+)
 def landing(request: Request, user: CurrentUser) -> Any:
     """The landing page: links to the API definition, conformance and the collections."""
     root = _root(request)
@@ -121,7 +160,13 @@ def landing(request: Request, user: CurrentUser) -> Any:
     return page
 
 
-@router.get("/conformance", response_model=Conformance, response_model_by_alias=True)
+@router.get(
+    "/conformance",
+    response_model=Conformance,
+    response_model_by_alias=True,
+    responses=_documented(Conformance, "conformance classes"),
+    openapi_extra={"parameters": [_F]},
+)
 def conformance(request: Request, user: CurrentUser) -> Any:
     """The conformance classes that hold."""
     body = Conformance(conformsTo=ogc_links.conformance())
@@ -160,7 +205,13 @@ def _describe(
     )
 
 
-@router.get("/collections", response_model=CollectionsOut, response_model_by_alias=True)
+@router.get(
+    "/collections",
+    response_model=CollectionsOut,
+    response_model_by_alias=True,
+    responses=_documented(CollectionsOut, "collections"),
+    openapi_extra={"parameters": [_F]},
+)
 def collections(request: Request, session: SessionDep, user: CurrentUser) -> Any:
     """The layers the signed-in user may read."""
     bbox = item_service.scope_extent(session, user)
@@ -178,7 +229,11 @@ def collections(request: Request, session: SessionDep, user: CurrentUser) -> Any
 
 
 @router.get(
-    "/collections/{collection_id}", response_model=CollectionOut, response_model_by_alias=True
+    "/collections/{collection_id}",
+    response_model=CollectionOut,
+    response_model_by_alias=True,
+    responses=_documented(CollectionOut, "collection"),
+    openapi_extra={"parameters": [_F]},
 )
 def collection(collection_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Any:
     """One layer's description: links, extent, CRS list, filterable properties."""
@@ -243,8 +298,9 @@ def _crs_headers(uri: str) -> dict[str, str]:
 
 @router.get(
     "/collections/{collection_id}/items",
-    responses=GEOJSON_RESPONSE,
+    responses={200: {**GEOJSON_RESPONSE[200], **_HTML_ALTERNATIVE}},
     response_class=GeoJSONResponse,
+    openapi_extra=_ITEMS_PARAMETERS_DOC,
 )
 def collection_items(
     collection_id: str, request: Request, session: SessionDep, user: CurrentUser
@@ -302,8 +358,9 @@ def collection_items(
 
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
-    responses=GEOJSON_FEATURE_RESPONSE,
+    responses={200: {**GEOJSON_FEATURE_RESPONSE[200], **_HTML_ALTERNATIVE}},
     response_class=GeoJSONResponse,
+    openapi_extra={"parameters": [_F, _CRS]},
 )
 def collection_item(
     collection_id: str,
