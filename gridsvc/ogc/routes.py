@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -23,8 +23,9 @@ from gridsvc.api.responses import (
     GEOJSON_RESPONSE,
     GeoJSONResponse,
 )
-from gridsvc.domain import USER_ROLES
+from gridsvc.domain import MAX_CODE, MAX_TEXT, USER_ROLES
 from gridsvc.errors import BadQueryParameter, NotFound
+from gridsvc.ogc import editing
 from gridsvc.ogc import items as item_service
 from gridsvc.ogc import links as ogc_links
 from gridsvc.ogc.collections import COLLECTIONS, Collection
@@ -378,6 +379,9 @@ def collection_item(
     feature, properties = item_service.item(session, user, found, feature_id, crs)
     if _wants_html(request):
         return _page(request, user, "ogc_item.html", collection=found, row=properties)
+    headers = _crs_headers(crs.uri)
+    if found.id == "cells":  # what If-Match must name to edit it (Part 4)
+        headers["ETag"] = editing.cell_etag(session, user, feature_id)
     base = f"{_root(request)}/collections/{found.id}"
     links = [
         {"href": str(request.url), "rel": "self", "type": GEOJSON},
@@ -385,4 +389,98 @@ def collection_item(
         {"href": base, "rel": "collection", "type": JSON},
     ]
     body = feature[:-1] + ', "links": ' + json.dumps(links, ensure_ascii=False) + "}"
-    return Response(body, media_type=GEOJSON, headers=_crs_headers(crs.uri))
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+# -- Part 4: editing the cells collection (each write a redraw: gridsvc.ogc.editing) ----------
+
+_FEATURE_BODY = Body(
+    description="GeoJSON Feature: the cell's boundary (Polygon); properties.reason (why, for "
+    "the audit log; or the reason query parameter); POST also properties.community_code and "
+    "name"
+)
+_REASON = Query(max_length=MAX_TEXT, description="why (the audit log); or properties.reason")
+
+
+def _allow(*methods: str) -> Response:
+    return Response(status_code=204, headers={"Allow": ", ".join(methods)})
+
+
+@router.options("/collections/{collection_id}/items", status_code=204)
+def items_options(collection_id: str, user: CurrentUser) -> Response:
+    """What the signed-in user may do with the collection's items (POST: cells, staff)."""
+    found = _collection(collection_id)
+    methods = ["GET", "HEAD", "OPTIONS"]
+    if found.id == "cells" and editing.may_edit(user):
+        methods.insert(1, "POST")
+    return _allow(*methods)
+
+
+@router.options("/collections/{collection_id}/items/{feature_id}", status_code=204)
+def item_options(collection_id: str, feature_id: str, user: CurrentUser) -> Response:
+    """What the signed-in user may do with one feature (PUT/PATCH: cells, staff)."""
+    found = _collection(collection_id)
+    methods = ["GET", "HEAD", "OPTIONS"]
+    if found.id == "cells" and editing.may_edit(user):
+        methods[1:1] = ["PUT", "PATCH"]
+    return _allow(*methods)
+
+
+@router.post("/collections/cells/items", status_code=201, response_model=None)
+def create_cell(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    feature: Annotated[dict[str, Any], _FEATURE_BODY],
+    reason: Annotated[str | None, _REASON] = None,
+) -> Response:
+    """Create a cell over a gap of a community (the redraw ``create``); 201 with Location."""
+    edited = editing.create(session, user, feature, reason=reason)
+    location = f"{_root(request)}/collections/cells/items/{edited.code}"
+    return Response(status_code=201, headers={"Location": location, "ETag": edited.etag})
+
+
+def _replace(
+    session: Any,
+    user: Principal,
+    feature_id: str,
+    feature: dict[str, Any],
+    reason: str | None,
+    if_match: str | None,
+    *,
+    partial: bool,
+) -> Response:
+    edited = editing.replace_geometry(
+        session, user, feature_id, feature, reason=reason, if_match=if_match, partial=partial
+    )
+    return Response(status_code=204, headers={"ETag": edited.etag})
+
+
+_IF_MATCH = Header(max_length=MAX_CODE, description="the ETag of the cell (GET …/items/{code})")
+
+
+@router.put("/collections/cells/items/{feature_id}", status_code=204, response_model=None)
+def replace_cell(
+    feature_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    feature: Annotated[dict[str, Any], _FEATURE_BODY],
+    if_match: Annotated[str | None, _IF_MATCH] = None,
+    reason: Annotated[str | None, _REASON] = None,
+) -> Response:
+    """Give the cell a new boundary (the redraw ``reshape``); 428 without If-Match, 409 when
+    the community changed since that ETag."""
+    return _replace(session, user, feature_id, feature, reason, if_match, partial=False)
+
+
+@router.patch("/collections/cells/items/{feature_id}", status_code=204, response_model=None)
+def update_cell(
+    feature_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    feature: Annotated[dict[str, Any], _FEATURE_BODY],
+    if_match: Annotated[str | None, _IF_MATCH] = None,
+    reason: Annotated[str | None, _REASON] = None,
+) -> Response:
+    """Change only the cell's boundary (the same reshape as PUT)."""
+    return _replace(session, user, feature_id, feature, reason, if_match, partial=True)

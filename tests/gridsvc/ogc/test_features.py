@@ -313,3 +313,81 @@ def test_desktop_token_reads_until_the_user_signs_out(
         desktop_token(db, "ogc_viewer", 10_000)
     assert client.post("/api/v1/auth/logout", headers=token).status_code == 204
     assert client.get("/ogc/collections/cells/items", headers=token).status_code == 401
+
+
+def _square(x0: float, y0: float, x1: float, y1: float, **properties: object) -> dict:  # type: ignore[type-arg]
+    return {
+        "type": "Feature",
+        "geometry": shapely.geometry.mapping(shapely.box(x0, y0, x1, y1)),
+        "properties": properties,
+    }
+
+
+def test_part4_edits_cells_through_the_redraw_service(
+    client: TestClient, street: SmallStreet
+) -> None:
+    admin = token_for(client, "ogc_admin")
+    sw = _sw(street)
+    url = f"/ogc/collections/cells/items/{sw}"
+    allow = client.options(url, headers=admin).headers["allow"]
+    assert "PUT" in allow and "PATCH" in allow and "DELETE" not in allow
+    viewer = token_for(client, "ogc_viewer")
+    assert "PUT" not in client.options(url, headers=viewer).headers["allow"]
+    assert (
+        "POST"
+        not in client.options("/ogc/collections/cells/items", headers=viewer).headers["allow"]
+    )
+    etag = client.get(url, headers=admin).headers["etag"]
+    wider = _square(118.90, 32.10, 118.905, 32.104, reason="并入路边空地")
+    assert client.put(url, json=wider, headers=admin).status_code == 428
+    no_reason = client.put(
+        url, json=_square(118.90, 32.10, 118.905, 32.104), headers={**admin, "If-Match": etag}
+    )
+    assert no_reason.status_code == 422 and "原因" in no_reason.json()["detail"]
+    refused = client.put(url, json=wider, headers={**viewer, "If-Match": etag})
+    assert refused.status_code == 403
+    done = client.put(url, json=wider, headers={**admin, "If-Match": etag})
+    assert done.status_code == 204, done.text
+    assert done.headers["etag"] != etag
+    cell = client.get(url, headers=admin).json()
+    assert cell["properties"]["version"] == 2
+    assert shapely.geometry.shape(cell["geometry"]).bounds == pytest.approx(
+        (118.90, 32.10, 118.905, 32.104)
+    )
+    # The redraw's audit trail names the reason; the neighbour was trimmed (a new version).
+    versions = client.get("/ogc/collections/cell_versions/items?version=2", headers=admin).json()
+    assert versions["numberMatched"] == 2
+    stale = client.put(url, json=wider, headers={**admin, "If-Match": etag})
+    assert stale.status_code == 409
+    patch = client.patch(
+        url,
+        json=_square(118.90, 32.10, 118.905, 32.104, name="新名"),
+        headers={**admin, "If-Match": done.headers["etag"]},
+    )
+    assert patch.status_code == 422
+    assert (
+        client.put("/ogc/collections/buildings/items/1", json=wider, headers=admin).status_code
+        == 405
+    )
+
+
+def test_part4_post_creates_a_cell_over_a_gap(client: TestClient, street: SmallStreet) -> None:
+    admin = token_for(client, "ogc_admin")
+    items = "/ogc/collections/cells/items"
+    taken = _square(
+        118.90, 32.10, 118.902, 32.102, community_code=street.community_code, reason="试建"
+    )
+    covered = client.post(items, json=taken, headers=admin)
+    assert covered.status_code == 422 and "gap" in covered.json()["detail"]
+    url = f"{items}/{_sw(street)}"
+    etag = client.get(url, headers=admin).headers["etag"]
+    smaller = _square(118.90, 32.10, 118.903, 32.104, reason="让出东侧")
+    assert client.put(url, json=smaller, headers={**admin, "If-Match": etag}).status_code == 204
+    gap = _square(
+        118.903, 32.10, 118.904, 32.104, community_code=street.community_code, name="新建网格"
+    )
+    assert client.post(items, json=gap, headers=admin).status_code == 422  # no reason
+    created = client.post(items, params={"reason": "填补空隙"}, json=gap, headers=admin)
+    assert created.status_code == 201, created.text
+    new = client.get(created.headers["location"], headers=admin)
+    assert new.status_code == 200 and new.json()["properties"]["name"] == "新建网格"
