@@ -60,7 +60,7 @@ def _instant(text: str, *, end_of_day: bool) -> datetime:
             moment = datetime.combine(day, time(), local_zone())
             return moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise BadQueryParameter(
             f"datetime 的时间 {text!r} 无法识别；请用 RFC 3339，如 2026-03-01T08:00:00Z 或 2026-03-01"
         ) from exc

@@ -8,6 +8,7 @@ configured header; ``gridsvc users token`` mints a long-lived one) or the web se
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -251,6 +252,8 @@ def _float_list(raw: str, parameter: str) -> list[float]:
         values = [float(v) for v in raw.split(",")]
     except ValueError as exc:
         raise BadQueryParameter(f"{parameter} 须为逗号分隔的数字") from exc
+    if not all(math.isfinite(v) for v in values):
+        raise BadQueryParameter(f"{parameter} 须为有限的数")
     if len(values) not in (4, 6):
         raise BadQueryParameter(f"{parameter} 须有 4 个（或 6 个）数")
     return values
@@ -410,7 +413,7 @@ def _allow(*methods: str) -> Response:
 def items_options(collection_id: str, user: CurrentUser) -> Response:
     """What the signed-in user may do with the collection's items (POST: cells, staff)."""
     found = _collection(collection_id)
-    methods = ["GET", "HEAD", "OPTIONS"]
+    methods = ["GET", "OPTIONS"]
     if found.id == "cells" and editing.may_edit(user):
         methods.insert(1, "POST")
     return _allow(*methods)
@@ -420,7 +423,7 @@ def items_options(collection_id: str, user: CurrentUser) -> Response:
 def item_options(collection_id: str, feature_id: str, user: CurrentUser) -> Response:
     """What the signed-in user may do with one feature (PUT/PATCH: cells, staff)."""
     found = _collection(collection_id)
-    methods = ["GET", "HEAD", "OPTIONS"]
+    methods = ["GET", "OPTIONS"]
     if found.id == "cells" and editing.may_edit(user):
         methods[1:1] = ["PUT", "PATCH"]
     return _allow(*methods)
