@@ -393,22 +393,20 @@ def test_part4_post_creates_a_cell_over_a_gap(client: TestClient, street: SmallS
     assert new.status_code == 200 and new.json()["properties"]["name"] == "新建网格"
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "bbox=nan,0,1,1",
-        "bbox=0,0,inf,1&bbox-crs=EPSG:3857",
-        "datetime=10000-01-01",
-        "datetime=2026-01-01/2025-01-01",
-        "after=1&before=2",
-        "f=xml",
-        "limit=ten",
-    ],
-)
-def test_bad_parameters_are_400_problems(
-    client: TestClient, street: SmallStreet, query: str
-) -> None:
+BAD_QUERIES = [
+    "bbox=nan,0,1,1",
+    "bbox=0,0,inf,1&bbox-crs=EPSG:3857",
+    "datetime=10000-01-01",
+    "datetime=2026-01-01/2025-01-01",
+    "after=1&before=2",
+    "f=xml",
+    "limit=ten",
+]
+
+
+def test_bad_parameters_are_400_problems(client: TestClient, street: SmallStreet) -> None:
     admin = token_for(client, "ogc_admin")
-    r = client.get(f"/ogc/collections/incidents/items?{query}", headers=admin)
-    assert r.status_code == 400, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
+    for query in BAD_QUERIES:
+        r = client.get(f"/ogc/collections/incidents/items?{query}", headers=admin)
+        assert r.status_code == 400, (query, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
