@@ -218,14 +218,26 @@ def items(
     """One page of the collection's features in the principal's scope, masked for them."""
     where = conditions(collection, principal, query)
     key = collection.key
-    stmt = collection.select(*_columns(collection, query.crs)).where(*where)
     backwards = query.before is not None
+    steps = list(where)
     if query.after is not None:
-        stmt = stmt.where(key > _key(collection, query.after, "after"))
+        steps.append(key > _key(collection, query.after, "after"))
     if backwards:
-        stmt = stmt.where(key < _key(collection, query.before, "before"))  # type: ignore[arg-type]
-    stmt = stmt.order_by(key.desc() if backwards else key).limit(query.limit + 1)
-    rows = list(session.execute(stmt))
+        steps.append(key < _key(collection, query.before, "before"))  # type: ignore[arg-type]
+    order = key.desc() if backwards else key
+    stmt = collection.select(*_columns(collection, query.crs))
+    if principal.is_admin and query.bbox is None:
+        # Nothing narrower than the whole city: walk the key's index, reading one page.
+        stmt = stmt.where(*steps).order_by(order).limit(query.limit + 1)
+    else:
+        # A scope (or a box) bounds the rows: find them by its index first (OFFSET 0 keeps
+        # PostgreSQL from walking the key's index through the city instead), take a page of
+        # their keys, then read those rows by key.
+        scoped = collection.select(key.label("k")).where(*steps).offset(0).subquery()
+        ordered = scoped.c.k.desc() if backwards else scoped.c.k
+        keys = list(session.scalars(select(scoped.c.k).order_by(ordered).limit(query.limit + 1)))
+        stmt = stmt.where(key.in_(keys)).order_by(order) if keys else None
+    rows = list(session.execute(stmt)) if stmt is not None else []
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     if backwards:
