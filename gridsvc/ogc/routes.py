@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from gridsvc.api.deps import CurrentUser, SessionDep
+from gridsvc.api.deps import SESSION_COOKIE, CurrentUser, SessionDep
 from gridsvc.api.responses import (
     GEOJSON,
     GEOJSON_FEATURE_RESPONSE,
@@ -41,6 +41,7 @@ from gridsvc.ogc.schemas import (
     SpatialExtent,
     TemporalExtent,
 )
+from gridsvc.security import csrf_token_for
 from gridsvc.services.access import Principal
 from gridsvc.settings import get_settings
 
@@ -117,7 +118,10 @@ def _page(request: Request, user: Principal, name: str, **context: Any) -> HTMLR
             "role_label": USER_ROLES.get(user.role, user.role),
             "css": [],
             "js": [],
-            "csrf_token": "",
+            # The sign-out form in the header needs the session's CSRF token (web sign-in).
+            "csrf_token": csrf_token_for(cookie)
+            if (cookie := request.cookies.get(SESSION_COOKIE))
+            else "",
             **context,
         },
     )

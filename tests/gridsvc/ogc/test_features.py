@@ -265,6 +265,13 @@ def test_html_pages_escape_stored_text(
     assert browser.headers["content-type"].startswith("text/html") and "网格" in browser.text
     one = client.get("/ogc/collections/buildings/items?f=html&limit=1", headers=admin)
     assert "下一页" in one.text
+    # Signed in through the web form, the session cookie opens the pages too.
+    from tests.gridsvc.conftest import sign_in_form
+
+    assert sign_in_form(client, "ogc_viewer").status_code == 303
+    landing = client.get("/ogc?f=html")
+    assert landing.status_code == 200 and "ogc_viewer" in landing.text
+    assert 'name="csrf_token" value=""' not in landing.text  # sign-out works from here
 
 
 def test_roads_and_incidents_are_scoped(
