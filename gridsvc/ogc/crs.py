@@ -8,6 +8,7 @@ EPSG:4490 is treated as WGS84 (DESIGN §4: the difference is centimetres), so on
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -93,6 +94,8 @@ def bbox_to_lonlat(values: list[float], crs: OgcCrs) -> tuple[float, float, floa
         a, b, c, d = b, a, d, c
     if crs.srid == 3857:
         a, b, c, d = _to_wgs84(3857).transform_bounds(a, b, c, d)
+        if not all(math.isfinite(v) and abs(v) <= 180 for v in (a, b, c, d)):
+            raise BadQueryParameter("bbox 超出 EPSG:3857 的范围")
     if crs.srid in (4326, 4490) and not (-180 <= a <= 180 and -180 <= c <= 180):
         raise BadQueryParameter("bbox 超出经度范围（EPSG:4326/4490 的 bbox 须先写纬度）")
     if crs.srid in (4326, 4490) and not (-90 <= b <= 90 and -90 <= d <= 90):
