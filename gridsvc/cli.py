@@ -868,6 +868,23 @@ def users_unlock(username: Annotated[str, typer.Argument(help="sign-in name")]) 
     console.print(f"{cleared} address(es) may try again at once")
 
 
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    days: Annotated[int, typer.Option(help="days the token stays valid")] = 90,
+) -> None:
+    """Mint a long-lived bearer token for a desktop client (QGIS, ogr2ogr): send it as the
+    header `Authorization: Bearer <token>`. Signing out, a new password or disabling the user
+    revokes it."""
+    from gridsvc.services.users import desktop_token
+
+    token = _user_change(
+        f"{username} 的令牌（{days} 天内有效；请求头 Authorization: Bearer <令牌>）：",
+        lambda session: desktop_token(session, username, days),
+    )
+    sys.stdout.write(token + "\n")
+
+
 # -- exports -----------------------------------------------------------------------------------
 
 
@@ -891,6 +908,10 @@ def export_command(
     ] = None,
     paper: Annotated[str, typer.Option(help="A4 or A3")] = "A4",
     orientation: Annotated[str, typer.Option(help="portrait or landscape")] = "landscape",
+    crs: Annotated[
+        str,
+        typer.Option(help="GIS formats: EPSG:4326, EPSG:4490 (CGCS2000), EPSG:3857 or GCJ-02"),
+    ] = "EPSG:4326",
     as_user: Annotated[
         str | None,
         typer.Option("--as-user", help="apply this user's scope and masking (default: operator)"),
@@ -921,6 +942,7 @@ def export_command(
                     metric=metric,
                     paper=paper,
                     orientation=orientation,
+                    crs=crs,
                 )
         except GridsvcError as exc:
             _fail(exc.detail, 2)

@@ -25,7 +25,12 @@ from gridsvc.models import (
     User,
 )
 from gridsvc.models.people import active_on
-from gridsvc.security import hash_password, verify_no_password, verify_password
+from gridsvc.security import (
+    create_access_token,
+    hash_password,
+    verify_no_password,
+    verify_password,
+)
 from gridsvc.services.clock import local_today
 from gridsvc.settings import get_settings
 
@@ -231,6 +236,19 @@ def token_user(session: Session, user_id: int, version: int) -> User:
     if user.token_version != version:
         raise NotAuthenticated("this token was revoked (signed out or password changed)")
     return user
+
+
+def desktop_token(session: Session, username: str, days: int) -> str:
+    """A bearer token for a desktop client (QGIS, GDAL) of an active user, valid for `days`
+    (at most ``GRIDSVC_DESKTOP_TOKEN_MAX_DAYS``); it carries the user's token version, so
+    signing out, a new password or disabling the user revokes it."""
+    most = get_settings().auth.desktop_token_max_days
+    if not 1 <= days <= most:
+        raise InvalidInput(f"有效期须在 1 到 {most} 天之间")
+    user = _find(session, username)
+    if not user.is_active:
+        raise InvalidInput(f"用户 {username} 已停用")
+    return create_access_token(user.id, user.role, user.token_version, minutes=days * 24 * 60)
 
 
 def _find(session: Session, username: str) -> User:
