@@ -367,6 +367,7 @@ def import_file(
                 changed_by=user.username,
                 fields=mapping,
                 overlap_tolerance_m2=geo.overlap_tolerance_m2,
+                check_place=lambda place, code: require_in_scope(user, place, f"community {code}"),
             )
             # Without a community each cell goes to the community holding it: every one must
             # lie in the importer's scope (else the whole import is undone).

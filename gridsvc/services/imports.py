@@ -41,6 +41,7 @@ from gridsvc.repositories.areas import CommunityRef, get_community
 from gridsvc.repositories.bulk import copy_rows, ewkb_hex, to_db_geometry, upsert_rows
 from gridsvc.repositories.cells import next_cell_codes, next_codes
 from gridsvc.services import moves
+from gridsvc.services.access import Place
 from gridsvc.services.assignment import assign_buildings_to_areas, assign_buildings_to_cells
 from gridsvc.services.clock import local_zone
 from gridsvc.settings import GeoSettings
@@ -56,6 +57,8 @@ ADDRESS_COLUMNS = ("address", "地址", "addr:full")
 
 #: A field mapping given by the user: role → column (or ``column/number``).
 FieldMapping = dict[str, str]
+#: A scope check: raises when the caller may not write at this place (named by its code).
+PlaceCheck = Callable[[Place, str], None]
 
 Progress = Callable[[int], None]
 
@@ -578,8 +581,12 @@ def create_cells(
     summary: ImportSummary | None = None,
     fields: FieldMapping | None = None,
     overlap_tolerance_m2: float | None = None,
+    check_place: PlaceCheck | None = None,
 ) -> ImportSummary:
     """Create cells (version 1) from polygons, give them codes, and assign buildings.
+
+    `check_place` (the API's scope check) is called with the place and code of every community
+    the cells go to, before anything else is checked or written.
 
     With `overlap_tolerance_m2` (file imports), cells overlapping each other or a current cell
     of the same kind are refused, the pairs named.
@@ -596,6 +603,16 @@ def create_cells(
         raise InvalidInput("no cell polygons to create")
     geoms_hex = ewkb_hex(gdf.geometry.values)
     community_ids = _communities_for(session, geoms_hex, community)
+    communities = {
+        cid: session.execute(
+            select(Community.code, Community.name).where(Community.id == cid)
+        ).one()
+        for cid in set(community_ids)
+    }
+    if check_place is not None:  # before anything about the area is said (overlaps name cells)
+        for cid in sorted(communities):
+            street_id = session.scalar(select(Community.street_id).where(Community.id == cid))
+            check_place(Place(street_id=street_id, community_id=cid), communities[cid][0])
     roles = resolve_fields(gdf, "areas", fields)
     names = _text(roles.get("name"), n)
     codes = _text(roles.get("code"), n)
@@ -616,12 +633,6 @@ def create_cells(
             "同类网格",
         )
         summary.fields = dict(roles.used)
-    communities = {
-        cid: session.execute(
-            select(Community.code, Community.name).where(Community.id == cid)
-        ).one()
-        for cid in set(community_ids)
-    }
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     for cid, (_, cname) in communities.items():
         missing = [i for i in range(n) if community_ids[i] == cid and codes[i] is None]
@@ -757,6 +768,7 @@ def import_cells(
     changed_by: str | None = None,
     fields: FieldMapping | None = None,
     overlap_tolerance_m2: float = 1.0,
+    check_place: PlaceCheck | None = None,
 ) -> ImportSummary:
     """Create cells from a file (see :func:`create_cells`); overlaps are refused."""
     summary = _start_summary("cells", source, result)
@@ -771,6 +783,7 @@ def import_cells(
         summary=summary,
         fields=fields,
         overlap_tolerance_m2=overlap_tolerance_m2,
+        check_place=check_place,
     )
 
 
