@@ -30,6 +30,7 @@ from gridsvc.services.users import create_user
 from gridsvc.services.validation import validate_community
 from gridsvc.settings import get_settings
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for
+from tests.gridsvc.test_cli import cli_db  # noqa: F401  (a scratch database for the CLI)
 
 X0, Y0, D = 118.90, 32.10, 0.004  # the small street's community (2×2 cells of D degrees)
 
@@ -506,3 +507,65 @@ def test_http_import_reports_fields_and_refuses_moves(
     allowed = post("?allow_move=true", commit="true")
     assert allowed.status_code == 200 and allowed.json()["committed"] is True
     assert allowed.json()["moves"]["items"] == []  # listed only with show_moves
+
+
+# -- the command line ------------------------------------------------------------------------
+def test_cli_names_columns_codes_overlaps_and_moves(cli_db: str, tmp_path: Path) -> None:  # noqa: F811
+    from typer.testing import CliRunner
+
+    from gridsvc.cli import app
+
+    runner = CliRunner()
+    street = ["--street", "320102088", "--street-name", "试验街道"]
+    outer = shapely.box(X0, Y0, X0 + 2 * D, Y0 + 2 * D)
+    nested = _file(
+        tmp_path,
+        "nested.geojson",
+        [
+            (outer, {"district": "大区"}),
+            (shapely.box(X0, Y0, X0 + D, Y0 + D), {"district": "小区"}),
+        ],
+    )
+    refused = runner.invoke(app, ["import", "communities", str(nested), *street, "--commit"])
+    assert refused.exit_code == 1 and "「小区」位于「大区」之内" in refused.output
+    one = _file(tmp_path, "one.geojson", [(outer, {"district": "试验社区"})])
+    done = runner.invoke(app, ["import", "communities", str(one), *street, "--commit"])
+    assert done.exit_code == 0, done.output
+    assert "新建编码（1）：320102088001" in done.output and "district" in done.output
+    halves = _file(
+        tmp_path,
+        "cells.geojson",
+        [
+            (shapely.box(X0, Y0, X0 + D, Y0 + 2 * D), {}),
+            (shapely.box(X0 + D, Y0, X0 + 2 * D, Y0 + 2 * D), {}),
+        ],
+    )
+    cells = runner.invoke(
+        app, ["import", "cells", str(halves), "--community", "320102088001", "--commit"]
+    )
+    assert cells.exit_code == 0 and "320102088001001" in cells.output, cells.output
+
+    def buildings(name: str, x: float) -> str:
+        return str(
+            _file(
+                tmp_path,
+                name,
+                [(_square(x, Y0 + D), {"id": "w1", "building": "residential", "households": 50})],
+            )
+        )
+
+    first = runner.invoke(
+        app, ["import", "buildings", buildings("b.geojson", X0 + 0.5 * D), "--commit"]
+    )
+    assert first.exit_code == 0 and "building" in first.output, first.output
+    moved = buildings("b2.geojson", X0 + 1.5 * D)
+    dry = runner.invoke(app, ["import", "buildings", moved, "--source", "b", "--show-moves"])
+    assert dry.exit_code == 0 and "1 栋楼（50 户）" in dry.output and "楼栋 w1" in dry.output
+    no = runner.invoke(app, ["import", "buildings", moved, "--source", "b", "--commit"])
+    assert no.exit_code == 1 and "--allow-move" in no.output
+    yes = runner.invoke(
+        app, ["import", "buildings", moved, "--source", "b", "--commit", "--allow-move"]
+    )
+    assert yes.exit_code == 0 and "committed" in yes.output, yes.output
+    bad = runner.invoke(app, ["import", "buildings", moved, "--field", "levels=floors"])
+    assert bad.exit_code == 1 and "没有列 'floors'" in bad.output
