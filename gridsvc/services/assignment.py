@@ -134,7 +134,8 @@ def assign_buildings_to_areas(
     envelope = f"SRID=4326;{envelope_wkt}" if envelope_wkt else None
     session.execute(_ESTATE_COMMUNITIES)
     session.execute(_ASSIGN_COMMUNITIES, {"only_unset": only_unset, "envelope": envelope})
-    session.execute(_LEAVE_FOREIGN_CELLS, {"envelope": envelope})
+    if not only_unset:  # communities may have changed: their cells go with them
+        session.execute(_LEAVE_FOREIGN_CELLS, {"envelope": envelope})
     session.execute(_ASSIGN_ESTATES, {"envelope": envelope})
 
 
