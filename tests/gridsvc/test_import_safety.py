@@ -573,3 +573,54 @@ def test_cli_names_columns_codes_overlaps_and_moves(cli_db: str, tmp_path: Path)
     assert yes.exit_code == 0 and "committed" in yes.output, yes.output
     bad = runner.invoke(app, ["import", "buildings", moved, "--field", "levels=floors"])
     assert bad.exit_code == 1 and "没有列'floors'" in flat(bad)
+
+
+def test_a_building_taken_by_a_new_community_leaves_its_old_cell(
+    db: Session, small_street: SmallStreet, tmp_path: Path
+) -> None:
+    # A building just east of the community, counted in its NE cell (as a footprint-share
+    # assignment once could), in no community. A new community east of the old one takes it:
+    # the move is reported, refused on commit, and when allowed the building leaves the cell
+    # of the other community, so no cell counts a building of another community.
+    ne = small_street.cell_codes[0]
+    street_id = get_community(db, small_street.community_code).street_id
+    db.add(
+        Building(
+            source="edge",
+            source_id="e1",
+            kind="residential",
+            households=70,
+            footprint=to_db_geometry(_square(X0 + 2 * D + 2e-4, Y0 + 1.5 * D)),
+            cell_id=db.scalar(text("SELECT id FROM cell WHERE code = :c"), {"c": ne}),
+        )
+    )
+    db.flush()
+    path = _file(
+        tmp_path,
+        "east.geojson",
+        [(shapely.box(X0 + 2 * D, Y0, X0 + 3 * D, Y0 + 2 * D), {"名称": "东社区"})],
+    )
+
+    def work():  # type: ignore[no-untyped-def]
+        return import_communities(
+            db,
+            read_features(path, kind="polygon"),
+            street_id=street_id,
+            street_code=small_street.street_code,
+            source="east",
+        )
+
+    dry = run_in_savepoint(db, work, commit=False)
+    assert [(g.from_cell, g.to_cell, g.to_community, g.households) for g in dry.moves.groups] == [
+        (ne, None, dry.codes[0], 70)
+    ]
+    with pytest.raises(Conflict):
+        run_in_savepoint(db, work, commit=True)
+    done = run_in_savepoint(db, work, commit=True, allow_move=True)
+    row = db.execute(
+        text(
+            "SELECT b.cell_id, co.code FROM building b JOIN community co ON co.id = b.community_id "
+            "WHERE b.source_id = 'e1'"
+        )
+    ).one()
+    assert row.cell_id is None and row.code == done.codes[0]
