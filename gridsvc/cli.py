@@ -278,6 +278,38 @@ EncodingOpt = Annotated[
     str | None, typer.Option(help="text encoding of a Shapefile/CSV (e.g. GBK)")
 ]
 SourceOpt = Annotated[str | None, typer.Option(help="name of the data source (default: file name)")]
+FieldOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--field",
+        help="字段映射 角色=列名，可重复，例如 --field building=kind_detail --field levels=height/3",
+    ),
+]
+FieldsFileOpt = Annotated[
+    Path | None, typer.Option("--fields", help="字段映射文件（JSON 或 TOML：角色 → 列名）")
+]
+AllowMoveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-move", help="允许导入改变已有楼栋、住户、事件的所属社区或网格（默认拒绝）"
+    ),
+]
+ShowMovesOpt = Annotated[
+    bool, typer.Option("--show-moves", help="逐项列出会改变社区或网格的楼栋和事件")
+]
+
+
+def _mapping(field: list[str] | None, fields_file: Path | None) -> dict[str, str]:
+    """The field mapping of --fields (a file) overridden by each --field role=column."""
+    from geodata.errors import GeodataError
+    from geodata.schema import parse_field_options, read_mapping_file
+
+    try:
+        mapping = read_mapping_file(fields_file) if fields_file else {}
+        mapping.update(parse_field_options(field or []))
+    except GeodataError as exc:
+        _fail(str(exc))
+    return mapping
 
 
 def _read(
@@ -309,15 +341,23 @@ def _read(
             _fail(str(exc))
 
 
-def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
-    """Run an import in one transaction; commit or roll back; print the summary."""
+def _run_import(  # type: ignore[no-untyped-def]
+    work, commit: bool, *, allow_move: bool = False, show_moves: bool = False
+) -> None:
+    """Run an import in one transaction; commit or roll back; print the summary, the columns
+    used, the warnings, the codes created and what moves."""
+    from geodata.errors import GeodataError
     from gridsvc.services.imports import run_in_savepoint
 
     try:
         with _session() as session:
-            summary = run_in_savepoint(session, lambda: work(session), commit=commit)
+            summary = run_in_savepoint(
+                session, lambda: work(session), commit=commit, allow_move=allow_move
+            )
     except GridsvcError as exc:
         _fail(exc.detail)
+    except GeodataError as exc:
+        _fail(str(exc))
     table = Table(title=f"import {summary.kind} from {summary.source}", show_header=False)
     for label, value in summary.rows():
         table.add_row(label, value)
@@ -330,6 +370,23 @@ def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
         )
     if len(summary.repaired) + len(summary.rejected) > 40:
         console.print("  … (more notes not shown)")
+    if summary.codes:
+        console.print(f"新建编码（{len(summary.codes)}）：{', '.join(summary.codes)}")
+    if summary.moves is not None and summary.moves.any:
+        console.print("[bold yellow]会改变所属社区或网格：[/]")
+        for group in summary.moves.groups:
+            console.print(f"  {group.label()}")
+        if show_moves:
+            for item in summary.moves.items:
+                what = "楼栋" if item["what"] == "building" else "事件"
+                console.print(
+                    f"    {what} {item['source_id'] or item['id']}：{item['from_community']}/"
+                    f"{item['from_cell']} → {item['to_community']}/{item['to_cell']}"
+                )
+        elif not commit:
+            console.print("  （加 --show-moves 逐项列出；提交时需加 --allow-move）")
+    for warning in summary.warnings:
+        console.print(f"[bold red]警告：[/]{warning}")
     if not commit:
         console.print("[yellow]dry run:[/] nothing was written; add --commit to write")
 
@@ -361,11 +418,19 @@ def import_buildings(
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
     source: SourceOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
+    allow_move: AllowMoveOpt = False,
+    show_moves: ShowMovesOpt = False,
 ) -> None:
-    """Import building footprints (OSM XML: every closed way/relation tagged building)."""
+    """Import building footprints (OSM XML: every closed way/relation tagged building).
+
+    Prints which column gave each role (class, levels, households, name); OSM, Tilezen, Mapbox
+    Streets and 天地图/高德 columns are recognised, --field maps any other."""
     from gridsvc.services.imports import import_buildings as run
     from gridsvc.settings import get_settings
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding, osm_filter={"building": None})
     name = source or ("osm" if path.suffix in (".osm", ".xml") else path.stem)
 
@@ -378,9 +443,10 @@ def import_buildings(
                 source=name,
                 geo=get_settings().geo,
                 progress=lambda n: bar.advance(task, n),
+                fields=mapping,
             )
 
-    _run_import(work, commit)
+    _run_import(work, commit, allow_move=allow_move, show_moves=show_moves)
 
 
 @import_app.command("estates")
@@ -391,12 +457,15 @@ def import_estates(
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
     source: SourceOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
 ) -> None:
     """Import estates (小区) polygons (OSM XML: landuse=residential)."""
     from gridsvc.services.imports import import_estates as run
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding, osm_filter={"landuse": "residential"})
-    _run_import(lambda s: run(s, result, source=source or path.stem), commit)
+    _run_import(lambda s: run(s, result, source=source or path.stem, fields=mapping), commit)
 
 
 @import_app.command("communities")
@@ -414,11 +483,20 @@ def import_communities(
     commit: CommitOpt = False,
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
+    allow_move: AllowMoveOpt = False,
+    show_moves: ShowMovesOpt = False,
 ) -> None:
-    """Import community (社区) polygons of a street; `code`/`name` columns are used if present."""
+    """Import community (社区) polygons of a street; the name comes from name/名称/district/…
+    (or --field name=列名), the code from code/编码/… (else street code + sequence).
+
+    Communities that overlap each other or an existing one are refused."""
     from gridsvc.services.imports import ensure_street
     from gridsvc.services.imports import import_communities as run
+    from gridsvc.settings import get_settings
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding)
 
     def work(session):  # type: ignore[no-untyped-def]
@@ -429,9 +507,17 @@ def import_communities(
             district_code=district,
             district_name=district_name,
         )
-        return run(session, result, street_id=street_id, street_code=street, source=path.stem)
+        return run(
+            session,
+            result,
+            street_id=street_id,
+            street_code=street,
+            source=path.stem,
+            fields=mapping,
+            overlap_tolerance_m2=get_settings().geo.overlap_tolerance_m2,
+        )
 
-    _run_import(work, commit)
+    _run_import(work, commit, allow_move=allow_move, show_moves=show_moves)
 
 
 @import_app.command("cells")
@@ -445,16 +531,32 @@ def import_cells(
     commit: CommitOpt = False,
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
+    allow_move: AllowMoveOpt = False,
+    show_moves: ShowMovesOpt = False,
 ) -> None:
-    """Import cell (网格) polygons and assign every building to the cell holding most of it."""
+    """Import cell (网格) polygons and assign every building to the cell holding most of it;
+    cells that overlap each other or a current cell of the same kind are refused."""
     from gridsvc.services.imports import import_cells as run
+    from gridsvc.settings import get_settings
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding)
     _run_import(
         lambda s: run(
-            s, result, source=path.stem, community_code=community, kind=kind, changed_by="cli"
+            s,
+            result,
+            source=path.stem,
+            community_code=community,
+            kind=kind,
+            changed_by="cli",
+            fields=mapping,
+            overlap_tolerance_m2=get_settings().geo.overlap_tolerance_m2,
         ),
         commit,
+        allow_move=allow_move,
+        show_moves=show_moves,
     )
 
 
@@ -466,13 +568,25 @@ def import_roads(
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
     source: SourceOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
 ) -> None:
-    """Import road centre lines (OSM XML: every way tagged highway); proposals follow roads."""
-    from gridsvc.services.imports import import_roads as run
+    """Import road centre lines (OSM XML: every way tagged highway); proposals follow roads.
 
+    The road class comes from highway / kind_detail+kind (Tilezen) / class (Mapbox,
+    OpenMapTiles) / 道路等级, or --field road_class=列名; bridges and tunnels from
+    bridge/tunnel, is_bridge/is_tunnel, brunnel or structure."""
+    from gridsvc.services.imports import import_roads as run
+    from gridsvc.settings import get_settings
+
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding, osm_filter={"highway": None}, kind="line")
     name = source or ("osm" if path.suffix in (".osm", ".xml") else path.stem)
-    _run_import(lambda s: run(s, result, source=name), commit)
+    share = get_settings().geo.unclassified_roads_max_share
+    _run_import(
+        lambda s: run(s, result, source=name, fields=mapping, unclassified_max_share=share),
+        commit,
+    )
 
 
 @import_app.command("incidents")

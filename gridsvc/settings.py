@@ -182,6 +182,15 @@ class GeoSettings(BaseSettings):
     cell_households_min: int = 200
     cell_households_target: int = 300
     cell_households_max: int = 500
+    #: Storey height used when an import derives levels from a height column (m).
+    height_per_level_m: float = Field(default=3.0, gt=0)
+    #: Two areas of the same level overlapping by more than this are refused on import (m²).
+    overlap_tolerance_m2: float = Field(default=1.0, ge=0)
+    #: Share of buildings with 0 households (and no known class) above which an import warns
+    #: and a proposal refuses: the class was probably read from the wrong column.
+    zero_households_max_share: float = Field(default=0.5, gt=0, le=1)
+    #: Share of roads without a class above which an import warns and a proposal refuses.
+    unclassified_roads_max_share: float = Field(default=0.5, gt=0, le=1)
 
 
 class MapSettings(BaseSettings):

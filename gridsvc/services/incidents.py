@@ -177,15 +177,18 @@ class Route:
 
 
 def route_point(session: Session, lon: float, lat: float, at: datetime) -> Route:
-    """Route a point: the cell whose boundary valid at `at` holds it (flagged when within the
-    configured distance of that boundary, with the nearest other cell offered); outside every
+    """Route a point: the cell whose boundary valid at `at` holds it (flagged when another cell
+    lies within the configured distance, that nearest other cell offered); outside every
     cell the community queue, outside every community the street queue (never lost)."""
     cfg = get_settings().incidents
     candidates = repo.cell_candidates(session, lon, lat, at, cfg.boundary_m)
     hit = next((c for c in candidates if c.inside), None)
     if hit is not None:
+        # A flag asks the 格长 to choose: only when another cell lies within the distance (near
+        # the community's outer edge with no neighbour there is nothing to choose). The
+        # candidates are already bounded to the cells within that distance (GiST-indexed).
         others = [c for c in candidates if not c.inside and c.level == hit.level]
-        near_edge = hit.edge_m < cfg.boundary_m
+        near_edge = hit.edge_m < cfg.boundary_m and bool(others)
         return Route(
             "cell",
             hit.cell_id,

@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geodata.partition import propose_partition
+from geodata.schema import household_basis_problem, road_class_problem
 from gridsvc.errors import InvalidInput
 from gridsvc.models import Building, Community, Road
 from gridsvc.repositories.areas import CommunityRef
 from gridsvc.repositories.cells import community_geometry
+from gridsvc.settings import get_settings
 
 
 def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
@@ -37,7 +39,9 @@ def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
 
 def _buildings(session: Session, community_id: int) -> gpd.GeoDataFrame:
     rows = session.execute(
-        select(Building.id, Building.households, Building.estate_id, Building.footprint)
+        select(
+            Building.id, Building.households, Building.estate_id, Building.footprint, Building.kind
+        )
         .where(Building.community_id == community_id)
         .order_by(Building.id)
     ).all()
@@ -46,6 +50,7 @@ def _buildings(session: Session, community_id: int) -> gpd.GeoDataFrame:
             "id": [r[0] for r in rows],
             "households": [int(r[1]) for r in rows],
             "estate_id": pd.array([r[2] for r in rows], dtype="Int64"),
+            "kind": pd.Series([r[4] for r in rows], dtype=object),
         },
         geometry=[to_shape(r[3]) for r in rows],
         crs=4326,
@@ -61,10 +66,25 @@ def propose_for_community(
     buildings = _buildings(session, community.id)
     if buildings.empty:
         raise InvalidInput("the community has no buildings to partition; import buildings first")
+    geo = get_settings().geo
+    roads = _roads(session, community.id)
+    # The same rules the import warned with: a proposal on misread data would be one cell of
+    # 0 households, or blocks cut by every footpath and ferry line.
+    for problem in (
+        household_basis_problem(
+            buildings["kind"], buildings["households"], max_zero_share=geo.zero_households_max_share
+        ),
+        road_class_problem(roads["highway"], max_missing_share=geo.unclassified_roads_max_share),
+    ):
+        if problem:
+            raise InvalidInput(
+                f"无法自动划格：{problem}。导入时的字段映射可能有误："
+                "请用 --field building=列名 或 --field road_class=列名 重新导入后再试"
+            )
     proposal = propose_partition(
         community_geometry(session, community.id),
-        buildings,
-        _roads(session, community.id),
+        buildings.drop(columns=["kind"]),
+        roads,
         households_column="households",
         estate_column="estate_id",
         target=target,

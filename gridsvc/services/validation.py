@@ -35,6 +35,11 @@ def validate_community(
         buildings.loc[unassigned, "geometry"] = (
             shapes.set_index("id").loc[buildings.loc[unassigned, "id"]].geometry.values
         )
+    # Households per cell are counted from the community's own buildings — the rows a proposal
+    # reads — so the report can never disagree with them.
+    own = buildings[buildings["community_id"] == community.id]
+    per_cell = own.groupby("cell_code")["households"].sum()
+    cells = cells.assign(households=[int(per_cell.get(code, 0)) for code in cells["code"]])
     return validate_cells(
         community_geometry(session, community.id),
         cells[["code", "households", "has_leader", "geometry"]],

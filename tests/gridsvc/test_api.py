@@ -53,6 +53,9 @@ def test_health_reports_postgis(client: TestClient) -> None:
     r = client.get("/health")
     assert r.status_code == 200
     assert r.json()["postgis"].startswith("3.")
+    # The API is all under /api/v1, its health check included.
+    v1 = client.get("/api/v1/health")
+    assert v1.status_code == 200 and v1.json() == r.json()
 
 
 def test_routes_need_sign_in(client: TestClient, users: SmallStreet) -> None:
