@@ -321,8 +321,10 @@ def read_mapping_file(path: Path) -> dict[str, str]:
     return dict(data)
 
 
-def _canonical_roles(mapping: Mapping[str, str], roles: Mapping[str, tuple[str, ...]]) -> dict:
-    out = {}
+def _canonical_roles(
+    mapping: Mapping[str, str], roles: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    out: dict[str, str] = {}
     for role, spec in mapping.items():
         name = role if role in roles else _ROLE_ALIASES.get(role, role)
         if name not in roles:
@@ -417,7 +419,7 @@ def _normalise_road_class(value: object) -> str | None:
 def _flag(series: pd.Series, column: str, role: str) -> pd.Series:
     """A bridge/tunnel column as "yes" or None (OSM's tag values, Tilezen booleans, OMT
     ``brunnel`` / Mapbox ``structure`` naming the kind)."""
-    out = []
+    out: list[str | None] = []
     for value in series:
         if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
             out.append(None)

@@ -33,6 +33,7 @@ from geodata.schema import (
     resolve_fields,
     road_class_problem,
 )
+from gridsvc.auth.principal import Place
 from gridsvc.db.transactions import savepoint
 from gridsvc.domain import CELL_KINDS, MAX_ADDRESS, MAX_CODE, MAX_NAME, MAX_TEXT
 from gridsvc.errors import Conflict, InvalidInput, NotFound
@@ -41,7 +42,6 @@ from gridsvc.repositories.areas import CommunityRef, get_community
 from gridsvc.repositories.bulk import copy_rows, ewkb_hex, to_db_geometry, upsert_rows
 from gridsvc.repositories.cells import next_cell_codes, next_codes
 from gridsvc.services import moves
-from gridsvc.services.access import Place
 from gridsvc.services.assignment import assign_buildings_to_areas, assign_buildings_to_cells
 from gridsvc.services.clock import local_zone
 from gridsvc.settings import GeoSettings
