@@ -52,11 +52,14 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching _metis_par
 
 __all__ = [
     "NON_BARRIER_HIGHWAYS",
+    "NON_BARRIER_RAILWAYS",
     "REASONS",
     "Proposal",
+    "barrier_mask",
     "derive_outline",
     "propose_partition",
     "road_blocks",
+    "water_areas",
 ]
 
 logger = logging.getLogger(__name__)
@@ -84,6 +87,24 @@ NON_BARRIER_HIGHWAYS: frozenset[str] = frozenset(
         "raceway",
     }
 )
+#: ``railway`` values that do not bound blocks (not built, gone, or not a track on the ground).
+NON_BARRIER_RAILWAYS: frozenset[str] = frozenset(
+    {
+        "abandoned",
+        "construction",
+        "disused",
+        "dismantled",
+        "platform",
+        "proposed",
+        "razed",
+        "station",
+        "stop",
+        "subway_entrance",
+        "halt",
+    }
+)
+#: ``waterway`` values of water areas (OSM ``waterway=riverbank`` and river/canal areas).
+WATER_WATERWAYS: frozenset[str] = frozenset({"riverbank", "river", "canal", "dock", "stream"})
 _NO = frozenset({"", "no", "false", "0", "none", "nan"})
 
 #: Why a cell lies outside the band (Chinese for the staff, English for the log).
@@ -111,6 +132,7 @@ REASONS: dict[str, str] = {
 
 _EARTH_RADIUS_M = 6_371_008.8
 _OUTLINE_REACH_M = 150.0  # a road face reaching further beyond the buildings does not enclose them
+_OUTLINE_JOIN_M = 100.0  # outline parts nearer than this on land are one part (wider: open ground)
 _MIN_SHARED_M = 1e-6  # shared boundary length that makes two pieces adjacent
 _SPLIT_STUB_M = 0.05  # split lines overshoot their block by this much, so they are noded with it
 _ESTATE_EDGE_BONUS = 1_000  # METIS edge weight added between units of one estate
@@ -233,6 +255,42 @@ def _truthy(values: pd.Series) -> np.ndarray:
     return np.array([str(v).strip().lower() not in _NO for v in text], dtype=bool)
 
 
+def _tag_text(roads: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    """A tag column as stripped lower-case text ("" where the column or the value is missing)."""
+    if column not in roads.columns:
+        return np.full(len(roads), "", dtype=object)
+    values = roads[column].astype(object)
+    return np.array([str(v).strip().lower() if pd.notna(v) else "" for v in values], dtype=object)
+
+
+def barrier_mask(
+    roads: gpd.GeoDataFrame, barrier_highways: Collection[str] | None = None
+) -> np.ndarray:
+    """Which rows of OSM-tagged lines bound blocks (roads, rail, river lines) — one rule for all.
+
+    A row is a barrier unless it is a ferry route (``route=ferry``), a tunnel, bridge or covered
+    way, a ``highway`` in :data:`NON_BARRIER_HIGHWAYS` (or, with ``barrier_highways``, a
+    ``highway`` not listed there) or a ``railway`` in :data:`NON_BARRIER_RAILWAYS`. Rows with
+    neither tag (rail, waterway or untagged lines of a road layer) are barriers.
+    """
+    keep = np.ones(len(roads), dtype=bool)
+    highway = _tag_text(roads, "highway")
+    railway = _tag_text(roads, "railway")
+    has_highway = highway != ""
+    if barrier_highways is not None:
+        wanted = [str(v).strip().lower() for v in barrier_highways]
+        keep &= ~has_highway | np.isin(highway, wanted)
+        keep &= has_highway | (railway != "") | ("highway" not in roads.columns)
+    else:
+        keep &= ~np.isin(highway, list(NON_BARRIER_HIGHWAYS))
+    keep &= ~np.isin(railway, list(NON_BARRIER_RAILWAYS))
+    keep &= _tag_text(roads, "route") != "ferry"
+    for column in ("tunnel", "bridge", "covered"):
+        if column in roads.columns:
+            keep &= ~_truthy(roads[column])
+    return keep
+
+
 def _barrier_lines(
     roads: gpd.GeoDataFrame | None, barrier_highways: Collection[str] | None = None
 ) -> np.ndarray:
@@ -240,19 +298,7 @@ def _barrier_lines(
     if roads is None or len(roads) == 0:
         return np.zeros(0, dtype=object)
     roads = _in_storage_crs(roads)
-    keep = np.ones(len(roads), dtype=bool)
-    if "highway" in roads.columns:
-        kinds = roads["highway"].astype(object)
-        text = np.array([str(v).strip().lower() if pd.notna(v) else "" for v in kinds])
-        if barrier_highways is not None:
-            wanted = {str(v).strip().lower() for v in barrier_highways}
-            keep &= np.isin(text, list(wanted))
-        else:
-            keep &= ~np.isin(text, list(NON_BARRIER_HIGHWAYS))
-    for column in ("tunnel", "bridge", "covered"):
-        if column in roads.columns:
-            keep &= ~_truthy(roads[column])
-    geoms = roads.geometry.to_numpy()[keep]
+    geoms = roads.geometry.to_numpy()[barrier_mask(roads, barrier_highways)]
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     if not len(geoms):
         return np.zeros(0, dtype=object)
@@ -263,6 +309,43 @@ def _barrier_lines(
     types = shapely.get_type_id(parts)
     lines = parts[(types == 1) | (types == 2)]
     return lines[shapely.length(lines) > 0]
+
+
+def water_areas(water: Any) -> Any:
+    """The water (rivers, lakes, canals) as one (Multi)Polygon in EPSG:4326, or None.
+
+    ``water`` is a polygon, or a GeoDataFrame/GeoSeries of features. A frame with OSM tags keeps
+    the water features only — ``natural=water``, ``waterway`` riverbank/river/canal/dock,
+    any ``water=*``, ``landuse`` reservoir/basin — and a frame without those columns is taken
+    to be all water (a layer the user gave as water). Lines and points are ignored.
+    """
+    if water is None:
+        return None
+    if isinstance(water, gpd.GeoDataFrame):
+        frame = _in_storage_crs(water)
+        tagged = [c for c in ("natural", "waterway", "water", "landuse") if c in frame.columns]
+        if tagged:
+            is_water = (
+                (_tag_text(frame, "natural") == "water")
+                | np.isin(_tag_text(frame, "waterway"), list(WATER_WATERWAYS))
+                | (_tag_text(frame, "water") != "")
+                | np.isin(_tag_text(frame, "landuse"), ["reservoir", "basin"])
+            )
+            frame = frame[is_water]
+        geoms = frame.geometry.to_numpy()
+    elif isinstance(water, gpd.GeoSeries):
+        geoms = _in_storage_crs(water).to_numpy()
+    elif isinstance(water, shapely.Geometry):
+        geoms = np.array([water], dtype=object)
+    else:
+        raise GeodataError(f"water must be polygons, not {type(water).__name__}")
+    parts = np.concatenate([_polygon_parts(g) for g in geoms] or [np.zeros(0, dtype=object)])
+    parts = parts[shapely.area(parts) > 0] if len(parts) else parts
+    if not len(parts):
+        return None
+    merged = shapely.union_all(parts)
+    shapely.prepare(merged)
+    return merged
 
 
 def _faces(area: Any, lines: np.ndarray) -> np.ndarray:
@@ -436,10 +519,23 @@ def derive_outline(
     roads: gpd.GeoDataFrame | None = None,
     *,
     margin_m: float = 20.0,
-) -> shapely.Polygon:
-    """A community/street outline when none is given: covers every building (plus a margin), follows the surrounding roads where they enclose the buildings; one valid Polygon in EPSG:4326."""
+    water: Any = None,
+    single: bool = False,
+    join_m: float = _OUTLINE_JOIN_M,
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """A community/street outline when none is given, in EPSG:4326.
+
+    It covers every building plus ``margin_m`` and follows the surrounding roads where they
+    enclose the buildings. Groups of buildings stay separate parts (a MultiPolygon) where
+    water or open ground wider than ``join_m`` without buildings lies between them; nearer
+    groups are joined, never across ``water`` (polygons or OSM features, see
+    :func:`water_areas`), and the outline leaves the water out. With ``single`` the parts
+    are joined into one Polygon (a concave hull) even across water.
+    """
     if not margin_m >= 0:
         raise GeodataError(f"margin_m must not be negative, not {margin_m}")
+    if not join_m >= 0:
+        raise GeodataError(f"join_m must not be negative, not {join_m}")
     if buildings is None or len(buildings) == 0:
         raise GeodataError("cannot derive an outline: there are no buildings")
     series = _in_storage_crs(buildings.geometry)
@@ -476,19 +572,79 @@ def derive_outline(
                 pieces.extend(enclosing.tolist())
                 logger.debug("outline: %d road faces enclose buildings", len(enclosing))
     merged = shapely.union_all(np.array(pieces, dtype=object))
-    outline = _one_polygon(merged)
+    wet = water_areas(water)
+    if single:
+        outline = _one_polygon(merged)
+    else:
+        outline = _join_near_parts(merged, wet, join_m, _Frame.around(merged))
     if not shapely.covers(outline, geoms).all():  # numerical slivers: never leave a building out
-        outline = _one_polygon(shapely.union_all(np.concatenate([[outline], geoms])))
+        outline = _filled(shapely.union_all(np.concatenate([[outline], geoms])), single)
     if not outline.is_valid:
-        outline = _one_polygon(shapely.make_valid(outline))
+        outline = _filled(shapely.make_valid(outline), single)
     logger.info(
-        "outline of %d buildings: %.0f vertices", len(geoms), shapely.get_num_coordinates(outline)
+        "outline of %d buildings: %d parts, %.0f vertices",
+        len(geoms),
+        shapely.get_num_geometries(outline),
+        shapely.get_num_coordinates(outline),
     )
     return outline
 
 
+def _filled(geom: Any, single: bool) -> shapely.Polygon | shapely.MultiPolygon:
+    """One Polygon without holes (``single``), or the parts without holes, as one geometry."""
+    if single:
+        return _one_polygon(geom)
+    parts = _polygon_parts(geom)
+    shells = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+    parts = _polygon_parts(shells)
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts.tolist())
+
+
+def _join_near_parts(
+    merged: Any, water: Any, join_m: float, frame: _Frame
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """The parts of ``merged`` joined where they lie within ``join_m`` of each other on land.
+
+    Two parts are joined (by the concave hull of the pair) when the shortest line between
+    them is at most ``join_m`` long and crosses no water; the water is then cut out again,
+    and every part has its holes filled (holes of water excepted).
+    """
+    parts = _filled(merged, single=False)
+    parts = _polygon_parts(parts)
+    if len(parts) > 1 and join_m > 0:
+        local = frame.fwd(parts)
+        i, j = shapely.STRtree(local).query(local, predicate="dwithin", distance=join_m)
+        keep = i < j
+        i, j = i[keep], j[keep]
+        if len(i) and water is not None:
+            bridge = frame.inv(shapely.shortest_line(local[i], local[j]))
+            dry = ~shapely.intersects(water, bridge)
+            i, j = i[dry], j[dry]
+        groups = _connected_labels(np.zeros(len(parts), dtype=np.int64), i, j)
+        joined = []
+        for g in range(int(groups.max()) + 1):
+            members = parts[groups == g]
+            if len(members) == 1:
+                joined.append(members[0])
+            else:  # hull the parts as drawn (holes too), as for a single outline
+                joined.append(
+                    _one_polygon(shapely.intersection(merged, shapely.union_all(members)))
+                )
+        parts = np.array(joined, dtype=object)
+    outline = shapely.union_all(parts)
+    if water is not None:
+        outline = shapely.difference(outline, water)
+    pieces = _polygon_parts(outline)
+    return pieces[0] if len(pieces) == 1 else shapely.MultiPolygon(pieces.tolist())
+
+
 def _one_polygon(geom: Any) -> shapely.Polygon:
-    """Join the parts of ``geom`` into one Polygon without holes (a concave hull of its vertices)."""
+    """Join the parts of ``geom`` (or an array of polygons) into one Polygon without holes.
+
+    The parts are joined by a concave hull of their vertices.
+    """
+    if isinstance(geom, np.ndarray):
+        geom = shapely.union_all(geom)
     parts = _polygon_parts(geom)
     if len(parts) == 1:
         return shapely.Polygon(parts[0].exterior)
@@ -505,20 +661,35 @@ def _one_polygon(geom: Any) -> shapely.Polygon:
 # =========================================================================== road blocks =====
 
 
+def _water_lines(water: Any) -> np.ndarray:
+    """The shore lines of the water (EPSG:4326), to node with the roads."""
+    if water is None:
+        return np.zeros(0, dtype=object)
+    parts = shapely.get_parts(shapely.boundary(water))
+    return parts[shapely.length(parts) > 0]
+
+
 def _blocks(
     area: Any,
     lines: np.ndarray,
     min_block_m2: float,
     frame: _Frame,
     occupied: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pieces of the area, the block of each piece, and all the lines used to cut them.
+    water: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pieces of the area, the block of each piece, all the lines used to cut them, and water.
 
-    Faces of the road network; thin empty faces (between the carriageways of a dual road) are
-    split lengthwise between their neighbours; then blocks under ``min_block_m2`` join their
-    longest-shared-edge neighbour. ``occupied`` holds building footprints (EPSG:4326): a face
-    holding part of one is never treated as a strip.
+    Faces of the road network (and of the shore lines of ``water``); thin empty faces (between
+    the carriageways of a dual road) and faces of water are split lengthwise between their
+    neighbours, so a river's half goes to the block on its bank; then blocks under
+    ``min_block_m2`` join their longest-shared-edge neighbour. A piece of water is adjacent to
+    its own block only, so no block (and no cell) reaches across the water. ``occupied`` holds
+    building footprints (EPSG:4326): a face holding part of one is never treated as a strip.
+    The last array says which pieces are water.
     """
+    shores = _water_lines(water)
+    if len(shores):
+        lines = np.concatenate([lines, shores])
     faces = _faces(area, lines)
     if not len(faces):
         raise GeodataError("the area could not be split into blocks (no face inside it)")
@@ -530,41 +701,58 @@ def _blocks(
         oi, fi = shapely.STRtree(faces).query(occupied, predicate="intersects")
         overlap = shapely.area(shapely.intersection(occupied[oi], faces[fi])) > 0
         held[np.unique(fi[overlap])] = True
-    strip_lines, strips = _strips(local, i, j, length, held)
-    if len(strip_lines):
-        lines = np.concatenate([lines, frame.inv(strip_lines)])
-        pieces = _faces(area, lines)
-        pieces_local = frame.fwd(pieces)
+    wet = np.zeros(len(faces), dtype=bool)
+    if water is not None:
+        wet = shapely.contains(water, shapely.point_on_surface(faces))
+    strip_lines, strips = _strips(local, i, j, length, held, wet)
+    if strips:
+        if len(strip_lines):
+            lines = np.concatenate([lines, frame.inv(strip_lines)])
+            pieces = _faces(area, lines)
+            pieces_local = frame.fwd(pieces)
+        else:
+            pieces, pieces_local = faces, local
         points = shapely.point_on_surface(pieces_local)
         record = _locate(points, local)
+        wet = wet[record]
         for f, (tree, owner) in strips.items():
             idx = np.flatnonzero(record == f)
             if len(idx):
                 record[idx] = owner[0] if tree is None else _nearest_label(tree, points[idx], owner)
         faces, local = pieces, pieces_local
         i, j, length = _adjacency(local)
-        record = _connected_labels(record, i, j)
+    if wet.any():  # water touches its own block only: nothing joins across it
+        keep = ~((wet[i] | wet[j]) & (record[i] != record[j]))
+        i, j, length = i[keep], j[keep], length[keep]
+    record = _connected_labels(record, i, j)
     count = int(record.max()) + 1
     gi, gj, glen = _aggregate_edges(record, i, j, length)
     group_area = np.bincount(record, weights=shapely.area(local), minlength=count)
     labels = _merge_small(group_area, gi, gj, glen, min_block_m2)[record]
-    return faces, labels, lines
+    return faces, labels, lines, wet
 
 
 def _strips(
-    local: np.ndarray, i: np.ndarray, j: np.ndarray, length: np.ndarray, held: np.ndarray
+    local: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    length: np.ndarray,
+    held: np.ndarray,
+    wet: np.ndarray,
 ) -> tuple[np.ndarray, dict[int, tuple[shapely.STRtree | None, np.ndarray]]]:
-    """Lines splitting each thin empty face between its neighbours (Voronoi of their edges).
+    """Lines splitting each thin empty face, and each face of water, between its neighbours.
 
-    Returns the lines (local metres) and, per thin face, the sites along its shared edges with
-    the neighbour face each belongs to (a piece of the strip joins its nearest neighbour), or
-    no sites and the one neighbour that takes the whole strip.
+    The split is the Voronoi diagram of points along the face's shared edges. Returns the
+    lines (local metres) and, per split face, the sites along its shared edges with the
+    neighbour face each belongs to (a piece of the strip joins its nearest neighbour), or no
+    sites and the one neighbour that takes the whole strip (for water that cannot be split,
+    the neighbour with the longest shore).
     """
     area = shapely.area(local)
     perimeter = shapely.length(local)
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(perimeter > 0, 2.0 * area / perimeter, 0.0)
-    thin = (width < _STRIP_WIDTH_M) & (perimeter / 2.0 >= _STRIP_MIN_LENGTH_M) & ~held
+    thin = (((width < _STRIP_WIDTH_M) & (perimeter / 2.0 >= _STRIP_MIN_LENGTH_M)) | wet) & ~held
     if not thin.any():
         return np.zeros(0, dtype=object), {}
     nbrs = _neighbours(len(local), i, j, length)
@@ -575,6 +763,7 @@ def _strips(
         sides = sorted(g for g in nbrs[f] if not thin[g])
         if not sides:
             continue
+        longest = np.array([max(sides, key=lambda g: (nbrs[f][g], -g))])
         if len(sides) == 1:  # one solid neighbour: the whole strip joins it
             strips[f] = (None, np.array(sides))
             continue
@@ -587,10 +776,14 @@ def _strips(
         _, first = np.unique(coords, axis=0, return_index=True)
         first.sort()
         coords, owner = coords[first], np.array(sides)[owner[first]]
-        if len(np.unique(owner)) < 2 or len(coords) < 3:
-            continue
-        segments = _voronoi_edges_between(coords, owner, reach=50.0)
+        segments = (
+            _voronoi_edges_between(coords, owner, reach=50.0)
+            if len(np.unique(owner)) >= 2 and len(coords) >= 3
+            else np.zeros((0, 2, 2))
+        )
         if not len(segments):
+            if wet[f]:
+                strips[f] = (None, longest)
             continue
         cut = shapely.intersection(
             shapely.union_all(shapely.linestrings(segments)),
@@ -612,13 +805,18 @@ def road_blocks(
     min_block_m2: float = 200.0,
     barrier_highways: Collection[str] | None = None,
     buildings: gpd.GeoDataFrame | None = None,
+    water: Any = None,
 ) -> gpd.GeoDataFrame:
     """Split the area into road-bounded blocks (noded roads + area boundary, polygonized).
 
     Blocks under ``min_block_m2`` join their longest-shared-edge neighbour. Roads that do not
     bound blocks are ignored: tunnels, bridges, covered ways and, by default, the ``highway``
-    values in :data:`NON_BARRIER_HIGHWAYS` (footway, path, steps, service …);
-    ``barrier_highways`` lists the values that do bound blocks instead. Thin empty faces (the
+    values in :data:`NON_BARRIER_HIGHWAYS` (footway, path, steps, service …), ferry routes and
+    the ``railway`` values in :data:`NON_BARRIER_RAILWAYS` (see :func:`barrier_mask`); rail
+    bounds blocks. ``barrier_highways`` lists the ``highway`` values that do bound blocks
+    instead. ``water`` (polygons or OSM features, see :func:`water_areas`) bounds blocks too:
+    each piece of it goes to the block on its nearest bank, and no block reaches across it.
+    Thin empty faces (the
     space between the two carriageways of a dual road: narrower than 20 m, at least 50 m long)
     are split lengthwise between the blocks on either side, so boundaries run along the middle
     of the road; a face holding part of one of the optional ``buildings`` is never treated so.
@@ -633,7 +831,7 @@ def road_blocks(
         footprints = _in_storage_crs(buildings.geometry).to_numpy()
         footprints = footprints[~(shapely.is_missing(footprints) | shapely.is_empty(footprints))]
         occupied = shapely.make_valid(footprints)
-    faces, labels, _ = _blocks(area, lines, min_block_m2, frame, occupied)
+    faces, labels, _, _ = _blocks(area, lines, min_block_m2, frame, occupied, water_areas(water))
     count = int(labels.max()) + 1
     geoms = _dissolve(faces, labels, count)
     order = reading_order(geoms)
@@ -1531,6 +1729,7 @@ def propose_partition(
     target: int = 300,
     band: tuple[int, int] = (200, 500),
     seed: int = 0,
+    water: Any = None,
 ) -> Proposal:
     """Propose cells that tile the area, follow roads, keep buildings whole and land in the band.
 
@@ -1541,7 +1740,8 @@ def propose_partition(
     one estate (小区) stay in one cell where its households fit the band. Cells number
     ``round(households / target)`` or so, adjusted so the ``band`` (lower, upper) is reachable;
     ``seed`` makes METIS's choices repeatable (the same inputs and seed give the same cells).
-    Cells outside the band say why in ``reason``. Raises GeodataError for unusable input.
+    ``water`` (polygons, or OSM features: see :func:`water_areas`) bounds blocks like a road,
+    and no cell reaches across it. Cells outside the band say why in ``reason``. Raises GeodataError for unusable input.
     """
     lower, upper = _check_band(target, band)
     area = _as_area(area)
@@ -1552,7 +1752,9 @@ def propose_partition(
 
     # 1. road blocks, and each building's block (largest share of its footprint)
     lines = _barrier_lines(roads)
-    faces, face_block, lines = _blocks(area, lines, 200.0, frame, geoms)
+    faces, face_block, lines, face_wet = _blocks(
+        area, lines, 200.0, frame, geoms, water_areas(water)
+    )
     n_blocks = int(face_block.max()) + 1
     bi, fi, share = _overlay_pairs(geoms, faces)
     block_of_building = _largest(bi, face_block[fi], share, nb)
@@ -1594,7 +1796,8 @@ def propose_partition(
     if split_lines:
         atoms = _faces(area, np.concatenate([lines, *split_lines]))
         points = shapely.point_on_surface(atoms)
-        atom_block = face_block[_locate(points, faces)]
+        atom_face = _locate(points, faces)
+        atom_block, atom_wet = face_block[atom_face], face_wet[atom_face]
         atom_group = np.zeros(len(atoms), dtype=np.int64)
         for blk, sites in regions.items():
             idx = np.flatnonzero(atom_block == blk)
@@ -1602,10 +1805,13 @@ def propose_partition(
                 atom_group[idx] = sites.label(frame.fwd(atoms[idx]))
     else:
         atoms = faces
-        atom_block = face_block
+        atom_block, atom_wet = face_block, face_wet
         atom_group = np.zeros(len(atoms), dtype=np.int64)
     atoms_local = frame.fwd(atoms)
     ai, aj, alen = _adjacency(atoms_local)
+    if atom_wet.any():  # water touches its own block only: no cell reaches across it
+        keep = ~((atom_wet[ai] | atom_wet[aj]) & (atom_block[ai] != atom_block[aj]))
+        ai, aj, alen = ai[keep], aj[keep], alen[keep]
     # a unit is a connected run of atoms of one block part (a group's region may be in pieces)
     _, key = np.unique(np.column_stack([atom_block, atom_group]), axis=0, return_inverse=True)
     atom_unit = _connected_labels(key.reshape(-1), ai, aj)
