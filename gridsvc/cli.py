@@ -518,8 +518,9 @@ def cells_assign(
 def cells_validate(
     community: Annotated[str, typer.Argument(help="community code")],
     tolerance_m: Annotated[
-        float, typer.Option(help="ignore gaps/overlaps thinner than this")
-    ] = 1.0,
+        float,
+        typer.Option(help="also ignore gaps/overlaps thinner than this (m; 0: report all)"),
+    ] = 0.0,
     sliver_m2: Annotated[float, typer.Option(help="parts smaller than this are slivers")] = 50.0,
     geojson: Annotated[Path | None, typer.Option(help="also write the problems as GeoJSON")] = None,
 ) -> None:

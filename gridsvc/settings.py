@@ -173,6 +173,8 @@ class GeoSettings(BaseSettings):
     cell_households_min: int = 200
     cell_households_target: int = 300
     cell_households_max: int = 500
+    #: Gaps and overlaps between cells larger than this are reported by validation (m²).
+    coverage_tolerance_m2: float = Field(default=0.01, ge=0)
 
 
 class MapSettings(BaseSettings):
