@@ -137,6 +137,7 @@ _MIN_SHARED_M = 1e-6  # shared boundary length that makes two pieces adjacent
 _SPLIT_STUB_M = 0.05  # split lines overshoot their block by this much, so they are noded with it
 _ESTATE_EDGE_BONUS = 1_000  # METIS edge weight added between units of one estate
 _MIN_COMPACT_GAIN_M = 0.5  # a compactness move must shorten the cells' boundaries by this much
+_MAX_GROUPS = 5_000  # groups tried per cell pair and size in a group move (bounds the work)
 _TIE_SHARE = 0.1  # units holding this share of one building's footprint each go to one cell
 _STRIP_WIDTH_M = 20.0  # an empty face narrower than this (2·area/perimeter) is road space …
 _STRIP_MIN_LENGTH_M = 50.0  # … when it is at least this long (half its perimeter)
@@ -1405,6 +1406,76 @@ class _Cells:
             changed = True
         return changed
 
+    def _groups_toward(self, donor: int, receiver: int, size: int) -> list[tuple[int, ...]]:
+        """Connected groups of up to ``size`` nodes of ``donor`` that touch ``receiver``."""
+        inside = self.members[donor]
+        seeds = sorted(u for u in inside if any(self.label[v] == receiver for v in self.nbrs[u]))
+        found: set[tuple[int, ...]] = {(u,) for u in seeds}
+        frontier = set(found)
+        for _ in range(size - 1):
+            grown: set[tuple[int, ...]] = set()
+            for g in frontier:
+                for u in g:
+                    for v in self.nbrs[u]:
+                        if v in inside and v not in g:
+                            grown.add(tuple(sorted((*g, v))))
+                if len(grown) > _MAX_GROUPS:
+                    break
+            found |= grown
+            frontier = grown
+        return sorted(found)
+
+    def _stays_whole(self, cell: int, leaving: Collection[int], joining: Collection[int]) -> bool:
+        """Whether ``cell`` stays non-empty and contiguous when nodes leave and join it."""
+        after = (self.members[cell] - set(leaving)) | set(joining)
+        return bool(after) and len(_components(sorted(after), self.nbrs)) == 1
+
+    def group_pass(self, size: int = 3) -> bool:
+        """For each cell outside the band: the best move of a connected group of up to ``size``
+        nodes (an estate with the empty blocks beside it) to or from a neighbouring cell, or
+        swap of one node for one, that lowers the pair's band violation and keeps both
+        contiguous. Single moves cannot carry a group across; this pass can."""
+        changed = False
+        for a in self.cells():
+            if a not in self.members or self.viol(self.h[a]) == 0:
+                continue
+            touching = sorted({self.label[v] for u in self.members[a] for v in self.nbrs[u]} - {a})
+            best: tuple | None = None
+            for b in touching:
+                before = self.viol(self.h[a]) + self.viol(self.h[b])
+                for donor, receiver in ((a, b), (b, a)):
+                    for group in self._groups_toward(donor, receiver, size):
+                        w = sum(self.w[u] for u in group)
+                        if w == 0 or len(group) == len(self.members[donor]):
+                            continue
+                        after = self.viol(self.h[donor] - w) + self.viol(self.h[receiver] + w)
+                        key = (after - before, len(group), group, receiver)
+                        if (
+                            after < before
+                            and (best is None or key < best[0])
+                            and self._stays_whole(donor, group, ())
+                        ):
+                            best = (key, [(u, receiver) for u in group])
+                xs = [u for u in self.members[a] if any(self.label[v] == b for v in self.nbrs[u])]
+                ys = [u for u in self.members[b] if any(self.label[v] == a for v in self.nbrs[u])]
+                for x in sorted(xs):
+                    for y in sorted(ys):
+                        d = self.w[y] - self.w[x]
+                        after = self.viol(self.h[a] + d) + self.viol(self.h[b] - d)
+                        key = (after - before, 2, (x, y), b)
+                        if (
+                            after < before
+                            and (best is None or key < best[0])
+                            and self._stays_whole(a, [x], [y])
+                            and self._stays_whole(b, [y], [x])
+                        ):
+                            best = (key, [(x, b), (y, a)])
+            if best is not None:
+                for u, cell in best[1]:
+                    self.move(u, cell)
+                changed = True
+        return changed
+
     def compact_pass(self) -> int:
         """Moves of boundary nodes that shorten the cells' shared boundary without hurting balance."""
         moved = 0
@@ -1551,14 +1622,19 @@ def _refine(
             progress = True
         if cells.split_pass(xy, seed):
             progress = True
+        if not progress and cells.group_pass():
+            progress = True
         if not progress:
             break
     if compact:
         for _ in range(30):
             if not cells.compact_pass():
                 break
-        while cells.balance_pass():
-            pass
+        for _ in range(50):
+            while cells.balance_pass():
+                pass
+            if not cells.group_pass():
+                break
     return np.asarray(cells.label, dtype=np.int64)
 
 
