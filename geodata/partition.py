@@ -57,9 +57,11 @@ __all__ = [
     "Proposal",
     "barrier_mask",
     "derive_outline",
+    "outline_name",
     "propose_partition",
     "road_blocks",
     "water_areas",
+    "water_mask",
 ]
 
 logger = logging.getLogger(__name__)
@@ -312,6 +314,24 @@ def _barrier_lines(
     return lines[shapely.length(lines) > 0]
 
 
+#: Tag columns that say whether an OSM feature is water.
+WATER_TAGS: tuple[str, ...] = ("natural", "waterway", "water", "landuse")
+
+
+def water_mask(features: gpd.GeoDataFrame) -> np.ndarray:
+    """Which features are water: ``natural=water``, ``waterway`` riverbank/river/canal/dock/
+    stream, any ``water=*``, ``landuse`` reservoir/basin; all of them when the frame has none
+    of these tag columns (a layer given as water)."""
+    if not any(c in features.columns for c in WATER_TAGS):
+        return np.ones(len(features), dtype=bool)
+    return (
+        (_tag_text(features, "natural") == "water")
+        | np.isin(_tag_text(features, "waterway"), list(WATER_WATERWAYS))
+        | (_tag_text(features, "water") != "")
+        | np.isin(_tag_text(features, "landuse"), ["reservoir", "basin"])
+    )
+
+
 def water_areas(water: Any) -> Any:
     """The water (rivers, lakes, canals) as one (Multi)Polygon in EPSG:4326, or None.
 
@@ -324,16 +344,7 @@ def water_areas(water: Any) -> Any:
         return None
     if isinstance(water, gpd.GeoDataFrame):
         frame = _in_storage_crs(water)
-        tagged = [c for c in ("natural", "waterway", "water", "landuse") if c in frame.columns]
-        if tagged:
-            is_water = (
-                (_tag_text(frame, "natural") == "water")
-                | np.isin(_tag_text(frame, "waterway"), list(WATER_WATERWAYS))
-                | (_tag_text(frame, "water") != "")
-                | np.isin(_tag_text(frame, "landuse"), ["reservoir", "basin"])
-            )
-            frame = frame[is_water]
-        geoms = frame.geometry.to_numpy()
+        geoms = frame.geometry.to_numpy()[water_mask(frame)]
     elif isinstance(water, gpd.GeoSeries):
         geoms = _in_storage_crs(water).to_numpy()
     elif isinstance(water, shapely.Geometry):
@@ -589,6 +600,18 @@ def derive_outline(
         shapely.get_num_coordinates(outline),
     )
     return outline
+
+
+def outline_name(buildings: gpd.GeoDataFrame, fallback: str) -> str:
+    """A name for a derived outline: the buildings' commonest ``addr:street`` (or
+    ``addr:suburb``) + 社区, else ``fallback`` (say, the file's name) — never just "outline"."""
+    for column in ("addr:suburb", "addr:street"):
+        if column in buildings.columns:
+            values = buildings[column].dropna().astype(str).str.strip()
+            values = values[values != ""]
+            if len(values):
+                return f"{values.value_counts().sort_index().idxmax()}社区"
+    return fallback
 
 
 def _filled(geom: Any, single: bool) -> shapely.Polygon | shapely.MultiPolygon:

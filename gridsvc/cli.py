@@ -474,6 +474,27 @@ def import_roads(
     _run_import(lambda s: run(s, result, source=name), commit)
 
 
+@import_app.command("water")
+def import_water(
+    path: FileArg,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+    source: SourceOpt = None,
+    all_water: Annotated[
+        bool, typer.Option("--all-water", help="every polygon of the file is water (no tags)")
+    ] = False,
+) -> None:
+    """Import water areas (OSM natural=water, waterway=riverbank …, or with --all-water a
+    layer of water polygons); proposed cells never reach across them."""
+    from gridsvc.services.water import import_water as run
+
+    result = _read(path, datum, layer, encoding, kind="polygon")
+    name = source or ("osm-water" if path.suffix in (".osm", ".xml") else path.stem)
+    _run_import(lambda s: run(s, result, source=name, all_water=all_water), commit)
+
+
 @import_app.command("incidents")
 def import_incidents(
     path: FileArg,
@@ -637,13 +658,26 @@ def outline(
     output: Annotated[Path, typer.Option("-o", help="where to write the outline (GeoJSON)")],
     roads: Annotated[Path | None, typer.Option(help="road centre lines it may follow")] = None,
     margin_m: Annotated[float, typer.Option(help="margin around the buildings (m)")] = 20.0,
+    water: Annotated[
+        Path | None, typer.Option(help="water areas the outline leaves out and never crosses")
+    ] = None,
+    single: Annotated[
+        bool, typer.Option("--single", help="one polygon, joined even across water")
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="its name (default: the buildings' commonest street + 社区, or the file)"
+        ),
+    ] = None,
     datum: DatumOpt = Datum.WGS84,
 ) -> None:
-    """Derive a community or street outline from buildings (and roads) when none is given;
-    import the result with `gridsvc import communities`."""
+    """Derive a community or street outline from buildings (and roads) when none is given:
+    separate parts where water or open ground lies between groups of buildings. Import the
+    result with `gridsvc import communities`."""
     import geopandas as gpd
 
-    from geodata.partition import derive_outline
+    from geodata.partition import derive_outline, outline_name
 
     b = _read(path=buildings, datum=datum, layer=None, encoding=None, osm_filter={"building": None})
     r = (
@@ -651,9 +685,17 @@ def outline(
         if roads
         else None
     )
-    polygon = derive_outline(b.gdf, r.gdf if r else None, margin_m=margin_m)
-    gpd.GeoDataFrame({"name": [output.stem]}, geometry=[polygon], crs=4326).to_file(output)
-    console.print(f"outline of {len(b.gdf)} buildings written to {output}")
+    w = _read(water, datum, None, None, kind="polygon") if water else None
+    polygon = derive_outline(
+        b.gdf, r.gdf if r else None, margin_m=margin_m, water=w.gdf if w else None, single=single
+    )
+    fallback = buildings.parent.name if buildings.stem.lower() == "buildings" else buildings.stem
+    label = name or outline_name(b.gdf, fallback)
+    gpd.GeoDataFrame({"name": [label]}, geometry=[polygon], crs=4326).to_file(output)
+    parts = len(getattr(polygon, "geoms", [polygon]))
+    console.print(
+        f"{label}: outline of {len(b.gdf)} buildings in {parts} part(s) written to {output}"
+    )
 
 
 @cells_app.command("history")

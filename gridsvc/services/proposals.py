@@ -16,6 +16,9 @@ from gridsvc.errors import InvalidInput
 from gridsvc.models import Building, Community, Road
 from gridsvc.repositories.areas import CommunityRef
 from gridsvc.repositories.cells import community_geometry
+from gridsvc.services.water import community_water
+
+_BARRIER_TAGS = ("railway", "route", "tunnel", "bridge", "covered")
 
 
 def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
@@ -24,11 +27,11 @@ def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
         .join(Community, func.ST_Intersects(Community.geom, Road.geom))
         .where(Community.id == community_id)
     ).all()
+    # the tags geodata.partition.barrier_mask reads: ferries and tunnels are no barrier, rail is
     return gpd.GeoDataFrame(
         {
             "highway": [r[0] for r in rows],
-            "tunnel": [(r[1] or {}).get("tunnel") for r in rows],
-            "bridge": [(r[1] or {}).get("bridge") for r in rows],
+            **{tag: [(r[1] or {}).get(tag) for r in rows] for tag in _BARRIER_TAGS},
         },
         geometry=[to_shape(r[2]) for r in rows],
         crs=4326,
@@ -70,6 +73,7 @@ def propose_for_community(
         target=target,
         band=band,
         seed=seed,
+        water=community_water(session, community.id),
     )
     cells = proposal.cells.drop(columns=[c for c in ("cell_index",) if c in proposal.cells])
     collection = json.loads(cells.to_json(drop_id=True, to_wgs84=True))
