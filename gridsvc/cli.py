@@ -652,6 +652,9 @@ def cells_propose(
             _fail(exc.detail)
 
 
+_GENERIC_STEMS = frozenset({"outline", "boundary", "area", "output", "buildings", "out"})
+
+
 @app.command("outline")
 def outline(
     buildings: Annotated[Path, typer.Argument(help="building footprints (any supported format)")],
@@ -689,8 +692,13 @@ def outline(
     polygon = derive_outline(
         b.gdf, r.gdf if r else None, margin_m=margin_m, water=w.gdf if w else None, single=single
     )
-    fallback = buildings.parent.name if buildings.stem.lower() == "buildings" else buildings.stem
-    label = name or outline_name(b.gdf, fallback)
+    # the output file's name, unless it says nothing ("outline"): then the buildings' street
+    label = name or output.stem
+    if not name and output.stem.lower() in _GENERIC_STEMS:
+        fallback = (
+            buildings.parent.name if buildings.stem.lower() in _GENERIC_STEMS else buildings.stem
+        )
+        label = outline_name(b.gdf, fallback)
     gpd.GeoDataFrame({"name": [label]}, geometry=[polygon], crs=4326).to_file(output)
     parts = len(getattr(polygon, "geoms", [polygon]))
     console.print(
