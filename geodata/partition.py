@@ -159,13 +159,19 @@ class Proposal:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """Counts, min/max/mean households, share of cells in the band and mean compactness."""
+        """Counts, min/max/mean households, share of cells in the band and mean compactness.
+
+        ``share_in_band_divisible`` leaves out the cells that are one building (or one unit
+        kept whole, such as an estate) above the band on its own: no partition can fix those.
+        """
         cells = self.cells
         n = len(cells)
         hh = cells["households"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
         pp = cells["polsby_popper"].to_numpy(dtype=float) if n else np.zeros(0)
         in_band = int(cells["in_band"].sum()) if n else 0
         reasons = cells.loc[~cells["in_band"], "reason"].value_counts() if n else pd.Series()
+        # cells that are one building, or one unit kept whole, above the band on its own
+        whole = int(cells["reason"].isin([REASONS["building"], REASONS["block"]]).sum()) if n else 0
         return {
             "cells": n,
             "households": int(hh.sum()),
@@ -177,6 +183,7 @@ class Proposal:
             "mean_households": float(hh.mean()) if n else 0.0,
             "in_band": in_band,
             "share_in_band": in_band / n if n else 0.0,
+            "share_in_band_divisible": in_band / (n - whole) if n > whole else 1.0,
             "mean_polsby_popper": float(pp.mean()) if n else 0.0,
             "min_polsby_popper": float(pp.min()) if n else 0.0,
             "out_of_band_reasons": {str(k): int(v) for k, v in reasons.items()},
@@ -1829,6 +1836,7 @@ def propose_partition(
     band: tuple[int, int] = (200, 500),
     seed: int = 0,
     water: Any = None,
+    current: Any = None,
 ) -> Proposal:
     """Propose cells that tile the area, follow roads, keep buildings whole and land in the band.
 
@@ -1840,7 +1848,10 @@ def propose_partition(
     ``round(households / target)`` or so, adjusted so the ``band`` (lower, upper) is reachable;
     ``seed`` makes METIS's choices repeatable (the same inputs and seed give the same cells).
     ``water`` (polygons, or OSM features: see :func:`water_areas`) bounds blocks like a road,
-    and no cell reaches across it. Cells outside the band say why in ``reason``. Raises GeodataError for unusable input.
+    and no cell reaches across it. With ``current`` (today's cells: a GeoSeries or
+    GeoDataFrame in EPSG:4326) the proposal starts from them and only moves what the band and
+    contiguity require (stickiness), instead of partitioning afresh. Cells outside the band
+    say why in ``reason``. Raises GeodataError for unusable input.
     """
     lower, upper = _check_band(target, band)
     area = _as_area(area)
@@ -1960,7 +1971,14 @@ def propose_partition(
         )
         / np.maximum(node_area, 1e-12)[:, None]
     )
-    part = _partition_graph(nbrs, node_hh, edge_weight, node_xy, target, (lower, upper), seed)
+    if current is None:
+        part = _partition_graph(nbrs, node_hh, edge_weight, node_xy, target, (lower, upper), seed)
+    else:
+        start = _current_labels(current, atoms, atom_area, node_of_atom, n_nodes)
+        part = _Partition(
+            _refine(start, nbrs, node_hh, node_xy, (lower, upper), seed, compact=False),
+            [c[0] for c in _components(range(n_nodes), nbrs) if node_hh[c].sum() < lower],
+        )
     label = part.label
     # A building goes to the cell holding the largest share of its footprint, which for a
     # building over several nodes depends on the cells: re-weigh the nodes and rebalance.
@@ -2003,6 +2021,24 @@ def propose_partition(
     proposal = Proposal(cells, building_cell, int(target), (lower, upper), warnings)
     logger.info("proposal: %s", {k: v for k, v in proposal.summary().items() if k != "band"})
     return proposal
+
+
+def _current_labels(
+    current: Any, atoms: np.ndarray, atom_area: np.ndarray, node_of_atom: np.ndarray, n: int
+) -> np.ndarray:
+    """Each node's cell today: the current cell holding most of its area (nearest if none)."""
+    if isinstance(current, gpd.GeoDataFrame | gpd.GeoSeries):
+        series = _in_storage_crs(
+            current.geometry if isinstance(current, gpd.GeoDataFrame) else current
+        )
+        geoms = series.to_numpy()
+    else:
+        geoms = np.asarray(current, dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(geoms):
+        raise GeodataError("the current cells have no geometry")
+    cell_of_atom = _locate(shapely.point_on_surface(atoms), shapely.make_valid(geoms))
+    return _largest(node_of_atom, cell_of_atom, atom_area, n)
 
 
 def _cell_table(

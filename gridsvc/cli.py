@@ -587,8 +587,13 @@ def cells_propose(
     output: Annotated[Path | None, typer.Option("-o", help="write the proposal as GeoJSON")] = None,
     commit: Annotated[bool, typer.Option("--commit", help="replace the cells by it")] = False,
     reason: Annotated[str | None, typer.Option(help="why (required with --commit)")] = None,
+    keep_current: Annotated[
+        bool,
+        typer.Option("--keep-current", help="start from today's cells; move only what must move"),
+    ] = False,
 ) -> None:
-    """Propose a balanced partition (自动划格) that follows roads and keeps estates together."""
+    """Propose a balanced partition (自动划格) that follows roads, keeps estates together and
+    never reaches across water (see `gridsvc import water`)."""
     from sqlalchemy import text
 
     from gridsvc.repositories.areas import get_community
@@ -602,7 +607,11 @@ def cells_propose(
             ref = get_community(session, community)
             with console.status("partitioning …"):
                 proposal = propose_for_community(
-                    session, ref, target=target, band=(band_min, band_max)
+                    session,
+                    ref,
+                    target=target,
+                    band=(band_min, band_max),
+                    keep_current=keep_current,
                 )
             table = Table(
                 "#",

@@ -131,5 +131,10 @@ def proposal(
     from gridsvc.services.proposals import propose_for_community
 
     return propose_for_community(
-        session, community, target=body.target, band=(body.band_min, body.band_max), seed=body.seed
+        session,
+        community,
+        target=body.target,
+        band=(body.band_min, body.band_max),
+        seed=body.seed,
+        keep_current=body.keep_current,
     )

@@ -15,7 +15,7 @@ from geodata.partition import propose_partition
 from gridsvc.errors import InvalidInput
 from gridsvc.models import Building, Community, Road
 from gridsvc.repositories.areas import CommunityRef
-from gridsvc.repositories.cells import community_geometry
+from gridsvc.repositories.cells import community_cells_frame, community_geometry
 from gridsvc.services.water import community_water
 
 _BARRIER_TAGS = ("railway", "route", "tunnel", "bridge", "covered")
@@ -55,10 +55,26 @@ def _buildings(session: Session, community_id: int) -> gpd.GeoDataFrame:
     ).set_index("id", drop=False)
 
 
+def _current_cells(session: Session, community_id: int) -> gpd.GeoSeries | None:
+    """Today's general cells of the community, or None when it has none."""
+    cells = community_cells_frame(session, community_id)
+    return None if cells.empty else cells.geometry
+
+
 def propose_for_community(
-    session: Session, community: CommunityRef, *, target: int, band: tuple[int, int], seed: int = 0
+    session: Session,
+    community: CommunityRef,
+    *,
+    target: int,
+    band: tuple[int, int],
+    seed: int = 0,
+    keep_current: bool = False,
 ) -> dict[str, Any]:
-    """A proposal as a FeatureCollection with a summary; nothing is written."""
+    """A proposal as a FeatureCollection with a summary; nothing is written.
+
+    With ``keep_current`` it starts from the community's cells of today and moves only what
+    the band and contiguity require (none today: a fresh partition).
+    """
     if band[0] >= band[1] or not band[0] <= target <= band[1]:
         raise InvalidInput(f"the target {target} must lie inside the band {band[0]}–{band[1]}")
     buildings = _buildings(session, community.id)
@@ -74,6 +90,7 @@ def propose_for_community(
         band=band,
         seed=seed,
         water=community_water(session, community.id),
+        current=_current_cells(session, community.id) if keep_current else None,
     )
     cells = proposal.cells.drop(columns=[c for c in ("cell_index",) if c in proposal.cells])
     collection = json.loads(cells.to_json(drop_id=True, to_wgs84=True))

@@ -79,3 +79,13 @@ def test_committed_proposal_tiles_exactly_as_previewed(
     assert counts["gap"] == 0 and counts["overlap"] == 0 and counts["outside"] == 0, [
         p.detail for p in report.problems if p.kind in ("gap", "overlap", "outside")
     ]
+    # re-proposing with keep_current sticks to the committed cells: nothing changed, nothing moves
+    r = client.post(
+        f"/api/v1/communities/{COMMUNITY}/proposal",
+        headers=rc.headers,
+        json={"target": 300, "band_min": 200, "band_max": 500, "seed": 7, "keep_current": True},
+    )
+    assert r.status_code == 200, r.text
+    again = [shapely.geometry.shape(f["geometry"]) for f in r.json()["features"]]
+    assert len(again) == len(previewed)
+    assert all(any(a.equals(b) for b in geoms) for a in again)
