@@ -589,6 +589,27 @@ def import_roads(
     )
 
 
+@import_app.command("water")
+def import_water(
+    path: FileArg,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+    source: SourceOpt = None,
+    all_water: Annotated[
+        bool, typer.Option("--all-water", help="every polygon of the file is water (no tags)")
+    ] = False,
+) -> None:
+    """Import water areas (OSM natural=water, waterway=riverbank …, or with --all-water a
+    layer of water polygons); proposed cells never reach across them."""
+    from gridsvc.services.water import import_water as run
+
+    result = _read(path, datum, layer, encoding, kind="polygon")
+    name = source or ("osm-water" if path.suffix in (".osm", ".xml") else path.stem)
+    _run_import(lambda s: run(s, result, source=name, all_water=all_water), commit)
+
+
 @import_app.command("incidents")
 def import_incidents(
     path: FileArg,
@@ -633,8 +654,9 @@ def cells_assign(
 def cells_validate(
     community: Annotated[str, typer.Argument(help="community code")],
     tolerance_m: Annotated[
-        float, typer.Option(help="ignore gaps/overlaps thinner than this")
-    ] = 1.0,
+        float,
+        typer.Option(help="also ignore gaps/overlaps thinner than this (m; 0: report all)"),
+    ] = 0.0,
     sliver_m2: Annotated[float, typer.Option(help="parts smaller than this are slivers")] = 50.0,
     geojson: Annotated[Path | None, typer.Option(help="also write the problems as GeoJSON")] = None,
 ) -> None:
@@ -680,8 +702,13 @@ def cells_propose(
     output: Annotated[Path | None, typer.Option("-o", help="write the proposal as GeoJSON")] = None,
     commit: Annotated[bool, typer.Option("--commit", help="replace the cells by it")] = False,
     reason: Annotated[str | None, typer.Option(help="why (required with --commit)")] = None,
+    keep_current: Annotated[
+        bool,
+        typer.Option("--keep-current", help="start from today's cells; move only what must move"),
+    ] = False,
 ) -> None:
-    """Propose a balanced partition (自动划格) that follows roads and keeps estates together."""
+    """Propose a balanced partition (自动划格) that follows roads, keeps estates together and
+    never reaches across water (see `gridsvc import water`)."""
     from sqlalchemy import text
 
     from gridsvc.repositories.areas import get_community
@@ -695,7 +722,11 @@ def cells_propose(
             ref = get_community(session, community)
             with console.status("partitioning …"):
                 proposal = propose_for_community(
-                    session, ref, target=target, band=(band_min, band_max)
+                    session,
+                    ref,
+                    target=target,
+                    band=(band_min, band_max),
+                    keep_current=keep_current,
                 )
             table = Table(
                 "#",
@@ -745,19 +776,35 @@ def cells_propose(
             _fail(exc.detail)
 
 
+_GENERIC_STEMS = frozenset({"outline", "boundary", "area", "output", "buildings", "out"})
+
+
 @app.command("outline")
 def outline(
     buildings: Annotated[Path, typer.Argument(help="building footprints (any supported format)")],
     output: Annotated[Path, typer.Option("-o", help="where to write the outline (GeoJSON)")],
     roads: Annotated[Path | None, typer.Option(help="road centre lines it may follow")] = None,
     margin_m: Annotated[float, typer.Option(help="margin around the buildings (m)")] = 20.0,
+    water: Annotated[
+        Path | None, typer.Option(help="water areas the outline leaves out and never crosses")
+    ] = None,
+    single: Annotated[
+        bool, typer.Option("--single", help="one polygon, joined even across water")
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="its name (default: the buildings' commonest street + 社区, or the file)"
+        ),
+    ] = None,
     datum: DatumOpt = Datum.WGS84,
 ) -> None:
-    """Derive a community or street outline from buildings (and roads) when none is given;
-    import the result with `gridsvc import communities`."""
+    """Derive a community or street outline from buildings (and roads) when none is given:
+    separate parts where water or open ground lies between groups of buildings. Import the
+    result with `gridsvc import communities`."""
     import geopandas as gpd
 
-    from geodata.partition import derive_outline
+    from geodata.partition import derive_outline, outline_name
 
     b = _read(path=buildings, datum=datum, layer=None, encoding=None, osm_filter={"building": None})
     r = (
@@ -765,9 +812,22 @@ def outline(
         if roads
         else None
     )
-    polygon = derive_outline(b.gdf, r.gdf if r else None, margin_m=margin_m)
-    gpd.GeoDataFrame({"name": [output.stem]}, geometry=[polygon], crs=4326).to_file(output)
-    console.print(f"outline of {len(b.gdf)} buildings written to {output}")
+    w = _read(water, datum, None, None, kind="polygon") if water else None
+    polygon = derive_outline(
+        b.gdf, r.gdf if r else None, margin_m=margin_m, water=w.gdf if w else None, single=single
+    )
+    # the output file's name, unless it says nothing ("outline"): then the buildings' street
+    label = name or output.stem
+    if not name and output.stem.lower() in _GENERIC_STEMS:
+        fallback = (
+            buildings.parent.name if buildings.stem.lower() in _GENERIC_STEMS else buildings.stem
+        )
+        label = outline_name(b.gdf, fallback)
+    gpd.GeoDataFrame({"name": [label]}, geometry=[polygon], crs=4326).to_file(output)
+    parts = len(getattr(polygon, "geoms", [polygon]))
+    console.print(
+        f"{label}: outline of {len(b.gdf)} buildings in {parts} part(s) written to {output}"
+    )
 
 
 @cells_app.command("history")

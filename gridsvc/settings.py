@@ -191,6 +191,8 @@ class GeoSettings(BaseSettings):
     zero_households_max_share: float = Field(default=0.5, gt=0, le=1)
     #: Share of roads without a class above which an import warns and a proposal refuses.
     unclassified_roads_max_share: float = Field(default=0.5, gt=0, le=1)
+    #: Gaps and overlaps between cells larger than this are reported by validation (m²).
+    coverage_tolerance_m2: float = Field(default=0.01, ge=0)
 
 
 class MapSettings(BaseSettings):

@@ -1,6 +1,6 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from gridsvc.models.areas import Community, District, Estate, Road, Street
+from gridsvc.models.areas import Community, District, Estate, Road, Street, Water
 from gridsvc.models.audit import AuditEvent
 from gridsvc.models.cells import Cell, CellChange, CellLineage, CellVersion
 from gridsvc.models.housing import Building, Household, Person, VolunteerTeam
@@ -56,4 +56,5 @@ __all__ = [
     "User",
     "Visit",
     "VolunteerTeam",
+    "Water",
 ]

@@ -16,8 +16,11 @@ from geodata.schema import household_basis_problem, road_class_problem
 from gridsvc.errors import InvalidInput
 from gridsvc.models import Building, Community, Road
 from gridsvc.repositories.areas import CommunityRef
-from gridsvc.repositories.cells import community_geometry
+from gridsvc.repositories.cells import community_cells_frame, community_geometry
+from gridsvc.services.water import community_water
 from gridsvc.settings import get_settings
+
+_BARRIER_TAGS = ("railway", "route", "tunnel", "bridge", "covered")
 
 
 def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
@@ -26,11 +29,11 @@ def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
         .join(Community, func.ST_Intersects(Community.geom, Road.geom))
         .where(Community.id == community_id)
     ).all()
+    # the tags geodata.partition.barrier_mask reads: ferries and tunnels are no barrier, rail is
     return gpd.GeoDataFrame(
         {
             "highway": [r[0] for r in rows],
-            "tunnel": [(r[1] or {}).get("tunnel") for r in rows],
-            "bridge": [(r[1] or {}).get("bridge") for r in rows],
+            **{tag: [(r[1] or {}).get(tag) for r in rows] for tag in _BARRIER_TAGS},
         },
         geometry=[to_shape(r[2]) for r in rows],
         crs=4326,
@@ -57,10 +60,26 @@ def _buildings(session: Session, community_id: int) -> gpd.GeoDataFrame:
     ).set_index("id", drop=False)
 
 
+def _current_cells(session: Session, community_id: int) -> gpd.GeoSeries | None:
+    """Today's general cells of the community, or None when it has none."""
+    cells = community_cells_frame(session, community_id)
+    return None if cells.empty else cells.geometry
+
+
 def propose_for_community(
-    session: Session, community: CommunityRef, *, target: int, band: tuple[int, int], seed: int = 0
+    session: Session,
+    community: CommunityRef,
+    *,
+    target: int,
+    band: tuple[int, int],
+    seed: int = 0,
+    keep_current: bool = False,
 ) -> dict[str, Any]:
-    """A proposal as a FeatureCollection with a summary; nothing is written."""
+    """A proposal as a FeatureCollection with a summary; nothing is written.
+
+    With ``keep_current`` it starts from the community's cells of today and moves only what
+    the band and contiguity require (none today: a fresh partition).
+    """
     if band[0] >= band[1] or not band[0] <= target <= band[1]:
         raise InvalidInput(f"the target {target} must lie inside the band {band[0]}–{band[1]}")
     buildings = _buildings(session, community.id)
@@ -90,6 +109,8 @@ def propose_for_community(
         target=target,
         band=band,
         seed=seed,
+        water=community_water(session, community.id),
+        current=_current_cells(session, community.id) if keep_current else None,
     )
     cells = proposal.cells.drop(columns=[c for c in ("cell_index",) if c in proposal.cells])
     collection = json.loads(cells.to_json(drop_id=True, to_wgs84=True))

@@ -28,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from geodata.coverage import clean_coverage
 from geodata.crs import area_m2
 from geodata.errors import GeodataError
 from geodata.limits import check_coordinates
@@ -358,10 +359,11 @@ def plan_proposal(session: Session, community: CommunityRef, cells_gdf: gpd.GeoD
     current = _cells(session, community)
     edits = [CellEdit(int(i), None) for i in current["id"]]
     tree = shapely.STRtree(np.asarray(current.geometry.values))
-    for geom in cells_gdf.geometry:
-        geom = _single(
-            _clean(_check_input_geometry(geom, area).intersection(area)), "a proposed cell"
-        )
+    # Cleaned as one coverage, not cell by cell: shared edges keep their common vertices, so
+    # the committed cells tile exactly as previewed.
+    checked = [_check_input_geometry(geom, area) for geom in cells_gdf.geometry]
+    for geom in clean_coverage(checked, area):
+        geom = _single(geom, "a proposed cell")
         idx = tree.query(geom, predicate="intersects")
         parents = tuple(
             int(current.iloc[i]["id"])

@@ -16,12 +16,15 @@ def validate_community(
     session: Session,
     community: CommunityRef,
     *,
-    tolerance_m: float = 1.0,
+    tolerance_m: float = 0.0,
     sliver_m2: float = 50.0,
     band: tuple[int, int] | None = None,
     cells: gpd.GeoDataFrame | None = None,
 ) -> CoverageReport:
     """The coverage report of the community's current general cells (band from settings).
+
+    Every gap or overlap above the ``coverage_tolerance_m2`` setting is reported;
+    ``tolerance_m`` > 0 also ignores those narrower than that everywhere.
 
     `cells` may pass the community's cells when the caller has just read them.
     """
@@ -47,4 +50,5 @@ def validate_community(
         tolerance_m=tolerance_m,
         sliver_m2=sliver_m2,
         band=band or (geo.cell_households_min, geo.cell_households_max),
+        min_area_m2=geo.coverage_tolerance_m2,
     )
