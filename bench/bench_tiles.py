@@ -107,9 +107,9 @@ async def _reference(url: str, statements: list[tuple[str, list[Any]]]) -> list[
 
 def main() -> None:
     """Build the city, time every tile of street 1, print the table."""
+    from gridsvc.auth.principal import Principal
     from gridsvc.repositories import tiles as repo
     from gridsvc.services import tiles as svc
-    from gridsvc.services.access import Principal
     from gridsvc.services.users import ScopeSpec, create_user
 
     print(machine())

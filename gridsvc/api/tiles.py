@@ -14,7 +14,9 @@ from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from gridsvc.api.deps import CurrentUser, SessionDep
+from gridsvc.auth.policy import require
 from gridsvc.errors import NotFound
+from gridsvc.ogc import links as ogc_links
 from gridsvc.repositories.layers import OSM_ATTRIBUTION
 from gridsvc.schemas.tiles import (
     GeospatialData,
@@ -30,7 +32,6 @@ from gridsvc.schemas.tiles import (
     VectorLayer,
 )
 from gridsvc.services import tiles as svc
-from gridsvc.services.permissions import require
 from gridsvc.settings import get_settings
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -55,6 +56,31 @@ TILES_CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
     "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
+
+# The OGC API's landing page, conformance and collections list these tiles too.
+ogc_links.EXTRA_CONFORMANCE.extend(TILES_CONFORMANCE)
+ogc_links.EXTRA_LANDING_LINKS.append(
+    {
+        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+        "href": "/tileMatrixSets",
+        "type": "application/json",
+        "title": "瓦片矩阵集",
+    }
+)
+ogc_links.EXTRA_COLLECTION_LINKS.append(
+    lambda collection: (
+        [
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "href": f"/collections/{collection}/tiles",
+                "type": "application/json",
+                "title": "矢量瓦片",
+            }
+        ]
+        if collection in svc.LAYERS
+        else []
+    )
+)
 
 Layer = Annotated[
     str, PathParam(max_length=16, description="cells, buildings, incidents, volunteers 或 all")

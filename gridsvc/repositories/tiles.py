@@ -32,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
+from gridsvc.auth.policy import scope_filter
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import HOUSEHOLD_FLAGS, INCIDENT_OPEN_STATUSES
 from gridsvc.models import (
     Building,
@@ -45,7 +47,6 @@ from gridsvc.models import (
     VolunteerTeam,
 )
 from gridsvc.repositories.incidents import incident_scope, overdue_condition
-from gridsvc.services.access import Principal, scope_filter
 
 #: Tile grid resolution and the buffer (in tile units) kept around the tile for clipping.
 EXTENT = 4096

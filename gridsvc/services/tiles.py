@@ -24,11 +24,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.masking import sees_personal_data
+from gridsvc.auth.policy import require
+from gridsvc.auth.principal import Principal
 from gridsvc.db.engine import read_only
 from gridsvc.errors import InvalidInput, NotFound
 from gridsvc.repositories import tiles as repo
-from gridsvc.services.access import Principal, sees_personal_data
-from gridsvc.services.permissions import require
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.principal import Principal
 from gridsvc.services import tiles
-from gridsvc.services.access import Principal
 from tests.gridsvc.test_query_plans import ADMIN, City, city, explained  # noqa: F401 (fixture)
 
 

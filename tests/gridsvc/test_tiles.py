@@ -304,6 +304,17 @@ def test_ogc_tiles_and_tilejson(client: TestClient, place: Place) -> None:
     staff = client.get("/api/v1/tiles/buildings.json", headers=place.headers["street1"]).json()
     assert staff["vector_layers"][0]["fields"]["low_income"] == "Number"
 
+    # The OGC API – Features side declares and links the tiles.
+    conforms = client.get("/ogc/conformance", headers=h).json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in conforms
+    landing = client.get("/ogc", headers=h).json()["links"]
+    assert any(link["href"].endswith("/ogc/tileMatrixSets") for link in landing)
+    collection = client.get("/ogc/collections/buildings", headers=h).json()["links"]
+    tilesets = [link["href"] for link in collection if link["rel"].endswith("tilesets-vector")]
+    assert len(tilesets) == 1 and tilesets[0].endswith("/ogc/collections/buildings/tiles")
+    households = client.get("/ogc/collections/households", headers=h).json()["links"]
+    assert not [link for link in households if link["rel"].endswith("tilesets-vector")]
+
 
 def test_street_page_draws_buildings_from_tiles_above_the_threshold(
     client: TestClient, place: Place, monkeypatch: pytest.MonkeyPatch
