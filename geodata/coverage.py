@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -137,7 +137,7 @@ class CoverageReport:
             geoms = shapely.transform(geoms, lambda xy: np.round(xy, 7))
             texts = shapely.to_geojson(geoms)
         else:
-            texts = []
+            texts = np.array([], dtype=str)
         features = [
             {"type": "Feature", "geometry": json.loads(text), "properties": p.as_dict()}
             for p, text in zip(located, texts, strict=True)
@@ -229,7 +229,7 @@ def _grouped(parts: np.ndarray, index: np.ndarray) -> dict[int, tuple[BaseGeomet
     out: dict[int, tuple[BaseGeometry, float]] = {}
     for row, run in _runs(index):
         geom = parts[run][0] if run.stop - run.start == 1 else shapely.multipolygons(parts[run])
-        out[row] = (geom, float(areas[run].sum()))
+        out[row] = (cast(BaseGeometry, geom), float(areas[run].sum()))
     return out
 
 
@@ -323,23 +323,23 @@ def _cell_geometries(geoms: np.ndarray, codes: np.ndarray, out: _Collector) -> n
         fixed[invalid] = shapely.make_valid(
             fixed[invalid], method="structure", keep_collapsed=False
         )
-        for i, reason in zip(invalid, reasons, strict=True):
+        for k, reason in zip(invalid, reasons, strict=True):
             where = _invalid_location(str(reason))
             out.add(
                 "invalid_geometry",
-                (codes[i],),
-                f"invalid geometry: {codes[i]}: {reason}",
-                geometry=where if where is not None else geoms[i],
+                (codes[k],),
+                f"invalid geometry: {codes[k]}: {reason}",
+                geometry=where if where is not None else geoms[k],
             )
         reported.update(invalid.tolist())
     odd = np.flatnonzero(~np.isin(shapely.get_type_id(fixed), (_POLYGON, _MULTIPOLYGON)))
-    for i in odd:
-        if i not in reported:
-            name = _TYPE_NAMES.get(int(shapely.get_type_id(fixed[i])), "geometry")
-            detail = f"invalid geometry: {codes[i]} is a {name}, not a polygon"
-            out.add("invalid_geometry", (codes[i],), detail, geometry=geoms[i])
-        parts, _ = _polygon_parts(fixed[i])
-        fixed[i] = shapely.union_all(parts) if len(parts) else _EMPTY
+    for j in odd:
+        if j not in reported:
+            name = _TYPE_NAMES.get(int(shapely.get_type_id(fixed[j])), "geometry")
+            detail = f"invalid geometry: {codes[j]} is a {name}, not a polygon"
+            out.add("invalid_geometry", (codes[j],), detail, geometry=geoms[j])
+        parts, _ = _polygon_parts(fixed[j])
+        fixed[j] = shapely.union_all(parts) if len(parts) else _EMPTY
     return fixed
 
 
@@ -367,7 +367,7 @@ def _check_parts(
             f"of {sizes} m² (below {sliver_m2:g} m²)"
         )
         geom = small_parts[run][0] if count == 1 else shapely.multipolygons(small_parts[run])
-        out.add_metric("sliver", (codes[i],), detail, geom, total)
+        out.add_metric("sliver", (codes[i],), detail, cast(BaseGeometry, geom), total)
     cell_area = np.bincount(index, weights=areas, minlength=len(cells_m))
     several = ~small & (n_main[index] > 1)
     main_areas, main_index = areas[several], index[several]
@@ -484,7 +484,10 @@ def _check_attributes(
         leader = cells["has_leader"].astype(object).where(cells["has_leader"].notna(), False)
         for i in np.flatnonzero(~leader.astype(bool).to_numpy()):
             out.add(
-                "no_leader", (codes[i],), f"no leader: {codes[i]} has no 格长", geometry=where(i)
+                "no_leader",
+                (codes[i],),
+                f"no leader: {codes[i]} has no 格长",
+                geometry=where(int(i)),
             )
     if band is not None and "households" in cells.columns:
         low, high = band
@@ -496,7 +499,7 @@ def _check_attributes(
             detail = (
                 f"households out of band: {codes[i]} has {count} households (band {low}–{high})"
             )
-            out.add("households_out_of_band", (codes[i],), detail, geometry=where(i))
+            out.add("households_out_of_band", (codes[i],), detail, geometry=where(int(i)))
 
 
 def _check_buildings(
@@ -547,6 +550,14 @@ def _community_geometry(community: BaseGeometry) -> BaseGeometry:
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)
 
 
+def _epsg(crs: pyproj.CRS) -> int:
+    """The EPSG code of a metric CRS chosen by :func:`geodata.crs.metric_crs` (always has one)."""
+    code = crs.to_epsg()
+    if code is None:
+        raise GeodataError(f"no EPSG code for {crs.name}")
+    return int(code)
+
+
 def _cell_codes(cells: gpd.GeoDataFrame) -> np.ndarray:
     """The cells' codes as strings (a missing code becomes "(row N)")."""
     if "code" not in cells.columns:
@@ -555,7 +566,7 @@ def _cell_codes(cells: gpd.GeoDataFrame) -> np.ndarray:
     missing = raw.isna().to_numpy()
     codes = raw.astype(str).to_numpy(dtype=object)
     codes[missing] = [f"(row {k})" for k in np.flatnonzero(missing)]
-    return codes
+    return np.asarray(codes, dtype=object)
 
 
 def validate_cells(
@@ -589,7 +600,7 @@ def validate_cells(
     out = _Collector()
     fixed = _cell_geometries(np.asarray(cells.geometry.array, dtype=object), codes, out)
     crs = metric_crs(np.array([community], dtype=object))
-    forward, back = _transformers(int(crs.to_epsg()))
+    forward, back = _transformers(_epsg(crs))
     cells_m = _apply(forward, fixed)
     warped = np.flatnonzero(~shapely.is_valid(cells_m))  # rare: valid in degrees, not in metres
     if len(warped):
@@ -655,7 +666,7 @@ def clean_coverage(cells: Any, community: BaseGeometry, *, fill_m2: float = 1.0)
     ):
         return fixed  # already one clean coverage of the community, without gaps
     crs = metric_crs(np.array([community], dtype=object))
-    forward, _ = _transformers(int(crs.to_epsg()))
+    forward, _ = _transformers(_epsg(crs))
     linework = np.concatenate(
         [shapely.get_parts(shapely.boundary(fixed[~shapely.is_empty(fixed)])), [community.boundary]]
     )

@@ -45,6 +45,7 @@ from geodata.codes import reading_order
 from geodata.crs import STORAGE_CRS, metric_crs
 from geodata.errors import GeodataError
 
+pymetis: Any
 try:  # METIS through pymetis (wheels on PyPI); a slower pure-Python bisection otherwise
     import pymetis
 except ImportError:  # pragma: no cover - exercised by monkeypatching _metis_parts in the tests
@@ -242,7 +243,7 @@ def _polygon_parts(geom: Any) -> np.ndarray:
         nested = shapely.get_type_id(parts) >= 4
         parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
     keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
-    return parts[keep]
+    return np.asarray(parts[keep], dtype=object)
 
 
 def _as_area(area: Any) -> Any:
@@ -319,7 +320,7 @@ def _barrier_lines(
         parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
     types = shapely.get_type_id(parts)
     lines = parts[(types == 1) | (types == 2)]
-    return lines[shapely.length(lines) > 0]
+    return np.asarray(lines[shapely.length(lines) > 0], dtype=object)
 
 
 #: Tag columns that say whether an OSM feature is water.
@@ -332,12 +333,13 @@ def water_mask(features: gpd.GeoDataFrame) -> np.ndarray:
     of these tag columns (a layer given as water)."""
     if not any(c in features.columns for c in WATER_TAGS):
         return np.ones(len(features), dtype=bool)
-    return (
+    wet: np.ndarray = (
         (_tag_text(features, "natural") == "water")
         | np.isin(_tag_text(features, "waterway"), list(WATER_WATERWAYS))
         | (_tag_text(features, "water") != "")
         | np.isin(_tag_text(features, "landuse"), ["reservoir", "basin"])
     )
+    return wet
 
 
 def water_areas(water: Any) -> Any:
@@ -593,6 +595,7 @@ def derive_outline(
                 logger.debug("outline: %d road faces enclose buildings", len(enclosing))
     merged = shapely.union_all(np.array(pieces, dtype=object))
     wet = water_areas(water)
+    outline: shapely.Polygon | shapely.MultiPolygon
     if single:
         outline = _one_polygon(merged)
     else:
@@ -641,8 +644,7 @@ def _join_near_parts(
     them is at most ``join_m`` long and crosses no water; the water is then cut out again,
     and every part has its holes filled (holes of water excepted).
     """
-    parts = _filled(merged, single=False)
-    parts = _polygon_parts(parts)
+    parts = _polygon_parts(_filled(merged, single=False))
     if len(parts) > 1 and join_m > 0:
         local = frame.fwd(parts)
         i, j = shapely.STRtree(local).query(local, predicate="dwithin", distance=join_m)
@@ -681,13 +683,14 @@ def _one_polygon(geom: Any) -> shapely.Polygon:
     if len(parts) == 1:
         return shapely.Polygon(parts[0].exterior)
     union = shapely.union_all(parts)
-    points = shapely.multipoints(shapely.get_coordinates(union))
+    points: Any = shapely.multipoints(shapely.get_coordinates(union))
     for ratio in (0.05, 0.1, 0.2, 0.4, 0.7, 1.0):
         hull = shapely.concave_hull(points, ratio=ratio) if ratio < 1 else points.convex_hull
-        joined = _polygon_parts(shapely.union_all([union, hull]))
+        joined = _polygon_parts(shapely.union_all(np.array([union, hull], dtype=object)))
         if len(joined) == 1:
             return shapely.Polygon(joined[0].exterior)
-    return shapely.Polygon(shapely.convex_hull(union).exterior)  # pragma: no cover
+    hull_all: Any = shapely.convex_hull(union)
+    return shapely.Polygon(hull_all.exterior)  # pragma: no cover
 
 
 # =========================================================================== road blocks =====
@@ -825,7 +828,7 @@ def _strips(
         parts = parts[np.isin(shapely.get_type_id(parts), (1, 2))]
         if len(parts):
             out_lines.append(parts)
-        strips[f] = (shapely.STRtree(shapely.points(coords)), owner)
+        strips[f] = (shapely.STRtree(np.asarray(shapely.points(coords), dtype=object)), owner)
     lines = np.concatenate(out_lines) if out_lines else np.zeros(0, dtype=object)
     return lines, strips
 
@@ -968,7 +971,9 @@ def _split_block(
         inside = shapely.area(foreign) > 0
         foreign, reach_in = foreign[inside], reach_in[inside]
         foreign_group = _nearest_label(
-            shapely.STRtree(shapely.points(coords)), shapely.point_on_surface(foreign), group
+            shapely.STRtree(np.asarray(shapely.points(coords), dtype=object)),
+            shapely.point_on_surface(foreign),
+            group,
         )
         fi, mi = shapely.STRtree(pieces).query(foreign, predicate="intersects")
         if len(fi):  # one drawn over a member building goes with that building
@@ -991,7 +996,12 @@ def _split_block(
     lines = lines[shapely.length(lines) > 0]
     if not len(lines):
         return None
-    sites = _Sites(shapely.STRtree(shapely.points(coords)), group, buildings_tree, labels)
+    sites = _Sites(
+        shapely.STRtree(np.asarray(shapely.points(coords), dtype=object)),
+        group,
+        buildings_tree,
+        labels,
+    )
     return frame.inv(lines), sites
 
 
@@ -1093,7 +1103,7 @@ def _voronoi_edges_between(coords: np.ndarray, group: np.ndarray, reach: float) 
         segs.append(np.stack([start, start + normal * span], axis=1))
     out = np.concatenate(segs)
     ok = np.isfinite(out).all(axis=(1, 2)) & (np.abs(out - out[:, :1]).sum(axis=(1, 2)) > 0)
-    return out[ok]
+    return np.asarray(out[ok])
 
 
 @dataclass(frozen=True)
@@ -1275,7 +1285,11 @@ class _Cells:
     """Mutable assignment of graph nodes to cells, with contiguity-preserving local moves."""
 
     def __init__(
-        self, label: np.ndarray, nbrs: list[dict[int, float]], weights: np.ndarray, band: tuple
+        self,
+        label: np.ndarray,
+        nbrs: list[dict[int, float]],
+        weights: np.ndarray,
+        band: tuple[int, int],
     ) -> None:
         self.label = [int(v) for v in label]
         self.nbrs = nbrs
@@ -1289,7 +1303,7 @@ class _Cells:
 
     def viol(self, x: int) -> int:
         """How far a household count lies outside the band."""
-        return max(0, self.lower - x) + max(0, x - self.upper)
+        return int(max(0, self.lower - x) + max(0, x - self.upper))
 
     def cells(self) -> list[int]:
         """Current cell ids, sorted."""
@@ -1471,7 +1485,7 @@ class _Cells:
             if a not in self.members or self.viol(self.h[a]) == 0:
                 continue
             touching = sorted({self.label[v] for u in self.members[a] for v in self.nbrs[u]} - {a})
-            best: tuple | None = None
+            best: tuple[Any, ...] | None = None
             for b in touching:
                 before = self.viol(self.h[a]) + self.viol(self.h[b])
                 for donor, receiver in ((a, b), (b, a)):
@@ -1601,9 +1615,8 @@ def _partition_graph(
         if k <= 1:
             parts = np.zeros(len(comp), dtype=np.int64)
         else:
-            parts = _metis_parts(k, comp, nbrs, weights, edge_weight, seed)
-            if parts is None:
-                parts = _bisect_parts(k, comp, nbrs, weights, xy)
+            found = _metis_parts(k, comp, nbrs, weights, edge_weight, seed)
+            parts = found if found is not None else _bisect_parts(k, comp, nbrs, weights, xy)
         _, dense = np.unique(parts, return_inverse=True)
         label[comp] = next_cell + dense
         next_cell += int(dense.max()) + 1
@@ -1611,8 +1624,8 @@ def _partition_graph(
         pending = []
         for comp in orphans:
             touching: dict[int, float] = defaultdict(float)
-            for u in comp:
-                for v, ln in nbrs[u].items():
+            for member in comp:
+                for v, ln in nbrs[member].items():
                     if label[v] >= 0:
                         touching[int(label[v])] += ln
             if touching:
@@ -1746,7 +1759,7 @@ def _building_ties(
     big = per[(per["s"] >= _TIE_SHARE * total) & (total > 0)]
     counts = big.groupby("b")["u"].transform("size")
     big = big[counts > 1].sort_values(["b", "s", "u"], ascending=[True, False, True])
-    ties = []
+    ties: list[tuple[int, int]] = []
     for _, units in big.groupby("b", sort=True)["u"]:
         first, *others = units.tolist()
         ties.extend((first, u) for u in others)
@@ -1910,8 +1923,8 @@ def propose_partition(
         atom_face = _locate(points, faces)
         atom_block, atom_wet = face_block[atom_face], face_wet[atom_face]
         atom_group = np.zeros(len(atoms), dtype=np.int64)
-        for blk, sites in regions.items():
-            idx = np.flatnonzero(atom_block == blk)
+        for region_block, sites in regions.items():
+            idx = np.flatnonzero(atom_block == region_block)
             if len(idx):
                 atom_group[idx] = sites.label(frame.fwd(atoms[idx]))
     else:

@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 # pyogrio reads large files much faster through Arrow, but pyarrow is optional.
 _USE_ARROW = importlib.util.find_spec("pyarrow") is not None
-_GDAL_ERRORS = (*GDAL_ERRORS, GEOSException, UnicodeDecodeError)
+_GDAL_ERRORS: tuple[type[Exception], ...] = (*GDAL_ERRORS, GEOSException, UnicodeDecodeError)
+_GDAL_OR_PANDAS_ERRORS: tuple[type[Exception], ...] = (*_GDAL_ERRORS, ValueError)
 
 GEOJSON, GPKG, SHAPEFILE, KML, CSV, XLSX, OSM = (
     "GeoJSON",
@@ -408,7 +409,7 @@ def _read_vector_source(
                 f"{name}: text is not valid {encoding or 'UTF-8'} ({exc.reason} at byte "
                 f"{exc.start}); pass the right encoding, e.g. encoding='GBK'"
             ) from exc
-        except (*_GDAL_ERRORS, ValueError) as exc:  # ValueError: pandas, on the second try
+        except _GDAL_OR_PANDAS_ERRORS as exc:  # ValueError: pandas, on the second try
             raise _read_error(path, fmt, exc, source) from exc
         if len(chosen) > 1:
             frame["source_layer"] = lyr
@@ -455,19 +456,21 @@ def _read_layer(source: str, layer: str | None, encoding: str | None, fmt: str) 
         "use_arrow": _USE_ARROW and fmt != SHAPEFILE,
     }
     try:
-        return pyogrio.read_dataframe(source, fid_as_index=True, **options)
+        frame: pd.DataFrame = pyogrio.read_dataframe(source, fid_as_index=True, **options)
+        return frame
     except UnicodeDecodeError:
         raise
     except ValueError as exc:  # a property named like the FID column: see above
         logger.info("%s: FID column clashes with a field (%s); reading by position", source, exc)
-    return pyogrio.read_dataframe(source, fid_as_index=False, **options)
+    frame = pyogrio.read_dataframe(source, fid_as_index=False, **options)
+    return frame
 
 
 def _as_geodataframe(df: pd.DataFrame) -> gpd.GeoDataFrame:
     if not isinstance(df, gpd.GeoDataFrame):
         df = gpd.GeoDataFrame(df, geometry="geometry")
     if df.geometry.name != "geometry":
-        df = df.rename_geometry("geometry")
+        df = df.rename_geometry("geometry")  # type: ignore[operator]  # (stubs: a column)
     return df
 
 
