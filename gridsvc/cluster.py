@@ -151,6 +151,11 @@ class LocalCluster:
             os.kill(pid, 0)
         except (OSError, ValueError):
             return None
+        try:  # our own child (started in this process) that exited: reap it
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
+        except ChildProcessError:
+            pass
         return pid
 
     def _chown(self, path: Path) -> None:
