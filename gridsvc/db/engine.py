@@ -154,9 +154,19 @@ def commit_position(request: Request) -> str | None:
     return value if value and _LSN.fullmatch(value) else None
 
 
+@lru_cache
+def _position_engine() -> Engine:
+    """A small pool of its own for current_position: the request's session may still hold
+    its connection from the main pool when the position is read, and waiting on that pool for
+    a second connection could starve it under many concurrent writes."""
+    engine = create_engine(database_url(), pool_size=2, max_overflow=8, pool_timeout=5)
+    event.listen(engine.pool, "checkout", _check_out)
+    return engine
+
+
 def current_position() -> str:
     """The primary's WAL position now: every transaction committed so far lies below it."""
-    with get_engine().connect() as conn:
+    with _position_engine().connect() as conn:
         return str(conn.execute(text("SELECT pg_current_wal_lsn()")).scalar())
 
 

@@ -45,6 +45,7 @@ def _clear_caches() -> None:
         engine_module.get_engine,
         engine_module._session_factory,
         engine_module.replicas,
+        engine_module._position_engine,
     ):
         cached.cache_clear()
 
@@ -78,6 +79,7 @@ def routed(scratch_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Routed
             yield Routed(client, [])
     finally:
         engine_module.get_engine().dispose()
+        engine_module._position_engine().dispose()
         for replica in engine_module.replicas():
             replica.engine.dispose()
         monkeypatch.delenv("GRIDSVC_DATABASE_URL")
