@@ -20,11 +20,9 @@ none lost) and its overhead, not the scale-out of separate hosts; see bench/READ
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -119,14 +117,7 @@ def _describe(label: str, latencies: list[float], errors: int, elapsed: float) -
 
 
 def _set_synchronous(cluster: LocalCluster, on: bool) -> None:
-    body = json.dumps({"synchronous_mode": on}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{cluster.rest_port(cluster.leader() or 0)}/config",
-        data=body,
-        method="PATCH",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).read()
+    cluster.patch_config({"synchronous_mode": on})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until the primary's setting follows
         with psycopg.connect(cluster.dsn(cluster.leader() or 0)) as conn:

@@ -309,6 +309,25 @@ class LocalCluster:
                 return i
         return None
 
+    def patch_config(self, change: dict[str, Any]) -> None:
+        """Change the cluster-wide (DCS) settings through a member's REST API, as
+        ``patronictl edit-config`` does: e.g. ``{"pause": True}`` (maintenance mode: Patroni
+        leaves PostgreSQL alone) or ``{"synchronous_mode": False}``."""
+        for i in range(MEMBERS):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.rest_port(i)}/config",
+                data=json.dumps(change).encode(),
+                method="PATCH",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                continue
+        raise ClusterError("no Patroni member accepted the configuration change")
+
     def wait_healthy(self, timeout: float = 120) -> int:
         """Wait for a primary and every replica streaming; returns the primary's index."""
 

@@ -221,6 +221,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     except Exception as exc:
         if replica is not None and isinstance(exc, (OperationalError, InterfaceError)):
+            log.warning("replica failed, left out for %.0f s: %s", REPLICA_RETRY_SECONDS, exc)
             replica.mark_down()  # the client retries; its next reads go to another member
         await run_in_threadpool(_close, session)
         raise

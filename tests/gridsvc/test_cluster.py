@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,11 +149,14 @@ def test_a_write_is_seen_at_once_by_its_writer_though_the_replicas_lag(
 ) -> None:
     """Replay paused on both replicas (their WAL still arrives, so synchronous commits go
     on): a new person is missing there, yet the writer, who carries the commit position,
-    reads it at once; without the position the read lands on a lagging replica."""
+    reads it at once; without the position the read lands on a lagging replica. Patroni is
+    in maintenance mode meanwhile: it would resume a paused replay otherwise."""
     from gridsvc.db.engine import LSN_HEADER
 
     leader = cluster.leader()
     standbys = [i for i in range(3) if i != leader]
+    cluster.patch_config({"pause": True})
+    _wait_for("maintenance mode", lambda: all(m.get("pause") for m in _patroni_states(cluster)))
     for i in standbys:
         with psycopg.connect(cluster.dsn(i), autocommit=True) as conn:
             conn.execute("SELECT pg_wal_replay_pause()")
@@ -167,16 +171,42 @@ def test_a_write_is_seen_at_once_by_its_writer_though_the_replicas_lag(
             path = f"/api/v1/people/{made.json()['id']}"
             position = made.headers[LSN_HEADER]
             assert client.get(path).status_code == 200  # the cookie from the POST
+        for i in standbys:  # the replicas really lack it
+            with psycopg.connect(cluster.dsn(i)) as conn:
+                row = conn.execute(
+                    "SELECT 1 FROM person WHERE id = %s", (made.json()["id"],)
+                ).fetchone()
+                assert row is None, f"replica pg{i} is not behind"
         with httpx.Client(base_url=served, headers=auth, timeout=10) as fresh:
-            assert fresh.get(path, headers={LSN_HEADER: position}).status_code == 200
-            # Reads without the position go round the replicas: the members that are behind
-            # do not have the person yet (the primary is among the "replicas" too).
-            misses = [fresh.get(path).status_code for _ in range(6)]
-            assert misses.count(404) >= 2, misses
+            # With the position: always the write (from the primary, or a replica that has it).
+            pinned = [fresh.get(path, headers={LSN_HEADER: position}).status_code for _ in range(6)]
+            assert pinned == [200] * 6, pinned
+            # Without it, reads do land on the lagging replicas (a replica left out a few
+            # seconds after a slow connection comes back), which do not have the person yet.
+            deadline, unpinned = time.monotonic() + 15, []
+            while 404 not in unpinned and time.monotonic() < deadline:
+                unpinned.append(fresh.get(path).status_code)
+                time.sleep(0.2)
+            assert 404 in unpinned, unpinned
     finally:
         for i in standbys:
             with psycopg.connect(cluster.dsn(i), autocommit=True) as conn:
                 conn.execute("SELECT pg_wal_replay_resume()")
+        cluster.patch_config({"pause": False})
+        _wait_for(
+            "the end of maintenance",
+            lambda: not any(m.get("pause") for m in _patroni_states(cluster)),
+        )
+
+
+def _patroni_states(cluster: Any) -> list[dict[str, Any]]:
+    states = []
+    for i in range(3):
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{cluster.rest_port(i)}/patroni", timeout=5
+        ) as r:
+            states.append(json.loads(r.read()))
+    return states
 
 
 @dataclass
