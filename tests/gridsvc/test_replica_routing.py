@@ -144,3 +144,25 @@ def test_a_read_goes_to_the_primary_while_the_replica_lacks_the_clients_write(
         other = there if expected == "primary" else on_primary
         assert any(s.startswith("SELECT cell.id") for s in served), (position, served)
         assert not any(s.startswith("SELECT cell.id") for s in other), (position, other)
+
+
+def test_a_replica_may_be_one_multi_host_url_preferring_standbys(scratch_url: str) -> None:
+    """``…?host=a&host=b&target_session_attrs=prefer-standby``: libpq skips a host that is
+    down and, with no standby among them, reads from the primary; a server that is not in
+    recovery has replayed everything it has written."""
+    from gridsvc.db.engine import Replica
+
+    url = make_url(scratch_url)
+    hosts = f"host=127.0.0.1:1&host={url.host}:{url.port}"
+    multi = (
+        f"postgresql+psycopg://{url.username}:{url.password}@/{url.database}"
+        f"?{hosts}&target_session_attrs=prefer-standby"
+    )
+    replica = Replica(multi)
+    try:
+        assert replica.has_replayed("0/1")
+        assert not replica.has_replayed("FFFFFFFF/0")
+        with replica.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT inet_server_port()").scalar() == url.port
+    finally:
+        replica.engine.dispose()
