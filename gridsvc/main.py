@@ -17,6 +17,7 @@ from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
 from gridsvc.api.replication import ReadYourWrites
 from gridsvc.api.routes import router
+from gridsvc.ogc.routes import router as ogc_router
 from gridsvc.services import maps as map_service
 from gridsvc.settings import get_settings
 from maps.assets import asset_dir
@@ -61,6 +62,7 @@ def create_app() -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(open311_router)
     app.include_router(audit.router)
+    app.include_router(ogc_router)
     return app
 
 

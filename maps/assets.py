@@ -304,7 +304,8 @@ def _download(url: str, timeout: float) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "gridsvc-assets"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
+            body: bytes = response.read()
+            return body
     except OSError as exc:
         raise AssetError(f"cannot download {url}: {exc}") from exc
 

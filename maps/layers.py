@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -123,7 +123,7 @@ def _json_value(value: Any) -> Any:
 
 def feature_collection(
     gdf: gpd.GeoDataFrame, properties: dict[str, Sequence[Any]] | None = None
-) -> dict:
+) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of the geometries with only the given property columns."""
     geoms = shapely.to_geojson(gdf.geometry.to_numpy())
     props = properties or {}
@@ -218,7 +218,7 @@ class _Control(folium.MacroElement):
     )
 
     def __init__(self, html_text: str, position: str, css_class: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # (branca is untyped)
         self.html = str(escape(html_text))
         self.position = position
         self.css_class = css_class
@@ -305,13 +305,14 @@ class HouseholdCluster(JSCSSMixin, Layer):
         """
     )
 
-    default_js: ClassVar[list[tuple[str, str]]] = [
+    # folium declares these as instance attributes: plain class values, as folium does.
+    default_js = [  # noqa: RUF012
         (
             "markerclusterjs",
             "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/leaflet.markercluster.js",
         )
     ]
-    default_css: ClassVar[list[tuple[str, str]]] = [
+    default_css = [  # noqa: RUF012
         (
             "markerclustercss",
             "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/MarkerCluster.css",

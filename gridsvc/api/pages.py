@@ -30,6 +30,8 @@ from gridsvc.api.deps import (
     client_address,
     forget_principal,
 )
+from gridsvc.auth.policy import may
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import ASSIGNMENT_ROLES, MAX_ADDRESS, MAX_CODE, MAX_NAME, USER_ROLES
 from gridsvc.errors import Forbidden, NotAuthenticated, TooManyRequests
 from gridsvc.models import Cell, Community
@@ -38,8 +40,6 @@ from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
 from gridsvc.security import create_access_token, csrf_token_for
 from gridsvc.services import maps as map_service
-from gridsvc.services.access import Principal
-from gridsvc.services.permissions import may
 from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
 

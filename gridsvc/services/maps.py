@@ -8,20 +8,15 @@ from typing import Any, Literal
 import geopandas as gpd
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.masking import mask_name, mask_phone, mask_phones, sees_personal_data
+from gridsvc.auth.policy import require_in_scope
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.errors import Forbidden, InvalidInput, NotFound
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
-from gridsvc.services.access import (
-    Principal,
-    mask_name,
-    mask_phone,
-    mask_phones,
-    require_in_scope,
-    sees_personal_data,
-)
 from gridsvc.services.clock import local_today, local_zone
 from gridsvc.settings import get_settings
 
