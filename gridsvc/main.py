@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
-from gridsvc.api import audit, csp, exports, pages, problems
+from gridsvc.api import audit, csp, exports, pages, problems, tiles
 from gridsvc.api.incidents import router as incidents_router
 from gridsvc.api.limits import JsonBodyLimits
 from gridsvc.api.open311 import router as open311_router
@@ -62,6 +62,7 @@ def create_app() -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(open311_router)
     app.include_router(audit.router)
+    app.include_router(tiles.router)
     app.include_router(ogc_router)
     return app
 

@@ -228,6 +228,12 @@ class MapSettings(BaseSettings):
     footer: str = "内部使用"
     #: Organisation named in map titles and reports.
     organisation: str = ""
+    #: Web maps draw buildings from vector tiles (/api/v1/tiles) instead of inline GeoJSON
+    #: when the area has more buildings than this (a whole street draws at any zoom).
+    tiled_buildings_above: int = Field(default=3000, ge=0)
+    #: How long a browser may reuse a vector tile before revalidating it (seconds; the ETag
+    #: then answers 304 when nothing changed).
+    tile_max_age_seconds: int = Field(default=60, ge=0, le=86400)
 
 
 class CoverageSettings(BaseSettings):

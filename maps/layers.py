@@ -341,3 +341,50 @@ class HouseholdCluster(JSCSSMixin, Layer):
             "showCoverageOnHover": False,
             "chunkedLoading": True,
         }
+
+
+class VectorTiles(JSCSSMixin, Layer):
+    """A layer drawn from vector tiles (MVT) by Leaflet.VectorGrid: ``url`` is a
+    ``{z}/{x}/{y}`` template (fetched with the page's cookies), ``styles`` maps each tile
+    layer name to a Leaflet path style. Tiles exist from ``native_minzoom``; below it the
+    tiles of that zoom are drawn scaled down, down to ``minzoom`` (so a whole street's
+    buildings show when zoomed out, at a bounded number of requests)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.vectorGrid.protobuf(
+            {{ this.url|tojson }}, {{ this.options|tojson }}
+        ).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    default_js = [  # noqa: RUF012  (folium's instance attribute, set as folium does)
+        (
+            "vectorgridjs",
+            "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js",
+        )
+    ]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        styles: dict[str, dict[str, Any]],
+        native_minzoom: int,
+        minzoom: int,
+        attribution: str = "",
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "VectorTiles"
+        self.url = url
+        self.options = {
+            "vectorTileLayerStyles": styles,
+            "interactive": False,
+            "minNativeZoom": native_minzoom,
+            "minZoom": minzoom,
+            "maxNativeZoom": 22,
+            "attribution": attribution,
+        }
