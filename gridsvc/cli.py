@@ -46,6 +46,11 @@ app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(cells_app, name="cells")
 app.add_typer(demo_app, name="demo")
+cluster_app = typer.Typer(
+    help="A local HA cluster: etcd + 3 Patroni/PostgreSQL members + PgBouncer (Debian packages).",
+    no_args_is_help=True,
+)
+app.add_typer(cluster_app, name="cluster")
 
 console = Console()
 err = Console(stderr=True)
@@ -240,6 +245,77 @@ def db_status() -> None:
             table.add_row("schema revision", f"unknown ({type(exc).__name__})")
     table.add_row("latest revision", str(migrate.head_revision()))
     console.print(table)
+
+
+def _local_cluster(folder: Path | None, base_port: int) -> object:
+    from gridsvc.cluster import LocalCluster
+    from gridsvc.settings import get_settings
+
+    return LocalCluster(folder or get_settings().app.var_dir / "cluster", base_port)
+
+
+ClusterFolder = Annotated[
+    Path | None, typer.Option("--folder", help="where data and logs live (var/cluster)")
+]
+ClusterPort = Annotated[int, typer.Option("--base-port", help="first of the loopback ports")]
+
+
+@cluster_app.command("up")
+def cluster_up(folder: ClusterFolder = None, base_port: ClusterPort = 25400) -> None:
+    """Start etcd, the three Patroni members and PgBouncer; create and migrate the database."""
+    from gridsvc.cluster import ClusterError, LocalCluster
+
+    cluster = _local_cluster(folder, base_port)
+    assert isinstance(cluster, LocalCluster)
+    try:
+        leader = cluster.up()
+    except ClusterError as exc:
+        _fail(f"集群启动失败：{exc}（日志见 {cluster.root}）")
+    console.print(f"集群已就绪：主库为成员 pg{leader}（端口 {cluster.pg_port(leader)}）")
+    typer.echo(f"GRIDSVC_DATABASE_URL={cluster.primary_url()!r}")
+    replicas = " ".join(cluster.member_url(i) for i in range(3))
+    typer.echo(f"GRIDSVC_REPLICA_URLS={replicas!r}")
+
+
+@cluster_app.command("down")
+def cluster_down(
+    folder: ClusterFolder = None,
+    base_port: ClusterPort = 25400,
+    delete: Annotated[bool, typer.Option("--delete", help="also delete the data")] = False,
+) -> None:
+    """Stop PgBouncer, Patroni (and its PostgreSQL servers) and etcd."""
+    from gridsvc.cluster import LocalCluster
+
+    cluster = _local_cluster(folder, base_port)
+    assert isinstance(cluster, LocalCluster)
+    cluster.down(delete=delete)
+    console.print("集群已停止" + ("，数据已删除" if delete else ""))
+
+
+@cluster_app.command("status")
+def cluster_status(folder: ClusterFolder = None, base_port: ClusterPort = 25400) -> None:
+    """Show each member's role, state and lag, the processes, and the URLs for gridsvc."""
+    from gridsvc.cluster import LocalCluster
+
+    cluster = _local_cluster(folder, base_port)
+    assert isinstance(cluster, LocalCluster)
+    info = cluster.status()
+    table = Table("成员", "角色", "状态", "端口", "延迟 (MB)")
+    for m in info["members"]:
+        table.add_row(
+            str(m.get("name")),
+            str(m.get("role")),
+            str(m.get("state")),
+            str(m.get("port")),
+            str(m.get("lag", "")),
+        )
+    console.print(table)
+    if not info["members"]:
+        console.print("没有成员在运行")
+    console.print(json.dumps(info["processes"], ensure_ascii=False))
+    for name in ("GRIDSVC_DATABASE_URL", "GRIDSVC_REPLICA_URLS"):
+        if info[name]:
+            typer.echo(f"{name}={info[name]!r}")
 
 
 @db_app.command("upgrade")

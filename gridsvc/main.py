@@ -15,9 +15,11 @@ from gridsvc.api.incidents import router as incidents_router
 from gridsvc.api.limits import JsonBodyLimits
 from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
+from gridsvc.api.replication import ReadYourWrites
 from gridsvc.api.routes import router
 from gridsvc.ogc.routes import router as ogc_router
 from gridsvc.services import maps as map_service
+from gridsvc.settings import get_settings
 from maps.assets import asset_dir
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ def create_app() -> FastAPI:
     )
     app.include_router(csp.router)
     app.add_middleware(JsonBodyLimits)
+    if get_settings().db.replica_url_list:  # reads go to replicas: tell writers their position
+        app.add_middleware(ReadYourWrites)
     # Before the main router: /api/v1/imports/roster must win over /api/v1/imports/{kind}.
     app.include_router(people_router)
     app.include_router(router)

@@ -101,7 +101,19 @@ class DatabaseSettings(BaseSettings):
 
     model_config = _config("GRIDSVC_")
 
+    #: The primary (read-write) database. One libpq multi-host URL also works, e.g.
+    #: ``postgresql+psycopg://u:p@/gridsvc?host=10.0.0.1:5432&host=10.0.0.2:5432&target_session_attrs=read-write``:
+    #: a new connection then finds whichever member is the primary now (after a failover too).
     database_url: str | None = None
+    #: Read replicas (URLs separated by spaces; each may be a multi-host URL with
+    #: ``target_session_attrs=prefer-standby``, trying standbys first, then the primary). Empty: every request uses the primary.
+    #: Reads (GET/HEAD) go to a replica, in turn; writes, and reads a client must see its own
+    #: write in (read_your_writes_seconds), go to the primary.
+    replica_urls: str = ""
+    #: After a write, the client carries its commit position (a cookie and the
+    #: ``X-Gridsvc-LSN`` header) this many seconds; its reads go to a replica only once the
+    #: replica has replayed that far, else to the primary.
+    read_your_writes_seconds: int = Field(default=30, ge=1, le=3600)
     #: Folder of the embedded cluster (used only when database_url is unset).
     embedded_dir: Path = Field(default_factory=lambda: AppSettings().var_dir / "pg")
     embedded_db_name: str = "gridsvc"
@@ -114,6 +126,11 @@ class DatabaseSettings(BaseSettings):
     #: A pooled connection older than this is replaced at its next checkout (bounds how long a
     #: connection the network silently dropped can linger; closed ones are noticed at checkout).
     pool_recycle_seconds: int = 1800
+
+    @property
+    def replica_url_list(self) -> list[str]:
+        """The configured replica URLs, in order."""
+        return self.replica_urls.split()
 
 
 class AuthSettings(BaseSettings):

@@ -10,7 +10,13 @@ import psycopg.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geodata.errors import GeodataError, InputTooLarge
@@ -133,6 +139,17 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
 _CONCURRENCY_FAILURES = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
+async def _database_internal(request: Request, exc: Exception) -> JSONResponse:
+    # A write reached a server that is read-only now: a primary Patroni just demoted (a
+    # failover, a fenced member). The client retries; its next connection finds the primary.
+    if isinstance(getattr(exc, "orig", None), psycopg.errors.ReadOnlySqlTransaction):
+        log.warning("write refused by a read-only server: %s", exc)
+        return problem(
+            503, "Database unavailable", "the database is switching over; try again shortly"
+        )
+    return await _internal_error(request, exc)
+
+
 async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
     log.exception("internal error", exc_info=exc)
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
@@ -148,6 +165,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(InternalError, _database_internal)
     app.add_exception_handler(Exception, _internal_error)
     install_openapi(app)
 
