@@ -7,7 +7,9 @@ the redraw service requires comes from the feature's ``reason`` property or the 
 query parameter. Optimistic concurrency uses the redraw's own ETag: the revision of the cell's
 community (any committed redraw there changes it), sent back in ``If-Match``.
 
-Removing a cell is not offered: it would leave a gap (merge it into a neighbour instead).
+A DELETE removes a cell by merging it into the neighbour named in ``merge_into`` (the
+redraw ``merge``: both become one new cell); without one it is refused (409), since the cell's
+area would be left to no one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gridsvc.auth.policy import may, require
 from gridsvc.auth.principal import Principal
-from gridsvc.errors import InvalidInput
+from gridsvc.errors import Conflict, InvalidInput
 from gridsvc.models import Community
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
@@ -153,3 +155,28 @@ def create(
     if not created:
         raise InvalidInput("没有新建网格")
     return Edited(created[0], _etag(session, community), impact)
+
+
+def delete(
+    session: Session,
+    principal: Principal,
+    code: str,
+    *,
+    merge_into: str | None,
+    reason: str | None,
+    if_match: str | None,
+) -> Edited:
+    """DELETE: the cell is merged into the neighbour ``merge_into`` (a new cell replaces both);
+    without a neighbour named the delete is refused, as it would leave a gap in the coverage."""
+    community = _community_of(session, code, principal, "cells.edit")
+    if not merge_into:
+        raise Conflict(
+            f"删除网格 {code} 会在社区内留下无人负责的空白：请用 merge_into=相邻网格编码 "
+            "把它并入相邻网格（两者合并为一个新网格）"
+        )
+    if merge_into == code:
+        raise InvalidInput("merge_into 须是另一个相邻网格")
+    request = {"op": "merge", "cells": [code, merge_into], "reason": _reason({}, reason)}
+    impact = _commit(session, principal, community, request, if_match or "")
+    created = impact["cells_created"]
+    return Edited(created[0] if created else merge_into, _etag(session, community), impact)

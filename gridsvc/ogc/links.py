@@ -16,7 +16,8 @@ _F2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf"
 #: Classes that hold (checked by tests/gridsvc/ogc with GDAL's OAPIF driver and OWSLib).
 #: Not declared: oas30 (our OpenAPI document does not describe the OGC query parameters),
 #: Part 3 filtering (only simple ``?name=value`` filters), Part 4 create-replace-delete (cells
-#: take POST/PUT/PATCH, but no DELETE: see gridsvc.ogc.editing).
+#: take POST/PUT/PATCH; a DELETE must name the neighbour that takes the cell's area, so a plain
+#: DELETE is refused: see gridsvc.ogc.editing).
 CONFORMANCE: list[str] = [
     f"{_F1}/core",
     f"{_F1}/geojson",

@@ -425,11 +425,11 @@ def items_options(collection_id: str, user: CurrentUser) -> Response:
 
 @router.options("/collections/{collection_id}/items/{feature_id}", status_code=204)
 def item_options(collection_id: str, feature_id: str, user: CurrentUser) -> Response:
-    """What the signed-in user may do with one feature (PUT/PATCH: cells, staff)."""
+    """What the signed-in user may do with one feature (PUT/PATCH/DELETE: cells, staff)."""
     found = _collection(collection_id)
     methods = ["GET", "OPTIONS"]
     if found.id == "cells" and editing.may_edit(user):
-        methods[1:1] = ["PUT", "PATCH"]
+        methods[1:1] = ["PUT", "PATCH", "DELETE"]
     return _allow(*methods)
 
 
@@ -491,3 +491,27 @@ def update_cell(
 ) -> Response:
     """Change only the cell's boundary (the same reshape as PUT)."""
     return _replace(session, user, feature_id, feature, reason, if_match, partial=True)
+
+
+@router.delete("/collections/cells/items/{feature_id}", status_code=204, response_model=None)
+def delete_cell(
+    feature_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    merge_into: Annotated[
+        str | None,
+        Query(max_length=MAX_CODE, description="the neighbour the cell is merged into"),
+    ] = None,
+    if_match: Annotated[str | None, _IF_MATCH] = None,
+    reason: Annotated[str | None, _REASON] = None,
+) -> Response:
+    """Remove the cell by merging it into the neighbour ``merge_into`` (the redraw merge: a new
+    cell replaces both; Location names it); 409 without one (a gap would be left), 428 without
+    If-Match, 409 when the community changed since that ETag."""
+    edited = editing.delete(
+        session, user, feature_id, merge_into=merge_into, reason=reason, if_match=if_match
+    )
+    return Response(
+        status_code=204,
+        headers={"ETag": edited.etag, "Location": f"/ogc/collections/cells/items/{edited.code}"},
+    )

@@ -343,7 +343,7 @@ def test_part4_edits_cells_through_the_redraw_service(
     sw = _sw(street)
     url = f"/ogc/collections/cells/items/{sw}"
     allow = client.options(url, headers=admin).headers["allow"]
-    assert allow == "GET, PUT, PATCH, OPTIONS"
+    assert allow == "GET, PUT, PATCH, DELETE, OPTIONS"
     viewer = token_for(client, "ogc_viewer")
     assert client.options(url, headers=viewer).headers["allow"] == "GET, OPTIONS"
     assert (
@@ -382,6 +382,41 @@ def test_part4_edits_cells_through_the_redraw_service(
         client.put("/ogc/collections/buildings/items/1", json=wider, headers=admin).status_code
         == 405
     )
+
+
+def test_part4_delete_merges_the_cell_into_a_neighbour(
+    client: TestClient, street: SmallStreet
+) -> None:
+    """A DELETE leaves no gap: it names the neighbour that takes the cell's area, or is
+    refused (409) saying so; the redraw's rules (reason, If-Match, scope) hold as for PUT."""
+    admin = token_for(client, "ogc_admin")
+    sw, se = _sw(street), f"{street.community_code}004"
+    url = f"/ogc/collections/cells/items/{sw}"
+    before = client.get(url, headers=admin)
+    etag = before.headers["etag"]
+    area = shapely.geometry.shape(before.json()["geometry"]).union(
+        shapely.geometry.shape(client.get(url.replace(sw, se), headers=admin).json()["geometry"])
+    )
+    gap = client.delete(url, headers={**admin, "If-Match": etag})
+    assert gap.status_code == 409 and "merge_into" in gap.json()["detail"]
+    viewer = token_for(client, "ogc_viewer")
+    refused = client.delete(url, params={"merge_into": se}, headers={**viewer, "If-Match": etag})
+    assert refused.status_code == 403
+    assert client.get(url, headers=admin).status_code == 200  # nothing happened so far
+    done = client.delete(
+        url, params={"merge_into": se, "reason": "两格合并"}, headers={**admin, "If-Match": etag}
+    )
+    assert done.status_code == 204, done.text
+    assert client.get(url, headers=admin).status_code == 404
+    merged = client.get(done.headers["location"], headers=admin)
+    assert merged.status_code == 200
+    assert shapely.geometry.shape(merged.json()["geometry"]).symmetric_difference(
+        area
+    ).area == pytest.approx(0, abs=1e-12)
+    again = client.delete(
+        url, params={"merge_into": se, "reason": "再来"}, headers={**admin, "If-Match": etag}
+    )
+    assert again.status_code in (404, 409)  # gone, and the ETag is stale anyway
 
 
 def test_part4_post_creates_a_cell_over_a_gap(client: TestClient, street: SmallStreet) -> None:
