@@ -30,6 +30,7 @@ from gridsvc.api.deps import (
     client_address,
     forget_principal,
 )
+from gridsvc.api.incidents import ClockDep
 from gridsvc.domain import ASSIGNMENT_ROLES, MAX_ADDRESS, MAX_CODE, MAX_NAME, USER_ROLES
 from gridsvc.errors import Forbidden, NotAuthenticated, TooManyRequests
 from gridsvc.models import Cell, Community
@@ -39,6 +40,7 @@ from gridsvc.repositories.layers import Area
 from gridsvc.security import create_access_token, csrf_token_for
 from gridsvc.services import maps as map_service
 from gridsvc.services.access import Principal
+from gridsvc.services.incidents import CELL_ROLES
 from gridsvc.services.permissions import may
 from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
@@ -169,8 +171,15 @@ def logout_submit(session: SessionDep, user: CurrentUser) -> Response:
 
 
 @router.get("/", name="home_page")
-def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
-    """The communities in scope, and the user's own cell for 格长 and 网格员."""
+def home_page(
+    request: Request, session: SessionDep, user: CurrentUser, clock: ClockDep
+) -> HTMLResponse:
+    """A cell's team (格长, 网格员) gets their workbench; everyone else the communities in
+    scope."""
+    if user.role in CELL_ROLES and user.cell_id is not None:
+        from gridsvc.api.workbench import workbench_page
+
+        return workbench_page(request, session, user, clock)
     communities = [
         feature["properties"]
         for feature in json.loads(area_repo.community_features(session, user)[0])

@@ -1,0 +1,194 @@
+"""The 格长's workbench pages: /ui/ (for a cell's team), /ui/tasks and /ui/cases/{id}.
+
+Thin like every route: parse the query or form, call one service
+(:mod:`gridsvc.services.workbench`), render. The case page's buttons are the steps the
+workflow allows this user now — the same ``allowed_actions`` the API reports — and its form
+posts back here with the session's CSRF token and the version of the case it showed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from gridsvc.api.deps import CurrentUser, SessionDep
+from gridsvc.api.incidents import ClockDep
+from gridsvc.api.problems import _PAGE_TITLES
+from gridsvc.domain import INCIDENT_ACTIONS, INCIDENT_QUEUES, INCIDENT_STATUSES, MAX_CODE
+from gridsvc.errors import Conflict, GridsvcError, NotFound, TooLarge, http_status
+from gridsvc.services import incidents as incident_service
+from gridsvc.services import workbench as service
+from gridsvc.services.access import Principal
+from gridsvc.services.clock import local_zone
+from gridsvc.settings import get_settings
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+#: Cases per page of the task list.
+TASKS_PER_PAGE = 20
+#: What the case page says when the case changed since it was shown (as the editor says it).
+STALE_CASE = (
+    "提交失败：打开本页之后，该事件已被他人处理（版本冲突），未做任何修改。"
+    "下面是它现在的状态，请核对后再操作。"
+)
+
+
+def _render(request: Request, name: str, user: Principal, status: int = 200, **context: Any):  # type: ignore[no-untyped-def]
+    from gridsvc.api.pages import _render as render_page
+
+    labels = {
+        "statuses": INCIDENT_STATUSES,
+        "actions": INCIDENT_ACTIONS,
+        "queues": INCIDENT_QUEUES,
+        "local": _local,
+    }
+    return render_page(request, name, user, status, **labels, **context)
+
+
+def _local(value: str | None) -> str:
+    """An ISO time as the users read it: local date and minute."""
+    if not value:
+        return "—"
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+
+
+def workbench_page(
+    request: Request, session: SessionDep, user: CurrentUser, clock: ClockDep
+) -> HTMLResponse:
+    """The workbench of a 格长 or 网格员 (the home page for a cell's team)."""
+    board = service.workbench(session, user, clock.now())
+    return _render(request, "workbench.html", user, **board)
+
+
+@router.get("/tasks", name="tasks_page")
+def tasks_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    show: Annotated[str, Query(pattern="^(waiting|all)$")] = "waiting",
+    status: Annotated[str, Query(max_length=MAX_CODE)] = "",
+    category: Annotated[str, Query(max_length=MAX_CODE)] = "",
+    overdue: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    """My cases: waiting for me (default) or all in my scope; filters 状态, 类别, 超期; paged."""
+    items, total = service.tasks(
+        session,
+        user,
+        clock.now(),
+        waiting_only=show == "waiting",
+        status=status or None,
+        category=category or None,
+        overdue={"yes": True, "no": False}.get(overdue),
+        limit=TASKS_PER_PAGE,
+        offset=(page - 1) * TASKS_PER_PAGE,
+    )
+    pages = max(1, math.ceil(total / TASKS_PER_PAGE))
+    query = {"show": show, "status": status, "category": category, "overdue": overdue}
+
+    def page_link(n: int) -> str:
+        return "?" + urlencode({**query, "page": n})
+
+    return _render(
+        request,
+        "tasks.html",
+        user,
+        items=items,
+        total=total,
+        page=page,
+        pages=pages,
+        prev_link=page_link(page - 1) if page > 1 else None,
+        next_link=page_link(page + 1) if page < pages else None,
+        filters=query,
+        categories=incident_service.categories(session),
+    )
+
+
+def _case_page(
+    request: Request,
+    session: SessionDep,
+    user: Principal,
+    incident_id: int,
+    now: Any,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    detail = service.case(session, user, incident_id, now)
+    return _render(request, "case.html", user, status, case=detail, **context)
+
+
+@router.get("/cases/{incident_id}", name="case_page")
+def case_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    incident_id: int,
+    done: Annotated[str, Query(max_length=MAX_CODE)] = "",
+) -> HTMLResponse:
+    """One case: its record, its photos and the steps the workflow allows me now."""
+    message = None
+    if done == "photo":
+        message = "照片已保存。"
+    elif done in INCIDENT_ACTIONS:
+        message = f"已{INCIDENT_ACTIONS[done]}。"
+    return _case_page(request, session, user, incident_id, clock.now(), ok=message)
+
+
+@router.post("/cases/{incident_id}", name="case_step")
+async def case_step(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    incident_id: int,
+    expected_version: Annotated[int, Form(ge=0)],
+    action: Annotated[str, Form(max_length=MAX_CODE)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    """Take the chosen step (with the note) and store the photos; back to the case page."""
+    limit = get_settings().incidents.photo_max_bytes
+    data: list[bytes] = []
+    try:
+        for upload in photos or []:
+            if not upload.filename and not upload.size:
+                continue  # the file input left empty
+            content = await upload.read(limit + 1)
+            if len(content) > limit:
+                raise TooLarge(f"每张照片不超过 {limit // (1024 * 1024)} MB")
+            if content:
+                data.append(content)
+        await run_in_threadpool(
+            service.take_step,
+            session,
+            user,
+            incident_id,
+            action=action or None,
+            note=note or None,
+            expected_version=expected_version,
+            photos=data,
+            now=clock.now(),
+        )
+    except NotFound:
+        raise
+    except GridsvcError as exc:
+        session.rollback()
+        status = http_status(exc)
+        message = (
+            STALE_CASE
+            if isinstance(exc, Conflict) and "version" in exc.extra
+            else f"{_PAGE_TITLES.get(status, '提交失败')}：{exc.detail}"
+        )
+        return await run_in_threadpool(
+            _case_page, request, session, user, incident_id, clock.now(), status, error=message
+        )
+    return RedirectResponse(f"/ui/cases/{incident_id}?done={action or 'photo'}", status_code=303)

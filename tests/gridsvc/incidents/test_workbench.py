@@ -1,0 +1,141 @@
+"""The workbench pages against the API: the buttons a case page offers are exactly the steps the
+API accepts, for every role and state; 待办 lists what waits for the user, overdue first; the
+case form takes a step with a photo, refuses a stale version with nothing changed."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gridsvc.models import Incident, IncidentEvent, IncidentPhoto
+from gridsvc.services.incidents import TRANSITIONS
+from tests.gridsvc.incidents.conftest import IncidentStreet, act, report
+from tests.gridsvc.incidents.test_workflow import NOTE, PATHS
+
+#: Users of every role (see the incident_street fixture): their buttons must match the API.
+ROLES = ("adm", "jd", "sq", "gz", "wy", "ro")
+_BUTTON = re.compile(r'data-action="([a-z_]+)"')
+
+
+def _case_in(client: TestClient, s: IncidentStreet, state: str) -> int:
+    case = report(client, s.headers["adm"], *s.centre(s.codes[0])).json()["id"]
+    for action in PATHS[state]:
+        assert act(client, s.headers["adm"], case, action, **NOTE).status_code == 200
+    return int(case)
+
+
+def _offered(client: TestClient, headers: dict[str, str], case: int) -> set[str]:
+    page = client.get(f"/ui/cases/{case}", headers=headers)
+    assert page.status_code == 200, page.text
+    return set(_BUTTON.findall(page.text))
+
+
+def test_buttons_are_what_the_api_accepts(
+    client: TestClient, incident_street: IncidentStreet
+) -> None:
+    s = incident_street
+    checked = 0
+    for state in PATHS:
+        for user in ROLES:
+            headers = s.headers[user]
+            case = _case_in(client, s, state)
+            offered = _offered(client, headers, case)
+            assert offered <= set(TRANSITIONS)
+            for action in TRANSITIONS:
+                r = act(client, headers, case, action, **NOTE)
+                accepted = r.status_code == 200
+                assert accepted == (action in offered), (user, state, action, r.text)
+                checked += 1
+                if accepted:  # the step was taken: start again from the same state
+                    case = _case_in(client, s, state)
+    assert checked == len(PATHS) * len(ROLES) * len(TRANSITIONS)
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_todo_overdue_first_and_a_step_with_a_photo(
+    client: TestClient, db: Session, incident_street: IncidentStreet
+) -> None:
+    s = incident_street
+    gz = s.headers["gz"]
+    early = report(client, gz, *s.centre(s.codes[0])).json()["id"]
+    s.clock.advance(days=3)  # the first case is now overdue; the second is not
+    fresh = report(client, gz, *s.centre(s.codes[0]), category="dispute").json()["id"]
+    elsewhere = report(client, s.headers["gz2"], *s.centre(s.codes[1])).json()["id"]
+    home = client.get("/ui/", headers=gz)
+    assert home.status_code == 200
+    ids = [int(i) for i in re.findall(r'<li class="case[^"]*" data-id="(\d+)"', home.text)]
+    assert ids[:2] == [early, fresh] and elsewhere not in ids
+    overdue_row = home.text.split(f'data-id="{early}"')[0].rsplit("<li", 1)[1]
+    assert "overdue" in overdue_row
+    assert "超期" in home.text.split(f'data-id="{early}"')[1].split("</li>")[0]
+    # The task list filters: only overdue, only one category.
+    only_overdue = client.get("/ui/tasks?overdue=yes", headers=gz).text
+    assert f'data-id="{early}"' in only_overdue and f'data-id="{fresh}"' not in only_overdue
+    disputes = client.get("/ui/tasks?category=dispute", headers=gz).text
+    assert f'data-id="{fresh}"' in disputes and f'data-id="{early}"' not in disputes
+    assert client.get("/ui/tasks?category=nonsense", headers=gz).status_code == 422
+
+    # 派遣 from the case page's form, then 处置 with a photo.
+    version = db.get(Incident, early).version
+    r = client.post(
+        f"/ui/cases/{early}",
+        data={"action": "dispatch", "expected_version": version},
+        headers=gz,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    r = client.post(
+        f"/ui/cases/{early}",
+        data={"action": "handle", "expected_version": version + 1, "note": "已清理"},
+        files={"photos": ("x.png", _png(), "image/png")},
+        headers=gz,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    db.expire_all()
+    assert db.get(Incident, early).status == "handled"
+    assert db.scalar(select(func.count()).where(IncidentPhoto.incident_id == early)) == 1
+
+    # The same form again (the version it showed is stale): 409, the explanation, no change.
+    events = db.scalar(select(func.count()).where(IncidentEvent.incident_id == early))
+    r = client.post(
+        f"/ui/cases/{early}",
+        data={"action": "handle", "expected_version": version + 1},
+        files={"photos": ("x.png", _png(), "image/png")},
+        headers=gz,
+    )
+    assert r.status_code == 409
+    assert "版本冲突" in r.text and 'data-status="handled"' in r.text
+    db.expire_all()
+    assert db.scalar(select(func.count()).where(IncidentEvent.incident_id == early)) == events
+    assert db.scalar(select(func.count()).where(IncidentPhoto.incident_id == early)) == 1
+
+    # A file that is not an image: 422 on the page, nothing written.
+    r = client.post(
+        f"/ui/cases/{fresh}",
+        data={"action": "dispatch", "expected_version": db.get(Incident, fresh).version},
+        files={"photos": ("x.jpg", b"<script>alert(1)</script>", "image/jpeg")},
+        headers=gz,
+    )
+    assert r.status_code == 422 and "输入有误" in r.text
+    db.expire_all()
+    assert db.get(Incident, fresh).status == "filed"
+    # 退回 needs a note: said in Chinese, nothing changed.
+    r = client.post(
+        f"/ui/cases/{early}",
+        data={"action": "return", "expected_version": version + 2},
+        headers=gz,
+    )
+    assert r.status_code == 422 and "退回" in r.text
+    db.expire_all()
+    assert db.get(Incident, early).status == "handled"
