@@ -571,6 +571,18 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("GET", "/ui/"): Op(ALL, lambda s: _get("/ui/"), "global"),
     ("GET", "/ui/cells/{code}"): Op(ALL, lambda s: _get(f"/ui/cells/{s.cell}")),
     ("GET", "/ui/communities/{code}"): Op(ALL, lambda s: _get(f"/ui/communities/{s.community}")),
+    ("GET", "/ui/tasks"): Op(ALL, lambda s: _get("/ui/tasks", show="all"), "global"),
+    ("GET", "/ui/cases/{incident_id}"): Op(
+        ALL, lambda s: _get(f"/ui/cases/{s.incident}"), hidden=True
+    ),
+    # The case page's form takes the same steps as the API (派遣 from 立案, as above).
+    ("POST", "/ui/cases/{incident_id}"): Op(
+        frozenset({"admin", "street_staff", "community_staff", "leader"}),
+        lambda s: _post(
+            f"/ui/cases/{s.incident}", data={"action": "dispatch", "expected_version": 1}
+        ),
+        hidden=True,
+    ),
     ("GET", "/ui/communities/{code}/editor"): Op(
         STAFF, lambda s: _get(f"/ui/communities/{s.community}/editor")
     ),
@@ -580,6 +592,7 @@ EXPECTED: dict[tuple[str, str], Op] = {
 def _operations() -> set[tuple[str, str]]:
     """Every operation of the OpenAPI document, and every /ui page route."""
     from gridsvc.api.pages import router as pages_router
+    from gridsvc.api.workbench import router as workbench_router
     from gridsvc.main import create_app
 
     ops = {
@@ -588,7 +601,7 @@ def _operations() -> set[tuple[str, str]]:
         for method in item
         if method in {"get", "post", "put", "patch", "delete"}
     }
-    for route in pages_router.routes:
+    for route in [*pages_router.routes, *workbench_router.routes]:
         for method in getattr(route, "methods", ()):
             if method != "HEAD":
                 ops.add((method, route.path))  # type: ignore[attr-defined]

@@ -1,0 +1,185 @@
+"""The 格长's day in a real browser on a phone (390×844) and on a desktop, internet blocked:
+sign in, see 待办 with an overdue case marked 超期, take it through 派遣 and 处置 with a photo
+from the camera input; the first paint of the workbench and of the cell map is printed."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import ARTIFACTS, sign_in, wait_until
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _blocking_context(browser: Any, **options: Any) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(**options)
+    page = context.new_page()
+    blocked: list[str] = []
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    ARTIFACTS.mkdir(exist_ok=True)
+    return context, page, blocked
+
+
+def _first_paint_ms(page: Any) -> float:
+    """First contentful paint of the current page, from the browser's Performance API."""
+    wait_until(page, "performance.getEntriesByType('paint').length > 0")
+    return float(
+        page.evaluate(
+            "(performance.getEntriesByType('paint').find(e => e.name === "
+            "'first-contentful-paint') || performance.getEntriesByType('paint')[0]).startTime"
+        )
+    )
+
+
+def _sql(site: dict[str, Any], query: str, *args: Any) -> Any:
+    with psycopg.connect(str(site["database_url"]).replace("+psycopg", "")) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def _overdue_case(site: dict[str, Any]) -> tuple[int, str]:
+    """A case reported by gezhang (格长 of the demo's first cell) in their cell through the
+    API, then made overdue (past both deadlines); returns its id and the cell code."""
+    code, lon, lat = _sql(
+        site,
+        "SELECT c.code, ST_X(ST_PointOnSurface(v.geom)), ST_Y(ST_PointOnSurface(v.geom)) "
+        "FROM cell c JOIN cell_version v ON v.cell_id = c.id AND v.valid_to IS NULL "
+        "WHERE c.kind = 'general' ORDER BY c.code LIMIT 1",
+    )[0]
+    api = httpx.Client(base_url=str(site["url"]))
+    token = api.post(
+        "/api/v1/auth/token", data={"username": "gezhang", "password": site["password"]}
+    ).json()["access_token"]
+    r = api.post(
+        "/api/v1/incidents",
+        json={"lon": lon, "lat": lat, "category": "sanitation", "description": "楼道堆放杂物"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.text
+    case = int(r.json()["id"])
+    _sql(
+        site,
+        "UPDATE incident SET reported_at = now() - interval '3 days', "
+        "dispatch_due_at = now() - interval '30 days', "
+        "close_due_at = now() - interval '29 days' WHERE id = %s RETURNING id",
+        case,
+    )
+    return case, code
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _header_is_whole(page: Any) -> None:
+    """Every item of the top bar is on one line (no word broken into a column)."""
+    heights = page.evaluate(
+        "[...document.querySelectorAll('header.bar > *, .gs-bar > *')]"
+        ".filter(e => e.offsetParent !== null).map(e => e.getBoundingClientRect().height)"
+    )
+    assert heights and max(heights) < 48, heights
+
+
+def test_leader_works_a_case_on_a_phone(browser, demo_site) -> None:  # type: ignore[no-untyped-def]
+    case, code = _overdue_case(demo_site)
+    base = str(demo_site["url"])
+    context, page, blocked = _blocking_context(
+        browser, viewport=PHONE, is_mobile=True, has_touch=True
+    )
+    sign_in(page, base, "gezhang", str(demo_site["password"]))
+    workbench_paint = _first_paint_ms(page)
+    row = page.locator(f"#todo li[data-id='{case}']")
+    assert row.count() == 1
+    assert "超期" in row.inner_text() and "期限已过" in row.inner_text()
+    assert "overdue" in (row.get_attribute("class") or "")
+    _header_is_whole(page)
+    # Thumb-size targets: the row and the buttons are at least 44 px high.
+    assert row.locator("a").bounding_box()["height"] >= 44
+    page.screenshot(path=str(ARTIFACTS / "workbench-phone.png"), full_page=True)
+
+    row.locator("a").click()
+    page.wait_for_url(re.compile(rf".*/ui/cases/{case}$"))
+    steps = page.locator("#steps button[data-action]")
+    offered = {steps.nth(i).get_attribute("data-action") for i in range(steps.count())}
+    assert offered == {"dispatch", "escalate"}  # what the workflow lets a 格长 do from 立案
+    assert page.locator("input[type=file][capture][accept='image/*']").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "case-phone.png"), full_page=True)
+    page.click("#steps button[data-action=dispatch]")
+    page.wait_for_url(re.compile(r".*done=dispatch"))
+    assert page.get_attribute("#case", "data-status") == "dispatched"
+
+    page.fill("#note", "已清理楼道，拍照留存。")
+    page.set_input_files(
+        "input[name=photos]", files=[{"name": "p.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    assert page.inner_text("#photo-count") == "已选择 1 张照片"
+    page.click("#steps button[data-action=handle]")
+    page.wait_for_url(re.compile(r".*done=handle"))
+    assert page.get_attribute("#case", "data-status") == "handled"
+    assert "已处置" in page.inner_text("#case-ok")
+    wait_until(page, "[...document.querySelectorAll('#photos img')].some(i => i.naturalWidth > 0)")
+    events = page.inner_text("#events")
+    assert "派遣" in events and "处置" in events and "已清理楼道" in events
+    page.screenshot(path=str(ARTIFACTS / "case-handled-phone.png"), full_page=True)
+
+    # A tab opened before the 处置 still shows version 1: its step is refused, explained.
+    stale = context.new_page()
+    stale.route("**/*", lambda r: r.continue_())
+    stale.goto(page.url)
+    stale.evaluate("document.querySelector('input[name=expected_version]').value = '1'")
+    stale.click("#steps button[data-action=verify]")
+    assert "版本冲突" in stale.inner_text("#case-error")
+    assert stale.get_attribute("#case", "data-status") == "handled"
+    stale.close()
+
+    page.goto(f"{base}/ui/")
+    # Handled, it waits for the 格长's 核查: still in 待办, no longer overdue-first for 派遣.
+    assert page.locator(f"#todo li[data-id='{case}']").count() == 1
+    page.click("#my-cell")
+    wait_until(page, "typeof L === 'object'")
+    page.wait_for_selector(".leaflet-overlay-pane path", timeout=30_000)
+    map_paint = _first_paint_ms(page)
+    _header_is_whole(page)
+    page.screenshot(path=str(ARTIFACTS / "cell-map-phone-workbench.png"))
+    print(
+        f"\nfirst paint on a 390×844 phone: workbench {workbench_paint:.0f} ms, "
+        f"cell map {map_paint:.0f} ms (cell {code})"
+    )
+    context.close()
+    assert blocked == []
+
+
+def test_task_list_on_a_desktop(page, demo_site) -> None:  # type: ignore[no-untyped-def]
+    base = str(demo_site["url"])
+    sign_in(page, base, "gezhang", str(demo_site["password"]))
+    page.click("text=全部任务")
+    page.wait_for_url(re.compile(r".*/ui/tasks"))
+    page.click("details.filters summary")
+    page.select_option("select[name=show]", "all")
+    page.select_option("select[name=overdue]", "yes")
+    page.click("#task-filters button[type=submit]")
+    page.wait_for_url(re.compile(r".*overdue=yes"))
+    rows = page.locator("#tasks li")
+    assert rows.count() >= 1
+    for i in range(rows.count()):
+        assert "超期" in rows.nth(i).inner_text()
+    page.screenshot(path=str(ARTIFACTS / "tasks-desktop.png"), full_page=True)
+    assert page.external_requests == []
