@@ -29,8 +29,6 @@ router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
-_DEFAULT_REPORTER = {"leader": "leader", "grid_worker": "grid_worker"}
-
 
 @router.get("/incident-categories")
 def incident_categories(session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
@@ -58,7 +56,7 @@ def report_incident(
             category=body.category,
             description=body.description,
             address=body.address,
-            reporter_kind=body.reporter_kind or _DEFAULT_REPORTER.get(user.role, "resident"),
+            reporter_kind=body.reporter_kind or svc.default_reporter_kind(user),
             reporter_name=body.reporter_name,
             reporter_phone=body.reporter_phone,
         ),

@@ -205,7 +205,14 @@ def _map_page(request: Request, m: Any, user: Principal, **chrome: Any) -> HTMLR
 
     from maps.interactive import render_html
 
-    context = {"user": user, "table": None, "metrics": None, "colour_by": None, "links": []}
+    context = {
+        "user": user,
+        "table": None,
+        "metrics": None,
+        "colour_by": None,
+        "links": [],
+        "report_url": None,
+    }
     markup = templates.get_template("map_chrome.html").render({**context, **chrome})
     m.get_root().html.add_child(folium.Element(markup))
     page = render_html(m, "server", asset_prefix=map_service.ASSET_PREFIX)
@@ -234,6 +241,9 @@ def cell_page(
         colour_by=map_service.COLOUR_BY,
         current_colour=colour_by,
         links=[("社区总览", f"/ui/communities/{community}")],
+        # Tap the map (or open a popup) to report there, in the map's display datum.
+        report_url="/ui/report" if may(user, "incident.report") else None,
+        datum=map_service.display_datum(),
     )
 
 

@@ -12,19 +12,31 @@ import math
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import shapely
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from geodata.china import convert_geometries
+from geodata.datum import Datum
 from gridsvc.api.deps import CurrentUser, SessionDep
 from gridsvc.api.incidents import ClockDep
 from gridsvc.api.problems import _PAGE_TITLES
 from gridsvc.domain import INCIDENT_ACTIONS, INCIDENT_QUEUES, INCIDENT_STATUSES, MAX_CODE
-from gridsvc.errors import Conflict, GridsvcError, NotFound, TooLarge, http_status
+from gridsvc.errors import (
+    Conflict,
+    Forbidden,
+    GridsvcError,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    http_status,
+)
 from gridsvc.services import incidents as incident_service
 from gridsvc.services import workbench as service
 from gridsvc.services.access import Principal
 from gridsvc.services.clock import local_zone
+from gridsvc.services.permissions import require
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -112,6 +124,26 @@ def tasks_page(
     )
 
 
+async def _read_photos(photos: list[UploadFile] | None) -> list[bytes]:
+    """The bytes of the photos chosen (an empty file input sends one empty part: skipped),
+    each read no further than the configured limit."""
+    limit = get_settings().incidents.photo_max_bytes
+    data: list[bytes] = []
+    for upload in photos or []:
+        content = await upload.read(limit + 1)
+        if len(content) > limit:
+            raise TooLarge(f"每张照片不超过 {limit // (1024 * 1024)} MB")
+        if content:
+            data.append(content)
+    return data
+
+
+def _message(exc: GridsvcError) -> str:
+    """A refused page action, said in Chinese (the service's detail after the kind)."""
+    status = http_status(exc)
+    return f"{_PAGE_TITLES.get(status, '提交失败')}：{exc.detail}"
+
+
 def _case_page(
     request: Request,
     session: SessionDep,
@@ -156,17 +188,8 @@ async def case_step(
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     """Take the chosen step (with the note) and store the photos; back to the case page."""
-    limit = get_settings().incidents.photo_max_bytes
-    data: list[bytes] = []
     try:
-        for upload in photos or []:
-            if not upload.filename and not upload.size:
-                continue  # the file input left empty
-            content = await upload.read(limit + 1)
-            if len(content) > limit:
-                raise TooLarge(f"每张照片不超过 {limit // (1024 * 1024)} MB")
-            if content:
-                data.append(content)
+        data = await _read_photos(photos)
         await run_in_threadpool(
             service.take_step,
             session,
@@ -181,14 +204,127 @@ async def case_step(
     except NotFound:
         raise
     except GridsvcError as exc:
-        session.rollback()
-        status = http_status(exc)
-        message = (
-            STALE_CASE
-            if isinstance(exc, Conflict) and "version" in exc.extra
-            else f"{_PAGE_TITLES.get(status, '提交失败')}：{exc.detail}"
-        )
+        stale = isinstance(exc, Conflict) and "version" in exc.extra
+        message = STALE_CASE if stale else _message(exc)
         return await run_in_threadpool(
-            _case_page, request, session, user, incident_id, clock.now(), status, error=message
+            _case_page,
+            request,
+            session,
+            user,
+            incident_id,
+            clock.now(),
+            http_status(exc),
+            error=message,
         )
     return RedirectResponse(f"/ui/cases/{incident_id}?done={action or 'photo'}", status_code=303)
+
+
+@router.post("/cases/{incident_id}/confirm-cell", name="case_confirm_cell")
+def case_confirm_cell(
+    session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    incident_id: int,
+    cell: Annotated[str, Form(max_length=MAX_CODE)],
+) -> Response:
+    """Settle a case reported near a cell boundary: keep its cell or take the neighbour."""
+    incident_service.confirm_cell(session, user, incident_id, cell, now=clock.now())
+    return RedirectResponse(f"/ui/cases/{incident_id}?done=confirm_cell", status_code=303)
+
+
+def _report_form(
+    request: Request,
+    session: SessionDep,
+    user: Principal,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    return _render(
+        request,
+        "report.html",
+        user,
+        status,
+        categories=incident_service.categories(session),
+        datums=DATUMS,
+        **context,
+    )
+
+
+#: Datums a point may come in: the map's display datum, or the phone's position (WGS84).
+DATUMS = tuple(d.value for d in Datum)
+
+
+@router.get("/report", name="report_page")
+def report_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    datum: Annotated[Datum, Query()] = Datum.WGS84,
+) -> HTMLResponse:
+    """The 上报事件 form at a point tapped on the map (or the phone's position)."""
+    require(user, "incident.report")
+    return _report_form(request, session, user, form={"lon": lon, "lat": lat, "datum": datum})
+
+
+@router.post("/report", name="report_submit")
+async def report_submit(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    category: Annotated[str, Form(max_length=MAX_CODE)],
+    lon: Annotated[str, Form(max_length=32)] = "",
+    lat: Annotated[str, Form(max_length=32)] = "",
+    datum: Annotated[str, Form(max_length=16)] = "wgs84",
+    description: Annotated[str, Form(max_length=4000)] = "",
+    address: Annotated[str, Form(max_length=500)] = "",
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    """File the report (routed by the intake service, as the API files it), store its photos
+    and open the new case (with the boundary confirmation when the point is near another cell)."""
+    form = {
+        "lon": lon,
+        "lat": lat,
+        "datum": datum,
+        "category": category,
+        "description": description,
+        "address": address,
+    }
+    try:
+        point = _point(lon, lat, datum)
+        data = await _read_photos(photos)
+        detail = await run_in_threadpool(
+            service.report_here,
+            session,
+            user,
+            incident_service.NewIncident(
+                lon=point.x,
+                lat=point.y,
+                category=category,
+                description=description or None,
+                address=address or None,
+                reporter_kind=incident_service.default_reporter_kind(user),
+            ),
+            photos=data,
+            now=clock.now(),
+        )
+    except (Forbidden, NotFound):
+        raise
+    except GridsvcError as exc:
+        return await run_in_threadpool(
+            _report_form, request, session, user, http_status(exc), form=form, error=_message(exc)
+        )
+    return RedirectResponse(f"/ui/cases/{detail['id']}?done=file", status_code=303)
+
+
+def _point(lon: str, lat: str, datum: str) -> shapely.Point:
+    """The reported point in WGS84, from the form's text fields and their datum."""
+    try:
+        x, y = float(lon), float(lat)
+    except ValueError:
+        raise InvalidInput("请先在地图上点选事件位置，或点“使用我的位置”。") from None
+    if datum not in DATUMS:
+        raise InvalidInput(f"未知的坐标系 {datum!r}")
+    return convert_geometries(shapely.Point(x, y), Datum(datum))

@@ -111,6 +111,12 @@ class NewIncident:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def default_reporter_kind(principal: Principal) -> str:
+    """Who reports when the report does not say: a cell's team member as such, else a resident
+    (staff pass on what residents raise)."""
+    return principal.role if principal.role in CELL_ROLES else "resident"
+
+
 # -- categories -------------------------------------------------------------------------------
 
 
@@ -361,6 +367,17 @@ def allowed_actions(session: Session, principal: Principal, incident_id: int) ->
         for a, t in TRANSITIONS.items()
         if inc.status in t.sources and (principal.is_admin or principal.role in t.roles)
     ]
+
+
+def may_confirm_cell(session: Session, principal: Principal, incident_id: int) -> bool:
+    """True when the case waits for a cell confirmation that this user may give now."""
+    inc = session.get(Incident, incident_id)
+    return (
+        inc is not None
+        and inc.needs_confirmation
+        and permissions.may(principal, "incident.route")
+        and _may_act(principal, inc)
+    )
 
 
 # -- workflow ---------------------------------------------------------------------------------

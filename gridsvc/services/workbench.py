@@ -127,6 +127,42 @@ def case(session: Session, principal: Principal, incident_id: int, now: datetime
         for action in detail["allowed_actions"]
     ]
     detail["may_add_photo"] = permissions.may(principal, "incident.report")
+    detail["may_confirm_cell"] = incidents.may_confirm_cell(session, principal, incident_id)
+    return detail
+
+
+def _check_photos(session: Session, incident_id: int | None, photos: list[bytes]) -> None:
+    """Refuse (before anything is written) a photo too large, not an image, or one too many."""
+    cfg = get_settings().incidents
+    for data in photos:
+        if len(data) > cfg.photo_max_bytes:
+            raise TooLarge(f"每张照片不超过 {cfg.photo_max_bytes // (1024 * 1024)} MB")
+        incidents.sniff_image(data)
+    have = 0
+    if photos and incident_id is not None:
+        have = (
+            session.scalar(select(func.count()).where(IncidentPhoto.incident_id == incident_id))
+            or 0
+        )
+    if have + len(photos) > cfg.photos_per_incident:
+        raise Conflict(f"每个事件最多 {cfg.photos_per_incident} 张照片（已有 {have} 张）")
+
+
+def report_here(
+    session: Session,
+    principal: Principal,
+    new: incidents.NewIncident,
+    *,
+    photos: list[bytes],
+    now: datetime,
+) -> dict[str, Any]:
+    """上报事件 from the map or the phone's position: filed and routed by the intake service
+    (as the API files it), then its photos; a bad photo is refused before the case exists."""
+    permissions.require(principal, "incident.report")
+    _check_photos(session, None, photos)
+    detail = incidents.report(session, new, actor=incidents.Actor.of(principal), now=now)
+    for data in photos:
+        incidents.add_photo(session, principal, detail["id"], data)
     return detail
 
 
@@ -144,23 +180,12 @@ def take_step(
     """One step on a case from the case page: the workflow action (if one is chosen) with its
     note, then the photos taken. The photos are checked before anything is written, so a bad
     photo changes nothing; a case changed since `expected_version` is a Conflict."""
-    cfg = get_settings().incidents
-    for data in photos:
-        if len(data) > cfg.photo_max_bytes:
-            raise TooLarge(f"每张照片不超过 {cfg.photo_max_bytes // (1024 * 1024)} MB")
-        incidents.sniff_image(data)
+    _check_photos(session, incident_id, photos)
     if not action and not photos:
         raise InvalidInput("请选择一个操作，或拍摄/选择照片后再提交。")
     rule = incidents.TRANSITIONS.get(action or "")
     if rule is not None and rule.note_required and not (note or "").strip():
         raise InvalidInput(f"「{INCIDENT_ACTIONS[rule.action]}」需要在说明中写明原因。")
-    if photos:
-        have = (
-            session.scalar(select(func.count()).where(IncidentPhoto.incident_id == incident_id))
-            or 0
-        )
-        if have + len(photos) > cfg.photos_per_incident:
-            raise Conflict(f"每个事件最多 {cfg.photos_per_incident} 张照片（已有 {have} 张）")
     if action:
         detail = incidents.transition(
             session,

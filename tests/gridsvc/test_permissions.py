@@ -583,6 +583,19 @@ EXPECTED: dict[tuple[str, str], Op] = {
         ),
         hidden=True,
     ),
+    ("GET", "/ui/report"): Op(WORKERS, lambda s: _get("/ui/report"), "global"),
+    ("POST", "/ui/report"): Op(
+        WORKERS,
+        lambda s: _post(
+            "/ui/report", data={"lon": s.point[0], "lat": s.point[1], "category": "矛盾纠纷"}
+        ),
+        "global",
+    ),
+    ("POST", "/ui/cases/{incident_id}/confirm-cell"): Op(
+        WORKERS,
+        lambda s: _post(f"/ui/cases/{s.incident}/confirm-cell", data={"cell": s.cell}),
+        hidden=True,
+    ),
     ("GET", "/ui/communities/{code}/editor"): Op(
         STAFF, lambda s: _get(f"/ui/communities/{s.community}/editor")
     ),

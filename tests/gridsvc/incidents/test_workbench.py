@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gridsvc.models import Incident, IncidentEvent, IncidentPhoto
 from gridsvc.services.incidents import TRANSITIONS
-from tests.gridsvc.incidents.conftest import IncidentStreet, act, report
+from tests.gridsvc.incidents.conftest import X0, Y0, D, IncidentStreet, act, report
 from tests.gridsvc.incidents.test_workflow import NOTE, PATHS
 
 #: Users of every role (see the incident_street fixture): their buttons must match the API.
@@ -139,3 +139,50 @@ def test_todo_overdue_first_and_a_step_with_a_photo(
     assert r.status_code == 422 and "退回" in r.text
     db.expire_all()
     assert db.get(Incident, early).status == "handled"
+
+
+def test_report_from_the_map_near_a_boundary(
+    client: TestClient, db: Session, incident_street: IncidentStreet
+) -> None:
+    s = incident_street
+    gz = s.headers["gz"]
+    west, east = s.codes[0], s.codes[1]
+    lon, lat = X0 + D - 0.00002, Y0 + 1.5 * D  # 2 m inside the west cell, by the east one
+    before = db.scalar(select(func.count()).select_from(Incident))
+    form = {"lon": lon, "lat": lat, "datum": "wgs84", "category": "safety"}
+    # Bad input: no point, or a photo that is no image — 422 in Chinese, no case filed.
+    r = client.post("/ui/report", data={**form, "lon": "", "lat": ""}, headers=gz)
+    assert r.status_code == 422 and "请先在地图上点选" in r.text
+    r = client.post(
+        "/ui/report", data=form, files={"photos": ("a.jpg", b"GIF89a", "image/jpeg")}, headers=gz
+    )
+    assert r.status_code == 422, (r.url, r.text[:3000])
+    assert db.scalar(select(func.count()).select_from(Incident)) == before
+    # Filed as the API files it: the west cell, flagged near the boundary, with the photo.
+    r = client.post(
+        "/ui/report",
+        data={**form, "description": "井盖松动"},
+        files={"photos": ("p.png", _png(), "image/png")},
+        headers=gz,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    case = int(re.search(r"/ui/cases/(\d+)\?done=file", r.headers["location"]).group(1))
+    inc = db.get(Incident, case)
+    assert (inc.cell_id, inc.needs_confirmation, inc.reporter_kind) == (
+        s.cell_ids[west],
+        True,
+        "leader",
+    )
+    assert db.scalar(select(func.count()).where(IncidentPhoto.incident_id == case)) == 1
+    page = client.get(f"/ui/cases/{case}", headers=gz).text
+    assert 'id="confirm-cell"' in page and f'data-cell="{east}"' in page
+    # The viewer sees the flag but no buttons to settle it.
+    assert 'data-cell="' not in client.get(f"/ui/cases/{case}", headers=s.headers["ro"]).text
+    r = client.post(
+        f"/ui/cases/{case}/confirm-cell", data={"cell": east}, headers=gz, follow_redirects=False
+    )
+    assert r.status_code == 303
+    db.expire_all()
+    inc = db.get(Incident, case)
+    assert (inc.cell_id, inc.needs_confirmation) == (s.cell_ids[east], False)
