@@ -158,6 +158,21 @@ def test_leader_works_a_case_on_a_phone(browser, demo_site) -> None:  # type: ig
     page.wait_for_selector(".leaflet-overlay-pane path", timeout=30_000)
     map_paint = _first_paint_ms(page)
     _header_is_whole(page)
+    # Leaflet's controls speak Chinese; the scale bar is metric only.
+    assert page.get_attribute(".leaflet-control-zoom-in", "title") == "放大"
+    assert page.get_attribute(".leaflet-control-zoom-out", "title") == "缩小"
+    assert page.get_attribute(".leaflet-control-layers-toggle", "title") == "图层"
+    scale = page.inner_text(".leaflet-control-scale")
+    assert re.search(r"\d+ k?m", scale) and "ft" not in scale and "mi" not in scale
+    # The legend and the household filter are folded to a button each, and open on a tap.
+    legend = page.locator(".gridsvc-legend")
+    assert legend.locator("h4").first.is_hidden()
+    folded = legend.bounding_box()
+    assert folded["height"] < 60
+    legend.locator(".gridsvc-toggle").tap()
+    assert legend.locator("h4").first.is_visible()
+    legend.locator(".gridsvc-toggle").tap()
+    assert page.locator(".gridsvc-filter input").first.is_hidden()
     page.screenshot(path=str(ARTIFACTS / "cell-map-phone-workbench.png"))
 
     # 上报事件 by tapping the map: the popup offers the form at that point.
