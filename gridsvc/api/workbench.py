@@ -9,6 +9,7 @@ posts back here with the session's CSRF token and the version of the case it sho
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,10 +20,17 @@ from starlette.concurrency import run_in_threadpool
 
 from geodata.china import convert_geometries
 from geodata.datum import Datum
-from gridsvc.api.deps import CurrentUser, SessionDep
+from gridsvc.api.deps import CurrentUser, ScopedCell, SessionDep
 from gridsvc.api.incidents import ClockDep
 from gridsvc.api.problems import _PAGE_TITLES
-from gridsvc.domain import INCIDENT_ACTIONS, INCIDENT_QUEUES, INCIDENT_STATUSES, MAX_CODE
+from gridsvc.domain import (
+    HOUSEHOLD_FLAGS,
+    INCIDENT_ACTIONS,
+    INCIDENT_QUEUES,
+    INCIDENT_STATUSES,
+    MAX_ADDRESS,
+    MAX_CODE,
+)
 from gridsvc.errors import (
     Conflict,
     Forbidden,
@@ -33,10 +41,11 @@ from gridsvc.errors import (
     http_status,
 )
 from gridsvc.services import incidents as incident_service
+from gridsvc.services import ledger
 from gridsvc.services import workbench as service
 from gridsvc.services.access import Principal
-from gridsvc.services.clock import local_zone
-from gridsvc.services.permissions import require
+from gridsvc.services.clock import local_today, local_zone
+from gridsvc.services.permissions import may, require
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -328,3 +337,175 @@ def _point(lon: str, lat: str, datum: str) -> shapely.Point:
     if datum not in DATUMS:
         raise InvalidInput(f"未知的坐标系 {datum!r}")
     return convert_geometries(shapely.Point(x, y), Datum(datum))
+
+
+# -- 台账 and 民情日记 ---------------------------------------------------------------------
+
+#: Households or visits per page.
+LEDGER_PER_PAGE = 30
+
+
+def _paging(page: int, total: int, query: dict[str, Any]) -> dict[str, Any]:
+    pages = max(1, math.ceil(total / LEDGER_PER_PAGE))
+    link = lambda n: "?" + urlencode({**query, "page": n})  # noqa: E731
+    return {
+        "page": page,
+        "pages": pages,
+        "prev_link": link(page - 1) if page > 1 else None,
+        "next_link": link(page + 1) if page < pages else None,
+    }
+
+
+@router.get("/cells/{code}/ledger", name="ledger_page")
+def ledger_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    cell: ScopedCell,
+    q: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    done: Annotated[str, Query(max_length=MAX_CODE)] = "",
+) -> HTMLResponse:
+    """The households 台账 of a cell: search, pages, flags (editable where the role may)."""
+    rows, total = ledger.households(
+        session,
+        user,
+        cell.id,
+        search=q,
+        limit=LEDGER_PER_PAGE,
+        offset=(page - 1) * LEDGER_PER_PAGE,
+    )
+    return _render(
+        request,
+        "ledger.html",
+        user,
+        cell=cell,
+        rows=rows,
+        total=total,
+        q=q,
+        flags=HOUSEHOLD_FLAGS,
+        may_edit=may(user, "households.edit"),
+        may_visit=may(user, "visits.record"),
+        ok="标记已保存。" if done == "flags" else None,
+        back=str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
+        **_paging(page, total, {"q": q}),
+    )
+
+
+def _back(target: str, fallback: str) -> str:
+    """Only a local /ui path is followed back (no open redirect)."""
+    if target.startswith("/ui/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+@router.post("/households/{household_id}/flags", name="household_flags")
+def household_flags(
+    session: SessionDep,
+    user: CurrentUser,
+    household_id: int,
+    flag: Annotated[list[str] | None, Form(max_length=MAX_CODE)] = None,
+    back: Annotated[str, Form(max_length=MAX_ADDRESS)] = "/ui/",
+) -> Response:
+    """Set the household's flags to those ticked (audited with before and after)."""
+    ledger.set_flags(session, user, household_id, set(flag or ()))
+    target = _back(back, "/ui/")
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}done=flags", status_code=303)
+
+
+def _visit_form(
+    request: Request,
+    session: SessionDep,
+    user: Principal,
+    household_id: int,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    household = ledger.household(session, user, household_id)
+    return _render(
+        request,
+        "visit.html",
+        user,
+        status,
+        household=household,
+        team=ledger.team(session, household["cell_id"]) if household["cell_id"] else [],
+        today=local_today().isoformat(),
+        **context,
+    )
+
+
+@router.get("/households/{household_id}/visit", name="visit_page")
+def visit_page(
+    request: Request, session: SessionDep, user: CurrentUser, household_id: int
+) -> HTMLResponse:
+    """The 走访 form of one household (from a 台账 row or a household's popup)."""
+    require(user, "visits.record")
+    return _visit_form(request, session, user, household_id, form={})
+
+
+@router.post("/households/{household_id}/visit", name="visit_submit")
+def visit_submit(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    household_id: int,
+    visited_on: Annotated[str, Form(max_length=16)],
+    person_id: Annotated[str, Form(max_length=16)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    follow_up: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Record the 走访 and go to the cell's 民情日记."""
+    form = {"visited_on": visited_on, "person_id": person_id, "note": note, "follow_up": follow_up}
+    try:
+        day = _date(visited_on)
+        who = int(person_id) if person_id.isdigit() else None
+        ledger.record_visit(
+            session,
+            user,
+            household_id,
+            visited_on=day,
+            person_id=who,
+            note=note,
+            follow_up=follow_up,
+        )
+    except (Forbidden, NotFound):
+        raise
+    except GridsvcError as exc:
+        return _visit_form(
+            request, session, user, household_id, http_status(exc), form=form, error=_message(exc)
+        )
+    code = ledger.household(session, user, household_id)["cell_code"]
+    return RedirectResponse(f"/ui/cells/{code}/diary?done=visit", status_code=303)
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"走访日期 {value!r} 不是有效日期（例如 2026-05-01）") from None
+
+
+@router.get("/cells/{code}/diary", name="diary_page")
+def diary_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    cell: ScopedCell,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    done: Annotated[str, Query(max_length=MAX_CODE)] = "",
+) -> HTMLResponse:
+    """The 民情日记 of a cell: every 走访, newest first, paged."""
+    rows, total = ledger.diary(
+        session, user, cell.id, limit=LEDGER_PER_PAGE, offset=(page - 1) * LEDGER_PER_PAGE
+    )
+    return _render(
+        request,
+        "diary.html",
+        user,
+        cell=cell,
+        rows=rows,
+        total=total,
+        ok="走访已记录。" if done == "visit" else None,
+        **_paging(page, total, {}),
+    )

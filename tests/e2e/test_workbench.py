@@ -256,5 +256,36 @@ def test_task_list_and_my_position_on_a_desktop(browser, demo_site) -> None:  # 
     for i in range(rows.count()):
         assert "超期" in rows.nth(i).inner_text()
     page.screenshot(path=str(ARTIFACTS / "tasks-desktop.png"), full_page=True)
+
+    # 台账: search, a 走访 from a household row, then a flag changed on the same row.
+    page.goto(f"{base}/ui/")
+    page.click("#my-ledger")
+    page.wait_for_url(re.compile(r".*/ledger"))
+    first = page.locator("#ledger li[data-id]").first
+    household = int(first.get_attribute("data-id"))
+    page.screenshot(path=str(ARTIFACTS / "ledger-desktop.png"), full_page=True)
+    first.locator("a", has_text="走访").click()
+    page.wait_for_url(re.compile(rf".*/households/{household}/visit"))
+    page.fill("#note", "老人反映腿脚不便，希望上门代办")
+    page.fill("#follow_up", "联系志愿者每周上门")
+    page.click("#visit-submit")
+    page.wait_for_url(re.compile(r".*/diary\?done=visit"))
+    assert "联系志愿者每周上门" in page.inner_text("#diary li >> nth=0")
+    page.screenshot(path=str(ARTIFACTS / "diary-desktop.png"), full_page=True)
+    page.goto(f"{base}/ui/cells/{code}/ledger")
+    row = page.locator(f"#ledger li[data-id='{household}']")
+    was = row.locator("input[value=disabled]").is_checked()
+    row.locator("details.edit-flags summary").click()
+    row.locator("input[value=disabled]").set_checked(not was)
+    row.locator("button", has_text="保存标记").click()
+    page.wait_for_url(re.compile(r".*done=flags"))
+    assert "标记已保存" in page.inner_text("#ledger-ok")
+    disabled, audited = _sql(
+        demo_site,
+        "SELECT h.disabled, (SELECT count(*) FROM audit_event a WHERE a.action = "
+        "'household.flags' AND a.row_id = h.id) FROM household h WHERE h.id = %s",
+        household,
+    )[0]
+    assert disabled is (not was) and audited == 1
     context.close()
     assert blocked == []

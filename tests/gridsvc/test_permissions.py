@@ -596,6 +596,19 @@ EXPECTED: dict[tuple[str, str], Op] = {
         lambda s: _post(f"/ui/cases/{s.incident}/confirm-cell", data={"cell": s.cell}),
         hidden=True,
     ),
+    ("GET", "/ui/cells/{code}/ledger"): Op(ALL, lambda s: _get(f"/ui/cells/{s.cell}/ledger")),
+    ("GET", "/ui/cells/{code}/diary"): Op(ALL, lambda s: _get(f"/ui/cells/{s.cell}/diary")),
+    ("POST", "/ui/households/{household_id}/flags"): Op(
+        WORKERS,
+        lambda s: _post(f"/ui/households/{s.household}/flags", data={"flag": "low_income"}),
+    ),
+    ("GET", "/ui/households/{household_id}/visit"): Op(
+        WORKERS, lambda s: _get(f"/ui/households/{s.household}/visit")
+    ),
+    ("POST", "/ui/households/{household_id}/visit"): Op(
+        WORKERS,
+        lambda s: _post(f"/ui/households/{s.household}/visit", data={"visited_on": "2026-01-05"}),
+    ),
     ("GET", "/ui/communities/{code}/editor"): Op(
         STAFF, lambda s: _get(f"/ui/communities/{s.community}/editor")
     ),

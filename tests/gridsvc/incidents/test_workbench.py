@@ -186,3 +186,111 @@ def test_report_from_the_map_near_a_boundary(
     db.expire_all()
     inc = db.get(Incident, case)
     assert (inc.cell_id, inc.needs_confirmation) == (s.cell_ids[east], False)
+
+
+def _households(db: Session, s: IncidentStreet) -> list[int]:
+    """Three households in the west cell's building: rooms 101, 102, 201."""
+    from gridsvc.models import Building, Household
+
+    building = db.scalar(select(Building).where(Building.cell_id == s.cell_ids[s.codes[0]]))
+    rows = [
+        Household(building_id=building.id, unit="1", room=room, head_name=name, phone=phone)
+        for room, name, phone in (
+            ("101", "赵秀英", "13800001111"),
+            ("102", "钱建国", "13800002222"),
+            ("201", "孙丽", "13800003333"),
+        )
+    ]
+    db.add_all(rows)
+    db.flush()
+    return [h.id for h in rows]
+
+
+def _ledger_ids(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<li data-id="(\d+)"', html.split('id="ledger"')[1])]
+
+
+def test_ledger_search_flags_and_visits(
+    client: TestClient, db: Session, incident_street: IncidentStreet
+) -> None:
+    from gridsvc.models import AuditEvent, Household, Visit
+
+    s = incident_street
+    west = s.codes[0]
+    h101, h102, h201 = _households(db, s)
+    gz, ro = s.headers["gz"], s.headers["ro"]
+    page = client.get(f"/ui/cells/{west}/ledger", headers=gz).text
+    assert _ledger_ids(page) == [h101, h102, h201] and "赵秀英" in page and "未走访" in page
+    assert _ledger_ids(client.get(f"/ui/cells/{west}/ledger?q=钱建国", headers=gz).text) == [h102]
+    assert _ledger_ids(client.get(f"/ui/cells/{west}/ledger?q=201", headers=gz).text) == [h201]
+    # A viewer sees names masked and no flags, cannot find a household by its head's name,
+    # and has no forms to change anything.
+    seen = client.get(f"/ui/cells/{west}/ledger", headers=ro).text
+    assert (
+        "赵秀英" not in seen and "赵**" in seen and "改标记" not in seen and "走访</a>" not in seen
+    )
+    assert _ledger_ids(client.get(f"/ui/cells/{west}/ledger?q=赵秀英", headers=ro).text) == []
+
+    # The 格长 ticks 低保 and 独居老人: stored, and audited with before and after.
+    r = client.post(
+        f"/ui/households/{h101}/flags",
+        data={"flag": ["low_income", "elderly_alone"], "back": f"/ui/cells/{west}/ledger?q=1"},
+        headers=gz,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("?q=1&done=flags")
+    db.expire_all()
+    hh = db.get(Household, h101)
+    assert (hh.low_income, hh.elderly_alone, hh.disabled) == (True, True, False)
+    event = db.scalar(
+        select(AuditEvent).where(AuditEvent.action == "household.flags", AuditEvent.row_id == h101)
+    )
+    assert event.before["low_income"] is False and event.after["low_income"] is True
+    assert event.actor == "gz"
+    # The viewer may not; an unknown flag is refused; neither changes anything.
+    assert client.post(f"/ui/households/{h101}/flags", data={}, headers=ro).status_code == 403
+    assert (
+        client.post(f"/ui/households/{h101}/flags", data={"flag": "vip"}, headers=gz).status_code
+        == 422
+    )
+    db.expire_all()
+    assert db.get(Household, h101).low_income is True
+    # A redirect back elsewhere than our pages is not followed.
+    r = client.post(
+        f"/ui/households/{h102}/flags",
+        data={"back": "https://evil.example/"},
+        headers=gz,
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/ui/?done=flags"
+
+    # A 走访 with what was heard and the follow-up; it shows in the diary and the ledger.
+    form = client.get(f"/ui/households/{h102}/visit", headers=gz).text
+    assert "王格长" in form  # the cell's 格长 offered as the visitor
+    r = client.post(
+        f"/ui/households/{h102}/visit",
+        data={
+            "visited_on": "2026-03-01",
+            "person_id": str(s.leaders[west]),
+            "note": "反映楼道灯坏了",
+            "follow_up": "报物业维修",
+        },
+        headers=gz,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/ui/cells/{west}/diary?done=visit"
+    visit = db.scalar(select(Visit).where(Visit.household_id == h102))
+    assert (visit.note, visit.follow_up, visit.person_id) == (
+        "反映楼道灯坏了",
+        "报物业维修",
+        s.leaders[west],
+    )
+    diary = client.get(f"/ui/cells/{west}/diary", headers=gz).text
+    assert "报物业维修" in diary and "王格长" in diary
+    assert "报物业维修" not in client.get(f"/ui/cells/{west}/diary", headers=ro).text
+    assert "2026-03-01" in client.get(f"/ui/cells/{west}/ledger?q=102", headers=gz).text
+    # Bad input: a date that is none, or in the future — 422 on the form, nothing stored.
+    for day in ("2026-02-30", "2099-01-01"):
+        r = client.post(f"/ui/households/{h201}/visit", data={"visited_on": day}, headers=gz)
+        assert r.status_code == 422, day
+    assert db.scalar(select(func.count()).where(Visit.household_id == h201)) == 0
