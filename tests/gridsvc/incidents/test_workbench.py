@@ -294,3 +294,54 @@ def test_ledger_search_flags_and_visits(
         r = client.post(f"/ui/households/{h201}/visit", data={"visited_on": day}, headers=gz)
         assert r.status_code == 422, day
     assert db.scalar(select(func.count()).where(Visit.household_id == h201)) == 0
+
+
+def test_idempotency_keys_make_retries_write_once(
+    client: TestClient, db: Session, incident_street: IncidentStreet
+) -> None:
+    from gridsvc.models import Visit
+
+    s = incident_street
+    gz = s.headers["gz"]
+    lon, lat = s.centre(s.codes[0])
+    count = lambda: db.scalar(select(func.count()).select_from(Incident))  # noqa: E731
+    before = count()
+    key = {**gz, "Idempotency-Key": "5f0c6c3e-report-1"}
+    first = report(client, key, lon, lat)
+    again = report(client, key, lon, lat)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotency-Replayed"] == "true"
+    assert count() == before + 1
+    # The same key for another request is refused; another user's same key is their own.
+    other = report(client, key, lon, lat, description="另一件事")
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    assert report(client, {**s.headers["wy"], "Idempotency-Key": "5f0c6c3e-report-1"}, lon, lat)
+    assert count() == before + 2
+    # Without a key, a retry is a second report (as before).
+    report(client, gz, lon, lat)
+    assert count() == before + 3
+
+    # A case step retried gets its first answer, not a 409; one event recorded.
+    case = first.json()["id"]
+    step = {**gz, "Idempotency-Key": "step-1"}
+    r1 = act(client, step, case, "dispatch")
+    r2 = act(client, step, case, "dispatch")
+    assert r1.status_code == r2.status_code == 200 and r2.json() == r1.json()
+    assert act(client, gz, case, "dispatch").status_code == 409  # without the key: refused
+    events = select(func.count()).where(
+        IncidentEvent.incident_id == case, IncidentEvent.action == "dispatch"
+    )
+    assert db.scalar(events) == 1
+    # A failed write keeps no key: the retry with it is tried again (and fails again).
+    assert act(client, {**gz, "Idempotency-Key": "step-2"}, case, "close").status_code == 403
+
+    # A 走访 retried is stored once.
+    hh = _households(db, s)[0]
+    body = {"household_id": hh, "visited_on": "2026-03-01", "note": "走访"}
+    visit_key = {**gz, "Idempotency-Key": "visit-1"}
+    v1 = client.post("/api/v1/visits", json=body, headers=visit_key)
+    v2 = client.post("/api/v1/visits", json=body, headers=visit_key)
+    assert v1.status_code == v2.status_code == 201 and v1.json() == v2.json()
+    assert db.scalar(select(func.count()).where(Visit.household_id == hh)) == 1
+    bad = client.post("/api/v1/visits", json=body, headers={**gz, "Idempotency-Key": "k" * 129})
+    assert bad.status_code == 422
