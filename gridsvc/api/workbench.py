@@ -9,7 +9,7 @@ posts back here with the session's CSRF token and the version of the case it sho
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -75,8 +75,6 @@ def _local(value: str | None) -> str:
     """An ISO time as the users read it: local date and minute."""
     if not value:
         return "—"
-    from datetime import datetime
-
     return datetime.fromisoformat(value).astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
 
 

@@ -7,7 +7,7 @@ and call these. What a user may do on a case comes from the workflow itself
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ def workbench(session: Session, principal: Principal, now: datetime) -> dict[str
         todo, todo_total = incident_repo.incident_list(
             session, principal, waiting, now=now, limit=TODO_SHOWN, offset=0, by_due=True
         )
-        overdue = incident_repo.IncidentFilter(**{**waiting.__dict__, "overdue": True})
+        overdue = replace(waiting, overdue=True)
         _, overdue_total = incident_repo.incident_list(
             session, principal, overdue, now=now, limit=0, offset=0
         )
@@ -93,13 +93,11 @@ def tasks(
         base = waiting
     if category is not None:
         incidents.category(session, category)  # an unknown category is a clear 422
-    f = incident_repo.IncidentFilter(
-        **{
-            **base.__dict__,
-            "status": _narrow(base.status, status),
-            "category": (category,) if category else (),
-            "overdue": overdue,
-        }
+    f = replace(
+        base,
+        status=_narrow(base.status, status),
+        category=(category,) if category else (),
+        overdue=overdue,
     )
     if status is not None and not f.status:
         return [], 0  # a state that never waits for this user
