@@ -268,6 +268,7 @@ def test_task_list_and_my_position_on_a_desktop(browser, demo_site) -> None:  # 
     page.wait_for_url(re.compile(rf".*/households/{household}/visit"))
     page.fill("#note", "老人反映腿脚不便，希望上门代办")
     page.fill("#follow_up", "联系志愿者每周上门")
+    page.screenshot(path=str(ARTIFACTS / "visit-desktop.png"), full_page=True)
     page.click("#visit-submit")
     page.wait_for_url(re.compile(r".*/diary\?done=visit"))
     assert "联系志愿者每周上门" in page.inner_text("#diary li >> nth=0")
