@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bench.common import describe, fresh_database, machine, timed
 from geodata.synth import SynthConfig, generate_street
-from gridsvc.services.access import Principal
+from gridsvc.auth.principal import Principal
 from gridsvc.services.coverage import coverage, to_csv
 from gridsvc.services.demo import load_street
 

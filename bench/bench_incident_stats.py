@@ -96,9 +96,9 @@ def _load(session: Session, now: datetime) -> str:
 
 def main() -> None:
     """Load, then time the statistics."""
+    from gridsvc.auth.principal import Principal
     from gridsvc.repositories import incidents as repo
     from gridsvc.services import incidents as svc
-    from gridsvc.services.access import Principal
 
     url = fresh_database("gridsvc_bench_stats")
     engine = create_engine(url)

@@ -92,8 +92,11 @@ def synthetic_community(
     return area, buildings, roads
 
 
-def _real(name: str) -> tuple[shapely.Polygon, gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """A real extract with estimated households (building=yes counted as residential)."""
+def _real(
+    name: str,
+) -> tuple[shapely.Geometry, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """A real extract with estimated households (building=yes counted as residential), and
+    the water polygons of its raw OSM file."""
     folder = SHARED_DATA / name
     buildings = read_features(folder / "buildings.geojson").gdf
     roads = read_features(folder / "roads.geojson", kind="line").gdf
@@ -101,7 +104,9 @@ def _real(name: str) -> tuple[shapely.Polygon, gpd.GeoDataFrame, gpd.GeoDataFram
         buildings, residential_values=(*RESIDENTIAL_BUILDING_VALUES, "yes")
     )
     buildings["households"] = households
-    return derive_outline(buildings, roads), buildings, roads
+    raw = sorted((folder / "raw").iterdir())[0]
+    water = read_features(raw, kind="polygon").gdf
+    return derive_outline(buildings, roads, water=water), buildings, roads, water
 
 
 def _timed(fn: Callable[[], Proposal], repeat: int) -> tuple[list[float], Proposal]:
@@ -114,10 +119,11 @@ def _timed(fn: Callable[[], Proposal], repeat: int) -> tuple[list[float], Propos
     return times, result
 
 
-def _report(label: str, area, buildings, roads, repeat: int) -> None:
-    blocks = road_blocks(area, roads, buildings=buildings)
+def _report(label: str, area, buildings, roads, repeat: int, water=None) -> None:
+    blocks = road_blocks(area, roads, buildings=buildings, water=water)
     times, proposal = _timed(
-        lambda: propose_partition(area, buildings, roads, target=TARGET, band=BAND), repeat
+        lambda: propose_partition(area, buildings, roads, target=TARGET, band=BAND, water=water),
+        repeat,
     )
     s = proposal.summary()
     print(
@@ -129,7 +135,9 @@ def _report(label: str, area, buildings, roads, repeat: int) -> None:
         f"({repeat} runs)"
     )
     print(
-        f"  k = {s['cells']}, in band {s['in_band']}/{s['cells']} = {s['share_in_band']:.1%}, "
+        f"  k = {s['cells']}, in band {s['in_band']}/{s['cells']} = {s['share_in_band']:.1%} "
+        f"({s['share_in_band_divisible']:.1%} of the cells that are not one building or "
+        "estate above the band), "
         f"households min {s['min_households']} / mean {s['mean_households']:.0f} / "
         f"max {s['max_households']}, Polsby-Popper mean {s['mean_polsby_popper']:.2f} "
         f"(min {s['min_polsby_popper']:.2f})"
@@ -148,11 +156,13 @@ def main() -> None:
             ("Beijing 学院路", "beijing_haidian_xueyuanlu"),
         ):
             start = time.perf_counter()
-            area, buildings, roads = _real(name)
+            area, buildings, roads, water = _real(name)
             print(f"{label}: read + estimate + outline {time.perf_counter() - start:.2f} s")
-            _report(label, area, buildings, roads, repeat=5)
+            _report(label, area, buildings, roads, repeat=5, water=water)
     else:
         print(f"(real extracts not found at {SHARED_DATA}; skipped)")
+    area, buildings, roads = synthetic_community(15, 10)
+    _report("Synthetic community (3,000 buildings)", area, buildings, roads, repeat=3)
     area, buildings, roads = synthetic_community()
     _report("Synthetic community", area, buildings, roads, repeat=3)
 

@@ -21,7 +21,7 @@ it), and the inverses, like every public implementation, decide "inside" from th
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -226,18 +226,9 @@ _FROM_WGS84: dict[Datum, Callable[[npt.ArrayLike, npt.ArrayLike], Coords]] = {
     Datum.GCJ02: wgs84_to_gcj02,
     Datum.BD09: wgs84_to_bd09,
 }
-# shapely >= 2.1 can keep each geometry's own dimensionality; 2.0 can only drop Z.
-
-
-def _include_z_option() -> bool | None:
-    try:
-        shapely.transform(shapely.Point(0, 0), lambda c: c, include_z=None)
-    except TypeError:
-        return False
-    return None
-
-
-_INCLUDE_Z = _include_z_option()
+#: ``include_z=None`` keeps each geometry's own dimensionality (shapely >= 2.1; its stubs still
+#: say bool, hence Any).
+_OWN_DIMENSION: Any = None
 
 
 def convert_geometries(geoms: G, source: Datum | str, target: Datum | str = Datum.WGS84) -> G:
@@ -266,9 +257,9 @@ def convert_geometries(geoms: G, source: Datum | str, target: Datum | str = Datu
     from geopandas.array import GeometryArray, from_shapely
 
     if isinstance(geoms, GeoSeries):
-        values = shapely.transform(geoms.to_numpy(), shift, include_z=_INCLUDE_Z)
-        return GeoSeries(values, index=geoms.index, crs=geoms.crs, name=geoms.name)  # type: ignore[return-value]
+        values = shapely.transform(geoms.to_numpy(), shift, include_z=_OWN_DIMENSION)
+        return cast(G, GeoSeries(values, index=geoms.index, crs=geoms.crs, name=geoms.name))
     if isinstance(geoms, GeometryArray):
-        values = shapely.transform(np.asarray(geoms), shift, include_z=_INCLUDE_Z)
-        return from_shapely(values, crs=geoms.crs)  # type: ignore[return-value]
-    return shapely.transform(geoms, shift, include_z=_INCLUDE_Z)
+        values = shapely.transform(np.asarray(geoms), shift, include_z=_OWN_DIMENSION)
+        return cast(G, from_shapely(values, crs=geoms.crs))
+    return cast(G, shapely.transform(cast(Any, geoms), shift, include_z=_OWN_DIMENSION))

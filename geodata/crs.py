@@ -33,7 +33,7 @@ def _lonlat_bounds(obj: Any) -> tuple[float, float, float, float]:
         crs = obj.crs
         if crs is not None and not crs.is_geographic and np.all(np.isfinite(bounds)):
             transformer = pyproj.Transformer.from_crs(crs, STORAGE_CRS, always_xy=True)
-            bounds = transformer.transform_bounds(*bounds)
+            bounds = transformer.transform_bounds(bounds[0], bounds[1], bounds[2], bounds[3])
     else:
         bounds = tuple(float(v) for v in shapely.total_bounds(np.asarray(obj, dtype=object)))
     return bounds  # type: ignore[return-value]

@@ -26,11 +26,12 @@ def features_to_gdf(
     """
     kind = obj.get("type")
     if kind == "Feature":
-        features = [obj]
+        features: list[Any] = [obj]
     elif kind == "FeatureCollection":
-        features = obj.get("features")
-        if not isinstance(features, list):
+        listed = obj.get("features")
+        if not isinstance(listed, list):
             raise GeodataError("a FeatureCollection needs a 'features' list")
+        features = listed
     else:
         raise GeodataError(f"expected a GeoJSON Feature or FeatureCollection, got type {kind!r}")
     if max_features is not None and len(features) > max_features:

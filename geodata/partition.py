@@ -52,11 +52,16 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching _metis_par
 
 __all__ = [
     "NON_BARRIER_HIGHWAYS",
+    "NON_BARRIER_RAILWAYS",
     "REASONS",
     "Proposal",
+    "barrier_mask",
     "derive_outline",
+    "outline_name",
     "propose_partition",
     "road_blocks",
+    "water_areas",
+    "water_mask",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,8 +87,27 @@ NON_BARRIER_HIGHWAYS: frozenset[str] = frozenset(
         "services",
         "escape",
         "raceway",
+        "ferry",  # foreign schemas' ferry routes, as gridsvc imports store them (OSM: route=ferry)
     }
 )
+#: ``railway`` values that do not bound blocks (not built, gone, or not a track on the ground).
+NON_BARRIER_RAILWAYS: frozenset[str] = frozenset(
+    {
+        "abandoned",
+        "construction",
+        "disused",
+        "dismantled",
+        "platform",
+        "proposed",
+        "razed",
+        "station",
+        "stop",
+        "subway_entrance",
+        "halt",
+    }
+)
+#: ``waterway`` values of water areas (OSM ``waterway=riverbank`` and river/canal areas).
+WATER_WATERWAYS: frozenset[str] = frozenset({"riverbank", "river", "canal", "dock", "stream"})
 _NO = frozenset({"", "no", "false", "0", "none", "nan"})
 
 #: Why a cell lies outside the band (Chinese for the staff, English for the log).
@@ -111,10 +135,12 @@ REASONS: dict[str, str] = {
 
 _EARTH_RADIUS_M = 6_371_008.8
 _OUTLINE_REACH_M = 150.0  # a road face reaching further beyond the buildings does not enclose them
+_OUTLINE_JOIN_M = 100.0  # outline parts nearer than this on land are one part (wider: open ground)
 _MIN_SHARED_M = 1e-6  # shared boundary length that makes two pieces adjacent
 _SPLIT_STUB_M = 0.05  # split lines overshoot their block by this much, so they are noded with it
 _ESTATE_EDGE_BONUS = 1_000  # METIS edge weight added between units of one estate
 _MIN_COMPACT_GAIN_M = 0.5  # a compactness move must shorten the cells' boundaries by this much
+_MAX_GROUPS = 5_000  # groups tried per cell pair and size in a group move (bounds the work)
 _TIE_SHARE = 0.1  # units holding this share of one building's footprint each go to one cell
 _STRIP_WIDTH_M = 20.0  # an empty face narrower than this (2·area/perimeter) is road space …
 _STRIP_MIN_LENGTH_M = 50.0  # … when it is at least this long (half its perimeter)
@@ -134,13 +160,19 @@ class Proposal:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """Counts, min/max/mean households, share of cells in the band and mean compactness."""
+        """Counts, min/max/mean households, share of cells in the band and mean compactness.
+
+        ``share_in_band_divisible`` leaves out the cells that are one building (or one unit
+        kept whole, such as an estate) above the band on its own: no partition can fix those.
+        """
         cells = self.cells
         n = len(cells)
         hh = cells["households"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
         pp = cells["polsby_popper"].to_numpy(dtype=float) if n else np.zeros(0)
         in_band = int(cells["in_band"].sum()) if n else 0
         reasons = cells.loc[~cells["in_band"], "reason"].value_counts() if n else pd.Series()
+        # cells that are one building, or one unit kept whole, above the band on its own
+        whole = int(cells["reason"].isin([REASONS["building"], REASONS["block"]]).sum()) if n else 0
         return {
             "cells": n,
             "households": int(hh.sum()),
@@ -152,6 +184,7 @@ class Proposal:
             "mean_households": float(hh.mean()) if n else 0.0,
             "in_band": in_band,
             "share_in_band": in_band / n if n else 0.0,
+            "share_in_band_divisible": in_band / (n - whole) if n > whole else 1.0,
             "mean_polsby_popper": float(pp.mean()) if n else 0.0,
             "min_polsby_popper": float(pp.min()) if n else 0.0,
             "out_of_band_reasons": {str(k): int(v) for k, v in reasons.items()},
@@ -233,6 +266,42 @@ def _truthy(values: pd.Series) -> np.ndarray:
     return np.array([str(v).strip().lower() not in _NO for v in text], dtype=bool)
 
 
+def _tag_text(roads: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    """A tag column as stripped lower-case text ("" where the column or the value is missing)."""
+    if column not in roads.columns:
+        return np.full(len(roads), "", dtype=object)
+    values = roads[column].astype(object)
+    return np.array([str(v).strip().lower() if pd.notna(v) else "" for v in values], dtype=object)
+
+
+def barrier_mask(
+    roads: gpd.GeoDataFrame, barrier_highways: Collection[str] | None = None
+) -> np.ndarray:
+    """Which rows of OSM-tagged lines bound blocks (roads, rail, river lines) — one rule for all.
+
+    A row is a barrier unless it is a ferry route (``route=ferry``), a tunnel, bridge or covered
+    way, a ``highway`` in :data:`NON_BARRIER_HIGHWAYS` (or, with ``barrier_highways``, a
+    ``highway`` not listed there) or a ``railway`` in :data:`NON_BARRIER_RAILWAYS`. Rows with
+    neither tag (rail, waterway or untagged lines of a road layer) are barriers.
+    """
+    keep = np.ones(len(roads), dtype=bool)
+    highway = _tag_text(roads, "highway")
+    railway = _tag_text(roads, "railway")
+    has_highway = highway != ""
+    if barrier_highways is not None:
+        wanted = [str(v).strip().lower() for v in barrier_highways]
+        keep &= ~has_highway | np.isin(highway, wanted)
+        keep &= has_highway | (railway != "") | ("highway" not in roads.columns)
+    else:
+        keep &= ~np.isin(highway, list(NON_BARRIER_HIGHWAYS))
+    keep &= ~np.isin(railway, list(NON_BARRIER_RAILWAYS))
+    keep &= _tag_text(roads, "route") != "ferry"
+    for column in ("tunnel", "bridge", "covered"):
+        if column in roads.columns:
+            keep &= ~_truthy(roads[column])
+    return keep
+
+
 def _barrier_lines(
     roads: gpd.GeoDataFrame | None, barrier_highways: Collection[str] | None = None
 ) -> np.ndarray:
@@ -240,19 +309,7 @@ def _barrier_lines(
     if roads is None or len(roads) == 0:
         return np.zeros(0, dtype=object)
     roads = _in_storage_crs(roads)
-    keep = np.ones(len(roads), dtype=bool)
-    if "highway" in roads.columns:
-        kinds = roads["highway"].astype(object)
-        text = np.array([str(v).strip().lower() if pd.notna(v) else "" for v in kinds])
-        if barrier_highways is not None:
-            wanted = {str(v).strip().lower() for v in barrier_highways}
-            keep &= np.isin(text, list(wanted))
-        else:
-            keep &= ~np.isin(text, list(NON_BARRIER_HIGHWAYS))
-    for column in ("tunnel", "bridge", "covered"):
-        if column in roads.columns:
-            keep &= ~_truthy(roads[column])
-    geoms = roads.geometry.to_numpy()[keep]
+    geoms = roads.geometry.to_numpy()[barrier_mask(roads, barrier_highways)]
     geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     if not len(geoms):
         return np.zeros(0, dtype=object)
@@ -263,6 +320,52 @@ def _barrier_lines(
     types = shapely.get_type_id(parts)
     lines = parts[(types == 1) | (types == 2)]
     return lines[shapely.length(lines) > 0]
+
+
+#: Tag columns that say whether an OSM feature is water.
+WATER_TAGS: tuple[str, ...] = ("natural", "waterway", "water", "landuse")
+
+
+def water_mask(features: gpd.GeoDataFrame) -> np.ndarray:
+    """Which features are water: ``natural=water``, ``waterway`` riverbank/river/canal/dock/
+    stream, any ``water=*``, ``landuse`` reservoir/basin; all of them when the frame has none
+    of these tag columns (a layer given as water)."""
+    if not any(c in features.columns for c in WATER_TAGS):
+        return np.ones(len(features), dtype=bool)
+    return (
+        (_tag_text(features, "natural") == "water")
+        | np.isin(_tag_text(features, "waterway"), list(WATER_WATERWAYS))
+        | (_tag_text(features, "water") != "")
+        | np.isin(_tag_text(features, "landuse"), ["reservoir", "basin"])
+    )
+
+
+def water_areas(water: Any) -> Any:
+    """The water (rivers, lakes, canals) as one (Multi)Polygon in EPSG:4326, or None.
+
+    ``water`` is a polygon, or a GeoDataFrame/GeoSeries of features. A frame with OSM tags keeps
+    the water features only — ``natural=water``, ``waterway`` riverbank/river/canal/dock,
+    any ``water=*``, ``landuse`` reservoir/basin — and a frame without those columns is taken
+    to be all water (a layer the user gave as water). Lines and points are ignored.
+    """
+    if water is None:
+        return None
+    if isinstance(water, gpd.GeoDataFrame):
+        frame = _in_storage_crs(water)
+        geoms = frame.geometry.to_numpy()[water_mask(frame)]
+    elif isinstance(water, gpd.GeoSeries):
+        geoms = _in_storage_crs(water).to_numpy()
+    elif isinstance(water, shapely.Geometry):
+        geoms = np.array([water], dtype=object)
+    else:
+        raise GeodataError(f"water must be polygons, not {type(water).__name__}")
+    parts = np.concatenate([_polygon_parts(g) for g in geoms] or [np.zeros(0, dtype=object)])
+    parts = parts[shapely.area(parts) > 0] if len(parts) else parts
+    if not len(parts):
+        return None
+    merged = shapely.union_all(parts)
+    shapely.prepare(merged)
+    return merged
 
 
 def _faces(area: Any, lines: np.ndarray) -> np.ndarray:
@@ -436,10 +539,23 @@ def derive_outline(
     roads: gpd.GeoDataFrame | None = None,
     *,
     margin_m: float = 20.0,
-) -> shapely.Polygon:
-    """A community/street outline when none is given: covers every building (plus a margin), follows the surrounding roads where they enclose the buildings; one valid Polygon in EPSG:4326."""
+    water: Any = None,
+    single: bool = False,
+    join_m: float = _OUTLINE_JOIN_M,
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """A community/street outline when none is given, in EPSG:4326.
+
+    It covers every building plus ``margin_m`` and follows the surrounding roads where they
+    enclose the buildings. Groups of buildings stay separate parts (a MultiPolygon) where
+    water or open ground wider than ``join_m`` without buildings lies between them; nearer
+    groups are joined, never across ``water`` (polygons or OSM features, see
+    :func:`water_areas`), and the outline leaves the water out. With ``single`` the parts
+    are joined into one Polygon (a concave hull) even across water.
+    """
     if not margin_m >= 0:
         raise GeodataError(f"margin_m must not be negative, not {margin_m}")
+    if not join_m >= 0:
+        raise GeodataError(f"join_m must not be negative, not {join_m}")
     if buildings is None or len(buildings) == 0:
         raise GeodataError("cannot derive an outline: there are no buildings")
     series = _in_storage_crs(buildings.geometry)
@@ -476,19 +592,91 @@ def derive_outline(
                 pieces.extend(enclosing.tolist())
                 logger.debug("outline: %d road faces enclose buildings", len(enclosing))
     merged = shapely.union_all(np.array(pieces, dtype=object))
-    outline = _one_polygon(merged)
+    wet = water_areas(water)
+    if single:
+        outline = _one_polygon(merged)
+    else:
+        outline = _join_near_parts(merged, wet, join_m, _Frame.around(merged))
     if not shapely.covers(outline, geoms).all():  # numerical slivers: never leave a building out
-        outline = _one_polygon(shapely.union_all(np.concatenate([[outline], geoms])))
+        outline = _filled(shapely.union_all(np.concatenate([[outline], geoms])), single)
     if not outline.is_valid:
-        outline = _one_polygon(shapely.make_valid(outline))
+        outline = _filled(shapely.make_valid(outline), single)
     logger.info(
-        "outline of %d buildings: %.0f vertices", len(geoms), shapely.get_num_coordinates(outline)
+        "outline of %d buildings: %d parts, %.0f vertices",
+        len(geoms),
+        shapely.get_num_geometries(outline),
+        shapely.get_num_coordinates(outline),
     )
     return outline
 
 
+def outline_name(buildings: gpd.GeoDataFrame, fallback: str) -> str:
+    """A name for a derived outline: the buildings' commonest ``addr:street`` (or
+    ``addr:suburb``) + 社区, else ``fallback`` (say, the file's name) — never just "outline"."""
+    for column in ("addr:suburb", "addr:street"):
+        if column in buildings.columns:
+            values = buildings[column].dropna().astype(str).str.strip()
+            values = values[values != ""]
+            if len(values):
+                return f"{values.value_counts().sort_index().idxmax()}社区"
+    return fallback
+
+
+def _filled(geom: Any, single: bool) -> shapely.Polygon | shapely.MultiPolygon:
+    """One Polygon without holes (``single``), or the parts without holes, as one geometry."""
+    if single:
+        return _one_polygon(geom)
+    parts = _polygon_parts(geom)
+    shells = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+    parts = _polygon_parts(shells)
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts.tolist())
+
+
+def _join_near_parts(
+    merged: Any, water: Any, join_m: float, frame: _Frame
+) -> shapely.Polygon | shapely.MultiPolygon:
+    """The parts of ``merged`` joined where they lie within ``join_m`` of each other on land.
+
+    Two parts are joined (by the concave hull of the pair) when the shortest line between
+    them is at most ``join_m`` long and crosses no water; the water is then cut out again,
+    and every part has its holes filled (holes of water excepted).
+    """
+    parts = _filled(merged, single=False)
+    parts = _polygon_parts(parts)
+    if len(parts) > 1 and join_m > 0:
+        local = frame.fwd(parts)
+        i, j = shapely.STRtree(local).query(local, predicate="dwithin", distance=join_m)
+        keep = i < j
+        i, j = i[keep], j[keep]
+        if len(i) and water is not None:
+            bridge = frame.inv(shapely.shortest_line(local[i], local[j]))
+            dry = ~shapely.intersects(water, bridge)
+            i, j = i[dry], j[dry]
+        groups = _connected_labels(np.zeros(len(parts), dtype=np.int64), i, j)
+        joined = []
+        for g in range(int(groups.max()) + 1):
+            members = parts[groups == g]
+            if len(members) == 1:
+                joined.append(members[0])
+            else:  # hull the parts as drawn (holes too), as for a single outline
+                joined.append(
+                    _one_polygon(shapely.intersection(merged, shapely.union_all(members)))
+                )
+        parts = np.array(joined, dtype=object)
+    outline = shapely.union_all(parts)
+    if water is not None:
+        outline = shapely.difference(outline, water)
+    pieces = _polygon_parts(outline)
+    return pieces[0] if len(pieces) == 1 else shapely.MultiPolygon(pieces.tolist())
+
+
 def _one_polygon(geom: Any) -> shapely.Polygon:
-    """Join the parts of ``geom`` into one Polygon without holes (a concave hull of its vertices)."""
+    """Join the parts of ``geom`` (or an array of polygons) into one Polygon without holes.
+
+    The parts are joined by a concave hull of their vertices.
+    """
+    if isinstance(geom, np.ndarray):
+        geom = shapely.union_all(geom)
     parts = _polygon_parts(geom)
     if len(parts) == 1:
         return shapely.Polygon(parts[0].exterior)
@@ -505,20 +693,35 @@ def _one_polygon(geom: Any) -> shapely.Polygon:
 # =========================================================================== road blocks =====
 
 
+def _water_lines(water: Any) -> np.ndarray:
+    """The shore lines of the water (EPSG:4326), to node with the roads."""
+    if water is None:
+        return np.zeros(0, dtype=object)
+    parts = shapely.get_parts(shapely.boundary(water))
+    return parts[shapely.length(parts) > 0]
+
+
 def _blocks(
     area: Any,
     lines: np.ndarray,
     min_block_m2: float,
     frame: _Frame,
     occupied: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pieces of the area, the block of each piece, and all the lines used to cut them.
+    water: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pieces of the area, the block of each piece, all the lines used to cut them, and water.
 
-    Faces of the road network; thin empty faces (between the carriageways of a dual road) are
-    split lengthwise between their neighbours; then blocks under ``min_block_m2`` join their
-    longest-shared-edge neighbour. ``occupied`` holds building footprints (EPSG:4326): a face
-    holding part of one is never treated as a strip.
+    Faces of the road network (and of the shore lines of ``water``); thin empty faces (between
+    the carriageways of a dual road) and faces of water are split lengthwise between their
+    neighbours, so a river's half goes to the block on its bank; then blocks under
+    ``min_block_m2`` join their longest-shared-edge neighbour. A piece of water is adjacent to
+    its own block only, so no block (and no cell) reaches across the water. ``occupied`` holds
+    building footprints (EPSG:4326): a face holding part of one is never treated as a strip.
+    The last array says which pieces are water.
     """
+    shores = _water_lines(water)
+    if len(shores):
+        lines = np.concatenate([lines, shores])
     faces = _faces(area, lines)
     if not len(faces):
         raise GeodataError("the area could not be split into blocks (no face inside it)")
@@ -530,41 +733,58 @@ def _blocks(
         oi, fi = shapely.STRtree(faces).query(occupied, predicate="intersects")
         overlap = shapely.area(shapely.intersection(occupied[oi], faces[fi])) > 0
         held[np.unique(fi[overlap])] = True
-    strip_lines, strips = _strips(local, i, j, length, held)
-    if len(strip_lines):
-        lines = np.concatenate([lines, frame.inv(strip_lines)])
-        pieces = _faces(area, lines)
-        pieces_local = frame.fwd(pieces)
+    wet = np.zeros(len(faces), dtype=bool)
+    if water is not None:
+        wet = shapely.contains(water, shapely.point_on_surface(faces))
+    strip_lines, strips = _strips(local, i, j, length, held, wet)
+    if strips:
+        if len(strip_lines):
+            lines = np.concatenate([lines, frame.inv(strip_lines)])
+            pieces = _faces(area, lines)
+            pieces_local = frame.fwd(pieces)
+        else:
+            pieces, pieces_local = faces, local
         points = shapely.point_on_surface(pieces_local)
         record = _locate(points, local)
+        wet = wet[record]
         for f, (tree, owner) in strips.items():
             idx = np.flatnonzero(record == f)
             if len(idx):
                 record[idx] = owner[0] if tree is None else _nearest_label(tree, points[idx], owner)
         faces, local = pieces, pieces_local
         i, j, length = _adjacency(local)
-        record = _connected_labels(record, i, j)
+    if wet.any():  # water touches its own block only: nothing joins across it
+        keep = ~((wet[i] | wet[j]) & (record[i] != record[j]))
+        i, j, length = i[keep], j[keep], length[keep]
+    record = _connected_labels(record, i, j)
     count = int(record.max()) + 1
     gi, gj, glen = _aggregate_edges(record, i, j, length)
     group_area = np.bincount(record, weights=shapely.area(local), minlength=count)
     labels = _merge_small(group_area, gi, gj, glen, min_block_m2)[record]
-    return faces, labels, lines
+    return faces, labels, lines, wet
 
 
 def _strips(
-    local: np.ndarray, i: np.ndarray, j: np.ndarray, length: np.ndarray, held: np.ndarray
+    local: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    length: np.ndarray,
+    held: np.ndarray,
+    wet: np.ndarray,
 ) -> tuple[np.ndarray, dict[int, tuple[shapely.STRtree | None, np.ndarray]]]:
-    """Lines splitting each thin empty face between its neighbours (Voronoi of their edges).
+    """Lines splitting each thin empty face, and each face of water, between its neighbours.
 
-    Returns the lines (local metres) and, per thin face, the sites along its shared edges with
-    the neighbour face each belongs to (a piece of the strip joins its nearest neighbour), or
-    no sites and the one neighbour that takes the whole strip.
+    The split is the Voronoi diagram of points along the face's shared edges. Returns the
+    lines (local metres) and, per split face, the sites along its shared edges with the
+    neighbour face each belongs to (a piece of the strip joins its nearest neighbour), or no
+    sites and the one neighbour that takes the whole strip (for water that cannot be split,
+    the neighbour with the longest shore).
     """
     area = shapely.area(local)
     perimeter = shapely.length(local)
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(perimeter > 0, 2.0 * area / perimeter, 0.0)
-    thin = (width < _STRIP_WIDTH_M) & (perimeter / 2.0 >= _STRIP_MIN_LENGTH_M) & ~held
+    thin = (((width < _STRIP_WIDTH_M) & (perimeter / 2.0 >= _STRIP_MIN_LENGTH_M)) | wet) & ~held
     if not thin.any():
         return np.zeros(0, dtype=object), {}
     nbrs = _neighbours(len(local), i, j, length)
@@ -575,6 +795,7 @@ def _strips(
         sides = sorted(g for g in nbrs[f] if not thin[g])
         if not sides:
             continue
+        longest = np.array([max(sides, key=lambda g: (nbrs[f][g], -g))])
         if len(sides) == 1:  # one solid neighbour: the whole strip joins it
             strips[f] = (None, np.array(sides))
             continue
@@ -587,10 +808,14 @@ def _strips(
         _, first = np.unique(coords, axis=0, return_index=True)
         first.sort()
         coords, owner = coords[first], np.array(sides)[owner[first]]
-        if len(np.unique(owner)) < 2 or len(coords) < 3:
-            continue
-        segments = _voronoi_edges_between(coords, owner, reach=50.0)
+        segments = (
+            _voronoi_edges_between(coords, owner, reach=50.0)
+            if len(np.unique(owner)) >= 2 and len(coords) >= 3
+            else np.zeros((0, 2, 2))
+        )
         if not len(segments):
+            if wet[f]:
+                strips[f] = (None, longest)
             continue
         cut = shapely.intersection(
             shapely.union_all(shapely.linestrings(segments)),
@@ -612,13 +837,18 @@ def road_blocks(
     min_block_m2: float = 200.0,
     barrier_highways: Collection[str] | None = None,
     buildings: gpd.GeoDataFrame | None = None,
+    water: Any = None,
 ) -> gpd.GeoDataFrame:
     """Split the area into road-bounded blocks (noded roads + area boundary, polygonized).
 
     Blocks under ``min_block_m2`` join their longest-shared-edge neighbour. Roads that do not
     bound blocks are ignored: tunnels, bridges, covered ways and, by default, the ``highway``
-    values in :data:`NON_BARRIER_HIGHWAYS` (footway, path, steps, service …);
-    ``barrier_highways`` lists the values that do bound blocks instead. Thin empty faces (the
+    values in :data:`NON_BARRIER_HIGHWAYS` (footway, path, steps, service …), ferry routes and
+    the ``railway`` values in :data:`NON_BARRIER_RAILWAYS` (see :func:`barrier_mask`); rail
+    bounds blocks. ``barrier_highways`` lists the ``highway`` values that do bound blocks
+    instead. ``water`` (polygons or OSM features, see :func:`water_areas`) bounds blocks too:
+    each piece of it goes to the block on its nearest bank, and no block reaches across it.
+    Thin empty faces (the
     space between the two carriageways of a dual road: narrower than 20 m, at least 50 m long)
     are split lengthwise between the blocks on either side, so boundaries run along the middle
     of the road; a face holding part of one of the optional ``buildings`` is never treated so.
@@ -633,7 +863,7 @@ def road_blocks(
         footprints = _in_storage_crs(buildings.geometry).to_numpy()
         footprints = footprints[~(shapely.is_missing(footprints) | shapely.is_empty(footprints))]
         occupied = shapely.make_valid(footprints)
-    faces, labels, _ = _blocks(area, lines, min_block_m2, frame, occupied)
+    faces, labels, _, _ = _blocks(area, lines, min_block_m2, frame, occupied, water_areas(water))
     count = int(labels.max()) + 1
     geoms = _dissolve(faces, labels, count)
     order = reading_order(geoms)
@@ -1207,6 +1437,76 @@ class _Cells:
             changed = True
         return changed
 
+    def _groups_toward(self, donor: int, receiver: int, size: int) -> list[tuple[int, ...]]:
+        """Connected groups of up to ``size`` nodes of ``donor`` that touch ``receiver``."""
+        inside = self.members[donor]
+        seeds = sorted(u for u in inside if any(self.label[v] == receiver for v in self.nbrs[u]))
+        found: set[tuple[int, ...]] = {(u,) for u in seeds}
+        frontier = set(found)
+        for _ in range(size - 1):
+            grown: set[tuple[int, ...]] = set()
+            for g in frontier:
+                for u in g:
+                    for v in self.nbrs[u]:
+                        if v in inside and v not in g:
+                            grown.add(tuple(sorted((*g, v))))
+                if len(grown) > _MAX_GROUPS:
+                    break
+            found |= grown
+            frontier = grown
+        return sorted(found)
+
+    def _stays_whole(self, cell: int, leaving: Collection[int], joining: Collection[int]) -> bool:
+        """Whether ``cell`` stays non-empty and contiguous when nodes leave and join it."""
+        after = (self.members[cell] - set(leaving)) | set(joining)
+        return bool(after) and len(_components(sorted(after), self.nbrs)) == 1
+
+    def group_pass(self, size: int = 3) -> bool:
+        """For each cell outside the band: the best move of a connected group of up to ``size``
+        nodes (an estate with the empty blocks beside it) to or from a neighbouring cell, or
+        swap of one node for one, that lowers the pair's band violation and keeps both
+        contiguous. Single moves cannot carry a group across; this pass can."""
+        changed = False
+        for a in self.cells():
+            if a not in self.members or self.viol(self.h[a]) == 0:
+                continue
+            touching = sorted({self.label[v] for u in self.members[a] for v in self.nbrs[u]} - {a})
+            best: tuple | None = None
+            for b in touching:
+                before = self.viol(self.h[a]) + self.viol(self.h[b])
+                for donor, receiver in ((a, b), (b, a)):
+                    for group in self._groups_toward(donor, receiver, size):
+                        w = sum(self.w[u] for u in group)
+                        if w == 0 or len(group) == len(self.members[donor]):
+                            continue
+                        after = self.viol(self.h[donor] - w) + self.viol(self.h[receiver] + w)
+                        key = (after - before, len(group), group, receiver)
+                        if (
+                            after < before
+                            and (best is None or key < best[0])
+                            and self._stays_whole(donor, group, ())
+                        ):
+                            best = (key, [(u, receiver) for u in group])
+                xs = [u for u in self.members[a] if any(self.label[v] == b for v in self.nbrs[u])]
+                ys = [u for u in self.members[b] if any(self.label[v] == a for v in self.nbrs[u])]
+                for x in sorted(xs):
+                    for y in sorted(ys):
+                        d = self.w[y] - self.w[x]
+                        after = self.viol(self.h[a] + d) + self.viol(self.h[b] - d)
+                        key = (after - before, 2, (x, y), b)
+                        if (
+                            after < before
+                            and (best is None or key < best[0])
+                            and self._stays_whole(a, [x], [y])
+                            and self._stays_whole(b, [y], [x])
+                        ):
+                            best = (key, [(x, b), (y, a)])
+            if best is not None:
+                for u, cell in best[1]:
+                    self.move(u, cell)
+                changed = True
+        return changed
+
     def compact_pass(self) -> int:
         """Moves of boundary nodes that shorten the cells' shared boundary without hurting balance."""
         moved = 0
@@ -1353,14 +1653,19 @@ def _refine(
             progress = True
         if cells.split_pass(xy, seed):
             progress = True
+        if not progress and cells.group_pass():
+            progress = True
         if not progress:
             break
     if compact:
         for _ in range(30):
             if not cells.compact_pass():
                 break
-        while cells.balance_pass():
-            pass
+        for _ in range(50):
+            while cells.balance_pass():
+                pass
+            if not cells.group_pass():
+                break
     return np.asarray(cells.label, dtype=np.int64)
 
 
@@ -1531,6 +1836,8 @@ def propose_partition(
     target: int = 300,
     band: tuple[int, int] = (200, 500),
     seed: int = 0,
+    water: Any = None,
+    current: Any = None,
 ) -> Proposal:
     """Propose cells that tile the area, follow roads, keep buildings whole and land in the band.
 
@@ -1541,7 +1848,11 @@ def propose_partition(
     one estate (小区) stay in one cell where its households fit the band. Cells number
     ``round(households / target)`` or so, adjusted so the ``band`` (lower, upper) is reachable;
     ``seed`` makes METIS's choices repeatable (the same inputs and seed give the same cells).
-    Cells outside the band say why in ``reason``. Raises GeodataError for unusable input.
+    ``water`` (polygons, or OSM features: see :func:`water_areas`) bounds blocks like a road,
+    and no cell reaches across it. With ``current`` (today's cells: a GeoSeries or
+    GeoDataFrame in EPSG:4326) the proposal starts from them and only moves what the band and
+    contiguity require (stickiness), instead of partitioning afresh. Cells outside the band
+    say why in ``reason``. Raises GeodataError for unusable input.
     """
     lower, upper = _check_band(target, band)
     area = _as_area(area)
@@ -1552,7 +1863,9 @@ def propose_partition(
 
     # 1. road blocks, and each building's block (largest share of its footprint)
     lines = _barrier_lines(roads)
-    faces, face_block, lines = _blocks(area, lines, 200.0, frame, geoms)
+    faces, face_block, lines, face_wet = _blocks(
+        area, lines, 200.0, frame, geoms, water_areas(water)
+    )
     n_blocks = int(face_block.max()) + 1
     bi, fi, share = _overlay_pairs(geoms, faces)
     block_of_building = _largest(bi, face_block[fi], share, nb)
@@ -1594,7 +1907,8 @@ def propose_partition(
     if split_lines:
         atoms = _faces(area, np.concatenate([lines, *split_lines]))
         points = shapely.point_on_surface(atoms)
-        atom_block = face_block[_locate(points, faces)]
+        atom_face = _locate(points, faces)
+        atom_block, atom_wet = face_block[atom_face], face_wet[atom_face]
         atom_group = np.zeros(len(atoms), dtype=np.int64)
         for blk, sites in regions.items():
             idx = np.flatnonzero(atom_block == blk)
@@ -1602,10 +1916,13 @@ def propose_partition(
                 atom_group[idx] = sites.label(frame.fwd(atoms[idx]))
     else:
         atoms = faces
-        atom_block = face_block
+        atom_block, atom_wet = face_block, face_wet
         atom_group = np.zeros(len(atoms), dtype=np.int64)
     atoms_local = frame.fwd(atoms)
     ai, aj, alen = _adjacency(atoms_local)
+    if atom_wet.any():  # water touches its own block only: no cell reaches across it
+        keep = ~((atom_wet[ai] | atom_wet[aj]) & (atom_block[ai] != atom_block[aj]))
+        ai, aj, alen = ai[keep], aj[keep], alen[keep]
     # a unit is a connected run of atoms of one block part (a group's region may be in pieces)
     _, key = np.unique(np.column_stack([atom_block, atom_group]), axis=0, return_inverse=True)
     atom_unit = _connected_labels(key.reshape(-1), ai, aj)
@@ -1655,7 +1972,14 @@ def propose_partition(
         )
         / np.maximum(node_area, 1e-12)[:, None]
     )
-    part = _partition_graph(nbrs, node_hh, edge_weight, node_xy, target, (lower, upper), seed)
+    if current is None:
+        part = _partition_graph(nbrs, node_hh, edge_weight, node_xy, target, (lower, upper), seed)
+    else:
+        start = _current_labels(current, atoms, atom_area, node_of_atom, n_nodes)
+        part = _Partition(
+            _refine(start, nbrs, node_hh, node_xy, (lower, upper), seed, compact=False),
+            [c[0] for c in _components(range(n_nodes), nbrs) if node_hh[c].sum() < lower],
+        )
     label = part.label
     # A building goes to the cell holding the largest share of its footprint, which for a
     # building over several nodes depends on the cells: re-weigh the nodes and rebalance.
@@ -1698,6 +2022,24 @@ def propose_partition(
     proposal = Proposal(cells, building_cell, int(target), (lower, upper), warnings)
     logger.info("proposal: %s", {k: v for k, v in proposal.summary().items() if k != "band"})
     return proposal
+
+
+def _current_labels(
+    current: Any, atoms: np.ndarray, atom_area: np.ndarray, node_of_atom: np.ndarray, n: int
+) -> np.ndarray:
+    """Each node's cell today: the current cell holding most of its area (nearest if none)."""
+    if isinstance(current, gpd.GeoDataFrame | gpd.GeoSeries):
+        series = _in_storage_crs(
+            current.geometry if isinstance(current, gpd.GeoDataFrame) else current
+        )
+        geoms = series.to_numpy()
+    else:
+        geoms = np.asarray(current, dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(geoms):
+        raise GeodataError("the current cells have no geometry")
+    cell_of_atom = _locate(shapely.point_on_surface(atoms), shapely.make_valid(geoms))
+    return _largest(node_of_atom, cell_of_atom, atom_area, n)
 
 
 def _cell_table(

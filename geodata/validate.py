@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.errors import GEOSException
+from shapely.geometry.base import BaseGeometry
 
 from geodata.errors import GeodataError
 
@@ -129,7 +130,7 @@ def _extract(geoms: np.ndarray, kind: Kind) -> tuple[np.ndarray, np.ndarray, np.
     return result, kept, dropped
 
 
-def _type_name(geom: object) -> str:
+def _type_name(geom: BaseGeometry) -> str:
     return TYPE_NAMES[int(shapely.get_type_id(geom))]
 
 
@@ -181,7 +182,7 @@ def _holes_as_shells(
     result[lost[found]] = again[found]
     kept[lost[found]] = again_kept[found]
     dropped[lost[found]] = again_dropped[found]
-    return lost[found]
+    return np.asarray(lost[found], dtype=np.int64)
 
 
 def repair_geometries(
@@ -228,33 +229,75 @@ def repair_geometries(
     if kind == "polygon":
         for pos in _holes_as_shells(geoms, fixable, result, kept, dropped):
             reasons[pos] = f"{reasons[pos]}; the shell has no area: its holes are the outline"
-    # A GeometryCollection is valid even when its polygons overlap, but a MultiPolygon built from
-    # them is not: repair those once more (the structure method unions overlapping parts).
+    _repair_overlapping(result, kept, reasons, invalid, kind)
+    rejected = shapely.is_missing(result)
+    many = kept > 1 if kind == "point" else np.zeros(n, dtype=bool)
+    rejected |= many
+    notes = _notes(
+        geoms,
+        ids,
+        kind,
+        reasons,
+        kept,
+        dropped,
+        rejected=rejected,
+        invalid=invalid,
+        many=many,
+        unusable=missing | empty | bad_coordinate,
+    )
+
+    keep = ~rejected
+    out = gdf.iloc[np.flatnonzero(keep)].copy()
+    geometry_name = gdf.geometry.name
+    out[geometry_name] = gpd.GeoSeries(result[keep], index=out.index, crs=gdf.crs)
+    out = out.set_geometry(geometry_name)
+    n_repaired = sum(note.action == "repaired" for note in notes)
+    if notes:
+        logger.info("%d feature(s) repaired, %d rejected", n_repaired, len(notes) - n_repaired)
+    return out, notes
+
+
+def _repair_overlapping(
+    result: np.ndarray, kept: np.ndarray, reasons: np.ndarray, invalid: np.ndarray, kind: Kind
+) -> None:
+    """A GeometryCollection is valid even when its polygons overlap, but a MultiPolygon built from
+    them is not: repair those once more, in place (the structure method unions overlapping
+    parts)."""
     has_result = ~shapely.is_missing(result)
     still_invalid = has_result & ~shapely.is_valid(result)
-    if still_invalid.any():
-        refixed, failed = _make_valid(result[still_invalid])
-        refixed[failed] = None
-        again, again_kept, _ = _extract(refixed, kind)
-        positions = np.flatnonzero(still_invalid)
-        result[positions] = again
-        kept[positions] = again_kept
-        for pos in positions:
-            if reasons[pos] is None:
-                reasons[pos] = "overlapping parts"
-        invalid[positions] = True
+    if not still_invalid.any():
+        return
+    refixed, failed = _make_valid(result[still_invalid])
+    refixed[failed] = None
+    again, again_kept, _ = _extract(refixed, kind)
+    positions = np.flatnonzero(still_invalid)
+    result[positions] = again
+    kept[positions] = again_kept
+    for pos in positions:
+        if reasons[pos] is None:
+            reasons[pos] = "overlapping parts"
+    invalid[positions] = True
 
+
+def _notes(
+    geoms: np.ndarray,
+    ids: list[str | None],
+    kind: Kind,
+    reasons: np.ndarray,
+    kept: np.ndarray,
+    dropped: np.ndarray,
+    *,
+    rejected: np.ndarray,
+    invalid: np.ndarray,
+    many: np.ndarray,
+    unusable: np.ndarray,
+) -> list[RepairNote]:
+    """One note per feature that was rejected or repaired, saying why."""
     notes: list[RepairNote] = []
-    rejected = shapely.is_missing(result)
-    if kind == "point":
-        many = kept > 1
-        rejected |= many
-    else:
-        many = np.zeros(n, dtype=bool)
     for pos in np.flatnonzero(rejected | invalid | (dropped > 0)):
         sid = ids[pos]
         if rejected[pos]:
-            if missing[pos] or empty[pos] or bad_coordinate[pos]:
+            if unusable[pos]:
                 reason = reasons[pos]
             elif many[pos]:
                 reason = f"{kept[pos]} points where a single point was expected"
@@ -270,16 +313,7 @@ def repair_geometries(
         if dropped[pos]:
             parts.append(f"dropped {dropped[pos]} part(s) that are not a {kind}")
         notes.append(RepairNote(int(pos), sid, "repaired", "; ".join(parts)))
-
-    keep = ~rejected
-    out = gdf.iloc[np.flatnonzero(keep)].copy()
-    geometry_name = gdf.geometry.name
-    out[geometry_name] = gpd.GeoSeries(result[keep], index=out.index, crs=gdf.crs)
-    out = out.set_geometry(geometry_name)
-    n_repaired = sum(note.action == "repaired" for note in notes)
-    if notes:
-        logger.info("%d feature(s) repaired, %d rejected", n_repaired, len(notes) - n_repaired)
-    return out, notes
+    return notes
 
 
 def _ids(gdf: gpd.GeoDataFrame, id_column: str) -> list[str | None]:

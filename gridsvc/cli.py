@@ -90,8 +90,9 @@ def _principal(session: Session, username: str | None = None):  # type: ignore[n
     names them), or the operator with admin rights (the command line runs on the server)."""
     from sqlalchemy import select
 
+    from gridsvc.auth.principal import Principal
     from gridsvc.models import User
-    from gridsvc.services.access import Principal, principal_for
+    from gridsvc.services.principals import principal_for
 
     if username is None:
         return Principal(id=0, username="cli", role="admin")
@@ -277,6 +278,38 @@ EncodingOpt = Annotated[
     str | None, typer.Option(help="text encoding of a Shapefile/CSV (e.g. GBK)")
 ]
 SourceOpt = Annotated[str | None, typer.Option(help="name of the data source (default: file name)")]
+FieldOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--field",
+        help="字段映射 角色=列名，可重复，例如 --field building=kind_detail --field levels=height/3",
+    ),
+]
+FieldsFileOpt = Annotated[
+    Path | None, typer.Option("--fields", help="字段映射文件（JSON 或 TOML：角色 → 列名）")
+]
+AllowMoveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-move", help="允许导入改变已有楼栋、住户、事件的所属社区或网格（默认拒绝）"
+    ),
+]
+ShowMovesOpt = Annotated[
+    bool, typer.Option("--show-moves", help="逐项列出会改变社区或网格的楼栋和事件")
+]
+
+
+def _mapping(field: list[str] | None, fields_file: Path | None) -> dict[str, str]:
+    """The field mapping of --fields (a file) overridden by each --field role=column."""
+    from geodata.errors import GeodataError
+    from geodata.schema import parse_field_options, read_mapping_file
+
+    try:
+        mapping = read_mapping_file(fields_file) if fields_file else {}
+        mapping.update(parse_field_options(field or []))
+    except GeodataError as exc:
+        _fail(str(exc))
+    return mapping
 
 
 def _read(
@@ -308,15 +341,23 @@ def _read(
             _fail(str(exc))
 
 
-def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
-    """Run an import in one transaction; commit or roll back; print the summary."""
+def _run_import(  # type: ignore[no-untyped-def]
+    work, commit: bool, *, allow_move: bool = False, show_moves: bool = False
+) -> None:
+    """Run an import in one transaction; commit or roll back; print the summary, the columns
+    used, the warnings, the codes created and what moves."""
+    from geodata.errors import GeodataError
     from gridsvc.services.imports import run_in_savepoint
 
     try:
         with _session() as session:
-            summary = run_in_savepoint(session, lambda: work(session), commit=commit)
+            summary = run_in_savepoint(
+                session, lambda: work(session), commit=commit, allow_move=allow_move
+            )
     except GridsvcError as exc:
         _fail(exc.detail)
+    except GeodataError as exc:
+        _fail(str(exc))
     table = Table(title=f"import {summary.kind} from {summary.source}", show_header=False)
     for label, value in summary.rows():
         table.add_row(label, value)
@@ -329,6 +370,23 @@ def _run_import(work, commit: bool) -> None:  # type: ignore[no-untyped-def]
         )
     if len(summary.repaired) + len(summary.rejected) > 40:
         console.print("  … (more notes not shown)")
+    if summary.codes:
+        console.print(f"新建编码（{len(summary.codes)}）：{', '.join(summary.codes)}")
+    if summary.moves is not None and summary.moves.any:
+        console.print("[bold yellow]会改变所属社区或网格：[/]")
+        for group in summary.moves.groups:
+            console.print(f"  {group.label()}")
+        if show_moves:
+            for item in summary.moves.items:
+                what = "楼栋" if item["what"] == "building" else "事件"
+                console.print(
+                    f"    {what} {item['source_id'] or item['id']}：{item['from_community']}/"
+                    f"{item['from_cell']} → {item['to_community']}/{item['to_cell']}"
+                )
+        elif not commit:
+            console.print("  （加 --show-moves 逐项列出；提交时需加 --allow-move）")
+    for warning in summary.warnings:
+        console.print(f"[bold red]警告：[/]{warning}")
     if not commit:
         console.print("[yellow]dry run:[/] nothing was written; add --commit to write")
 
@@ -360,11 +418,19 @@ def import_buildings(
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
     source: SourceOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
+    allow_move: AllowMoveOpt = False,
+    show_moves: ShowMovesOpt = False,
 ) -> None:
-    """Import building footprints (OSM XML: every closed way/relation tagged building)."""
+    """Import building footprints (OSM XML: every closed way/relation tagged building).
+
+    Prints which column gave each role (class, levels, households, name); OSM, Tilezen, Mapbox
+    Streets and 天地图/高德 columns are recognised, --field maps any other."""
     from gridsvc.services.imports import import_buildings as run
     from gridsvc.settings import get_settings
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding, osm_filter={"building": None})
     name = source or ("osm" if path.suffix in (".osm", ".xml") else path.stem)
 
@@ -377,9 +443,10 @@ def import_buildings(
                 source=name,
                 geo=get_settings().geo,
                 progress=lambda n: bar.advance(task, n),
+                fields=mapping,
             )
 
-    _run_import(work, commit)
+    _run_import(work, commit, allow_move=allow_move, show_moves=show_moves)
 
 
 @import_app.command("estates")
@@ -390,12 +457,15 @@ def import_estates(
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
     source: SourceOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
 ) -> None:
     """Import estates (小区) polygons (OSM XML: landuse=residential)."""
     from gridsvc.services.imports import import_estates as run
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding, osm_filter={"landuse": "residential"})
-    _run_import(lambda s: run(s, result, source=source or path.stem), commit)
+    _run_import(lambda s: run(s, result, source=source or path.stem, fields=mapping), commit)
 
 
 @import_app.command("communities")
@@ -413,11 +483,20 @@ def import_communities(
     commit: CommitOpt = False,
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
+    allow_move: AllowMoveOpt = False,
+    show_moves: ShowMovesOpt = False,
 ) -> None:
-    """Import community (社区) polygons of a street; `code`/`name` columns are used if present."""
+    """Import community (社区) polygons of a street; the name comes from name/名称/district/…
+    (or --field name=列名), the code from code/编码/… (else street code + sequence).
+
+    Communities that overlap each other or an existing one are refused."""
     from gridsvc.services.imports import ensure_street
     from gridsvc.services.imports import import_communities as run
+    from gridsvc.settings import get_settings
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding)
 
     def work(session):  # type: ignore[no-untyped-def]
@@ -428,9 +507,17 @@ def import_communities(
             district_code=district,
             district_name=district_name,
         )
-        return run(session, result, street_id=street_id, street_code=street, source=path.stem)
+        return run(
+            session,
+            result,
+            street_id=street_id,
+            street_code=street,
+            source=path.stem,
+            fields=mapping,
+            overlap_tolerance_m2=get_settings().geo.overlap_tolerance_m2,
+        )
 
-    _run_import(work, commit)
+    _run_import(work, commit, allow_move=allow_move, show_moves=show_moves)
 
 
 @import_app.command("cells")
@@ -444,16 +531,32 @@ def import_cells(
     commit: CommitOpt = False,
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
+    allow_move: AllowMoveOpt = False,
+    show_moves: ShowMovesOpt = False,
 ) -> None:
-    """Import cell (网格) polygons and assign every building to the cell holding most of it."""
+    """Import cell (网格) polygons and assign every building to the cell holding most of it;
+    cells that overlap each other or a current cell of the same kind are refused."""
     from gridsvc.services.imports import import_cells as run
+    from gridsvc.settings import get_settings
 
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding)
     _run_import(
         lambda s: run(
-            s, result, source=path.stem, community_code=community, kind=kind, changed_by="cli"
+            s,
+            result,
+            source=path.stem,
+            community_code=community,
+            kind=kind,
+            changed_by="cli",
+            fields=mapping,
+            overlap_tolerance_m2=get_settings().geo.overlap_tolerance_m2,
         ),
         commit,
+        allow_move=allow_move,
+        show_moves=show_moves,
     )
 
 
@@ -465,13 +568,46 @@ def import_roads(
     layer: LayerOpt = None,
     encoding: EncodingOpt = None,
     source: SourceOpt = None,
+    field: FieldOpt = None,
+    fields: FieldsFileOpt = None,
 ) -> None:
-    """Import road centre lines (OSM XML: every way tagged highway); proposals follow roads."""
-    from gridsvc.services.imports import import_roads as run
+    """Import road centre lines (OSM XML: every way tagged highway); proposals follow roads.
 
+    The road class comes from highway / kind_detail+kind (Tilezen) / class (Mapbox,
+    OpenMapTiles) / 道路等级, or --field road_class=列名; bridges and tunnels from
+    bridge/tunnel, is_bridge/is_tunnel, brunnel or structure."""
+    from gridsvc.services.imports import import_roads as run
+    from gridsvc.settings import get_settings
+
+    mapping = _mapping(field, fields)
     result = _read(path, datum, layer, encoding, osm_filter={"highway": None}, kind="line")
     name = source or ("osm" if path.suffix in (".osm", ".xml") else path.stem)
-    _run_import(lambda s: run(s, result, source=name), commit)
+    share = get_settings().geo.unclassified_roads_max_share
+    _run_import(
+        lambda s: run(s, result, source=name, fields=mapping, unclassified_max_share=share),
+        commit,
+    )
+
+
+@import_app.command("water")
+def import_water(
+    path: FileArg,
+    datum: DatumOpt = Datum.WGS84,
+    commit: CommitOpt = False,
+    layer: LayerOpt = None,
+    encoding: EncodingOpt = None,
+    source: SourceOpt = None,
+    all_water: Annotated[
+        bool, typer.Option("--all-water", help="every polygon of the file is water (no tags)")
+    ] = False,
+) -> None:
+    """Import water areas (OSM natural=water, waterway=riverbank …, or with --all-water a
+    layer of water polygons); proposed cells never reach across them."""
+    from gridsvc.services.water import import_water as run
+
+    result = _read(path, datum, layer, encoding, kind="polygon")
+    name = source or ("osm-water" if path.suffix in (".osm", ".xml") else path.stem)
+    _run_import(lambda s: run(s, result, source=name, all_water=all_water), commit)
 
 
 @import_app.command("incidents")
@@ -518,8 +654,9 @@ def cells_assign(
 def cells_validate(
     community: Annotated[str, typer.Argument(help="community code")],
     tolerance_m: Annotated[
-        float, typer.Option(help="ignore gaps/overlaps thinner than this")
-    ] = 1.0,
+        float,
+        typer.Option(help="also ignore gaps/overlaps thinner than this (m; 0: report all)"),
+    ] = 0.0,
     sliver_m2: Annotated[float, typer.Option(help="parts smaller than this are slivers")] = 50.0,
     geojson: Annotated[Path | None, typer.Option(help="also write the problems as GeoJSON")] = None,
 ) -> None:
@@ -565,8 +702,13 @@ def cells_propose(
     output: Annotated[Path | None, typer.Option("-o", help="write the proposal as GeoJSON")] = None,
     commit: Annotated[bool, typer.Option("--commit", help="replace the cells by it")] = False,
     reason: Annotated[str | None, typer.Option(help="why (required with --commit)")] = None,
+    keep_current: Annotated[
+        bool,
+        typer.Option("--keep-current", help="start from today's cells; move only what must move"),
+    ] = False,
 ) -> None:
-    """Propose a balanced partition (自动划格) that follows roads and keeps estates together."""
+    """Propose a balanced partition (自动划格) that follows roads, keeps estates together and
+    never reaches across water (see `gridsvc import water`)."""
     from sqlalchemy import text
 
     from gridsvc.repositories.areas import get_community
@@ -580,7 +722,11 @@ def cells_propose(
             ref = get_community(session, community)
             with console.status("partitioning …"):
                 proposal = propose_for_community(
-                    session, ref, target=target, band=(band_min, band_max)
+                    session,
+                    ref,
+                    target=target,
+                    band=(band_min, band_max),
+                    keep_current=keep_current,
                 )
             table = Table(
                 "#",
@@ -630,19 +776,35 @@ def cells_propose(
             _fail(exc.detail)
 
 
+_GENERIC_STEMS = frozenset({"outline", "boundary", "area", "output", "buildings", "out"})
+
+
 @app.command("outline")
 def outline(
     buildings: Annotated[Path, typer.Argument(help="building footprints (any supported format)")],
     output: Annotated[Path, typer.Option("-o", help="where to write the outline (GeoJSON)")],
     roads: Annotated[Path | None, typer.Option(help="road centre lines it may follow")] = None,
     margin_m: Annotated[float, typer.Option(help="margin around the buildings (m)")] = 20.0,
+    water: Annotated[
+        Path | None, typer.Option(help="water areas the outline leaves out and never crosses")
+    ] = None,
+    single: Annotated[
+        bool, typer.Option("--single", help="one polygon, joined even across water")
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="its name (default: the buildings' commonest street + 社区, or the file)"
+        ),
+    ] = None,
     datum: DatumOpt = Datum.WGS84,
 ) -> None:
-    """Derive a community or street outline from buildings (and roads) when none is given;
-    import the result with `gridsvc import communities`."""
+    """Derive a community or street outline from buildings (and roads) when none is given:
+    separate parts where water or open ground lies between groups of buildings. Import the
+    result with `gridsvc import communities`."""
     import geopandas as gpd
 
-    from geodata.partition import derive_outline
+    from geodata.partition import derive_outline, outline_name
 
     b = _read(path=buildings, datum=datum, layer=None, encoding=None, osm_filter={"building": None})
     r = (
@@ -650,9 +812,22 @@ def outline(
         if roads
         else None
     )
-    polygon = derive_outline(b.gdf, r.gdf if r else None, margin_m=margin_m)
-    gpd.GeoDataFrame({"name": [output.stem]}, geometry=[polygon], crs=4326).to_file(output)
-    console.print(f"outline of {len(b.gdf)} buildings written to {output}")
+    w = _read(water, datum, None, None, kind="polygon") if water else None
+    polygon = derive_outline(
+        b.gdf, r.gdf if r else None, margin_m=margin_m, water=w.gdf if w else None, single=single
+    )
+    # the output file's name, unless it says nothing ("outline"): then the buildings' street
+    label = name or output.stem
+    if not name and output.stem.lower() in _GENERIC_STEMS:
+        fallback = (
+            buildings.parent.name if buildings.stem.lower() in _GENERIC_STEMS else buildings.stem
+        )
+        label = outline_name(b.gdf, fallback)
+    gpd.GeoDataFrame({"name": [label]}, geometry=[polygon], crs=4326).to_file(output)
+    parts = len(getattr(polygon, "geoms", [polygon]))
+    console.print(
+        f"{label}: outline of {len(b.gdf)} buildings in {parts} part(s) written to {output}"
+    )
 
 
 @cells_app.command("history")
@@ -867,6 +1042,23 @@ def users_unlock(username: Annotated[str, typer.Argument(help="sign-in name")]) 
     console.print(f"{cleared} address(es) may try again at once")
 
 
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    days: Annotated[int, typer.Option(help="days the token stays valid")] = 90,
+) -> None:
+    """Mint a long-lived bearer token for a desktop client (QGIS, ogr2ogr): send it as the
+    header `Authorization: Bearer <token>`. Signing out, a new password or disabling the user
+    revokes it."""
+    from gridsvc.services.users import desktop_token
+
+    token = _user_change(
+        f"{username} 的令牌（{days} 天内有效；请求头 Authorization: Bearer <令牌>）：",
+        lambda session: desktop_token(session, username, days),
+    )
+    sys.stdout.write(token + "\n")
+
+
 # -- exports -----------------------------------------------------------------------------------
 
 
@@ -890,6 +1082,10 @@ def export_command(
     ] = None,
     paper: Annotated[str, typer.Option(help="A4 or A3")] = "A4",
     orientation: Annotated[str, typer.Option(help="portrait or landscape")] = "landscape",
+    crs: Annotated[
+        str,
+        typer.Option(help="GIS formats: EPSG:4326, EPSG:4490 (CGCS2000), EPSG:3857 or GCJ-02"),
+    ] = "EPSG:4326",
     as_user: Annotated[
         str | None,
         typer.Option("--as-user", help="apply this user's scope and masking (default: operator)"),
@@ -920,6 +1116,7 @@ def export_command(
                     metric=metric,
                     paper=paper,
                     orientation=orientation,
+                    crs=crs,
                 )
         except GridsvcError as exc:
             _fail(exc.detail, 2)

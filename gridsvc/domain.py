@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 #: Longest text accepted, by kind of field. Request bodies, form, query, path and header
 #: parameters and the text read from import files all use these (one rule, stated once).
 MAX_CODE = 64  # codes and identifiers: cell/community/street codes, categories, roles, kinds
@@ -105,11 +108,17 @@ INCIDENT_STATUSES: dict[str, str] = {
     "escalated": "上报",
     "parked": "挂账",
 }
+#: The final state (结案) and the set-aside state (挂账).
+INCIDENT_CLOSED = "closed"
+INCIDENT_PARKED = "parked"
 #: Cases still being worked on: neither closed (结案) nor parked (挂账). Maps, exports and the
 #: incident statistics count these as "open" (未结).
 INCIDENT_OPEN_STATUSES: tuple[str, ...] = tuple(
-    s for s in INCIDENT_STATUSES if s not in ("closed", "parked")
+    s for s in INCIDENT_STATUSES if s not in (INCIDENT_CLOSED, INCIDENT_PARKED)
 )
+#: States in which a case waits for dispatch (派遣) — filed, or escalated before any dispatch —
+#: so its dispatch deadline counts as long as it has not been dispatched.
+INCIDENT_AWAITING_DISPATCH_STATUSES: tuple[str, ...] = ("filed", "escalated")
 INCIDENT_CATEGORIES: dict[str, str] = {
     "dispute": "矛盾纠纷",
     "public_order": "治安隐患",
@@ -200,3 +209,63 @@ INCIDENT_ACTIONS: dict[str, str] = {
 INCIDENT_URGENCIES: dict[str, str] = {"urgent": "紧急", "normal": "一般", "low": "较缓"}
 #: The queue an incident waits in: its cell (or a parent 片区/党支部 cell), the community, the street.
 INCIDENT_QUEUES: dict[str, str] = {"cell": "网格", "community": "社区", "street": "街道"}
+
+
+# -- the derived rules, rendered into SQL ----------------------------------------------------
+# SQL strings elsewhere use these instead of spelling a status or flag (tests/gridsvc/
+# test_vocabulary.py fails if one does). ``a`` is the table alias of the incident row.
+
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def sql_literal(value: str, vocabulary: Iterable[str]) -> str:
+    """A vocabulary identifier as a SQL string literal; refuses anything not in ``vocabulary``."""
+    if value not in tuple(vocabulary) or not _IDENTIFIER.fullmatch(value):
+        raise ValueError(f"{value!r} is not in the vocabulary")
+    return f"'{value}'"
+
+
+def sql_in(column: str, values: Iterable[str], vocabulary: Iterable[str]) -> str:
+    """``column IN ('a', 'b')`` for identifiers of one vocabulary."""
+    vocab = tuple(vocabulary)
+    return f"{column} IN ({', '.join(sql_literal(v, vocab) for v in values)})"
+
+
+def incident_closed_sql(a: str = "i") -> str:
+    """The case is closed (结案)."""
+    return f"{a}.status = {sql_literal(INCIDENT_CLOSED, INCIDENT_STATUSES)}"
+
+
+def incident_parked_sql(a: str = "i") -> str:
+    """The case is parked (挂账)."""
+    return f"{a}.status = {sql_literal(INCIDENT_PARKED, INCIDENT_STATUSES)}"
+
+
+def incident_open_sql(a: str = "i") -> str:
+    """The case is open (未结): neither closed nor parked."""
+    return sql_in(f"{a}.status", INCIDENT_OPEN_STATUSES, INCIDENT_STATUSES)
+
+
+def incident_awaiting_dispatch_sql(a: str = "i", at: str | None = None) -> str:
+    """The case waits for dispatch — now, or (``at``: a SQL expression) at that instant."""
+    waiting = sql_in(f"{a}.status", INCIDENT_AWAITING_DISPATCH_STATUSES, INCIDENT_STATUSES)
+    if at is None:
+        return f"({waiting} AND {a}.dispatched_at IS NULL)"
+    return f"({waiting} AND ({a}.dispatched_at IS NULL OR {a}.dispatched_at >= {at}))"
+
+
+def incident_past_due_sql(a: str = "i", at: str = ":now", *, historical: bool = False) -> str:
+    """At ``at``, the case is past its close deadline, or past its dispatch deadline while it
+    still waits for dispatch (``historical``: waited at ``at``, even if dispatched since)."""
+    waiting = incident_awaiting_dispatch_sql(a, at if historical else None)
+    return f"({a}.close_due_at < {at} OR ({waiting} AND {a}.dispatch_due_at < {at}))"
+
+
+def incident_overdue_sql(a: str = "i", at: str = ":now") -> str:
+    """The case is overdue (超期): open and past due."""
+    return f"({incident_open_sql(a)} AND {incident_past_due_sql(a, at)})"
+
+
+def incident_unclosed_at_sql(a: str = "i", at: str = ":ts") -> str:
+    """The case had not been closed at the instant ``at`` (reported before it, say)."""
+    return f"(NOT {incident_closed_sql(a)} OR {a}.closed_at >= {at})"

@@ -26,6 +26,12 @@ class InvalidInput(GridsvcError):
     title = "Invalid input"
 
 
+class BadQueryParameter(InvalidInput):
+    """A query parameter is unknown or malformed (OGC API answers these with 400, not 422)."""
+
+    title = "Bad query parameter"
+
+
 class NotFound(GridsvcError):
     """A named object (community, cell, building …) does not exist."""
 
@@ -77,6 +83,7 @@ class EmbeddedDatabaseError(GridsvcError):
 #: The single mapping from domain error to HTTP status code.
 HTTP_STATUS: dict[type[GridsvcError], int] = {
     InvalidInput: 422,
+    BadQueryParameter: 400,
     NotFound: 404,
     NotAuthenticated: 401,
     Forbidden: 403,
@@ -92,5 +99,5 @@ def http_status(error: GridsvcError) -> int:
     """HTTP status for a domain error (walks the class hierarchy; 500 if unmapped)."""
     for cls in type(error).__mro__:
         if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
+            return HTTP_STATUS[cls]
     return 500

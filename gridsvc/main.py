@@ -10,12 +10,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
-from gridsvc.api import audit, csp, exports, pages, problems, workbench
+from gridsvc.api import audit, csp, exports, pages, problems, tiles, workbench
 from gridsvc.api.incidents import router as incidents_router
 from gridsvc.api.limits import JsonBodyLimits
 from gridsvc.api.open311 import router as open311_router
 from gridsvc.api.people import router as people_router
 from gridsvc.api.routes import router
+from gridsvc.ogc.routes import router as ogc_router
 from gridsvc.services import maps as map_service
 from maps.assets import asset_dir
 
@@ -58,6 +59,8 @@ def create_app() -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(open311_router)
     app.include_router(audit.router)
+    app.include_router(tiles.router)
+    app.include_router(ogc_router)
     return app
 
 

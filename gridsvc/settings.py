@@ -61,6 +61,11 @@ class AppSettings(BaseSettings):
     #: Page size used when a list request names none, and the largest one allowed.
     default_page_size: int = 100
     max_page_size: int = 1000
+    #: OGC API – Features (/ogc): the largest `limit` a client may ask for (desktop GIS pages
+    #: in big steps), and the most rows counted for `numberMatched` — above it the member is
+    #: left out, so a page of a city-size collection never counts the whole city.
+    ogc_max_limit: int = 10_000
+    ogc_count_cap: int = 100_000
     #: Load the generated demo street when the database is empty (development only).
     load_demo: bool = True
     demo_seed: int = 42
@@ -118,6 +123,10 @@ class AuthSettings(BaseSettings):
 
     secret_key: str = ""
     token_minutes: int = 8 * 60
+    #: Longest life of a desktop-client token minted by `gridsvc users token` (QGIS, ogr2ogr,
+    #: another department's system: sent as `Authorization: Bearer <token>`). Revoked like any
+    #: token: sign-out, a password change or disabling the user ends it.
+    desktop_token_max_days: int = 366
     #: Seconds a token's user, scope and token version are remembered in the process (0: check
     #: the database on every request). A token revoked in another process (logout, password
     #: change, disabled or deleted user) is refused at most this long after; in this process
@@ -173,6 +182,17 @@ class GeoSettings(BaseSettings):
     cell_households_min: int = 200
     cell_households_target: int = 300
     cell_households_max: int = 500
+    #: Storey height used when an import derives levels from a height column (m).
+    height_per_level_m: float = Field(default=3.0, gt=0)
+    #: Two areas of the same level overlapping by more than this are refused on import (m²).
+    overlap_tolerance_m2: float = Field(default=1.0, ge=0)
+    #: Share of buildings with 0 households (and no known class) above which an import warns
+    #: and a proposal refuses: the class was probably read from the wrong column.
+    zero_households_max_share: float = Field(default=0.5, gt=0, le=1)
+    #: Share of roads without a class above which an import warns and a proposal refuses.
+    unclassified_roads_max_share: float = Field(default=0.5, gt=0, le=1)
+    #: Gaps and overlaps between cells larger than this are reported by validation (m²).
+    coverage_tolerance_m2: float = Field(default=0.01, ge=0)
 
 
 class MapSettings(BaseSettings):
@@ -191,6 +211,12 @@ class MapSettings(BaseSettings):
     footer: str = "内部使用"
     #: Organisation named in map titles and reports.
     organisation: str = ""
+    #: Web maps draw buildings from vector tiles (/api/v1/tiles) instead of inline GeoJSON
+    #: when the area has more buildings than this (a whole street draws at any zoom).
+    tiled_buildings_above: int = Field(default=3000, ge=0)
+    #: How long a browser may reuse a vector tile before revalidating it (seconds; the ETag
+    #: then answers 304 when nothing changed).
+    tile_max_age_seconds: int = Field(default=60, ge=0, le=86400)
 
 
 class CoverageSettings(BaseSettings):

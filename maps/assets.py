@@ -144,6 +144,15 @@ ASSETS: dict[str, Asset] = {
         ("dist/leaflet-geoman.min.js", "dist/leaflet-geoman.css", "LICENSE"),
         "MIT",
     ),
+    # Draws vector tiles (MVT) in Leaflet: a street's buildings come from /api/v1/tiles.
+    # The bundle includes its protobuf decoders; the licence (Beerware) is in the README.
+    "vectorgrid": Asset(
+        "leaflet.vectorgrid",
+        "1.3.0",
+        "sha512-kWmj1pKM+MVdo/7Mg5zsB3YrGZvo/uIuiANV9MvWUFOG+Y2xAJzrteDhoIcCgTjHSSRJ36xdeGdIQVhuWjnCZw==",
+        ("dist/Leaflet.VectorGrid.bundled.min.js", "README.md"),
+        "Beerware",
+    ),
 }
 
 # folium 0.20 and the plugins we use name these URLs. None: not needed by our maps, dropped.
@@ -188,6 +197,11 @@ CDN_MAP: dict[str, tuple[str, str] | None] = {
     "https://unpkg.com/@geoman-io/leaflet-geoman-free@latest/dist/leaflet-geoman.css": (
         "geoman",
         "dist/leaflet-geoman.css",
+    ),
+    # maps.layers.VectorTiles names the package's unpkg URL; it is served from our copy.
+    "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js": (
+        "vectorgrid",
+        "dist/Leaflet.VectorGrid.bundled.min.js",
     ),
     # folium's defaults for Icon markers and Bootstrap popups; our maps use neither.
     "https://code.jquery.com/jquery-3.7.1.min.js": None,
@@ -304,7 +318,8 @@ def _download(url: str, timeout: float) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "gridsvc-assets"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
+            body: bytes = response.read()
+            return body
     except OSError as exc:
         raise AssetError(f"cannot download {url}: {exc}") from exc
 

@@ -173,7 +173,7 @@ def responsibility_chart(
         # Names are data: "$…$" in one is text, never mathtext.
         "text.parse_math": False,
     }
-    with matplotlib.rc_context(rc):
+    with matplotlib.rc_context(rc):  # type: ignore[arg-type]  # (stubs want literal keys)
         fig = plt.figure(figsize=(width, height), dpi=dpi)
         try:
             ax = fig.add_axes((0, 0, 1, 1))

@@ -41,6 +41,7 @@ from maps.layers import (
     HouseholdCluster,
     Legend,
     MapTitle,
+    VectorTiles,
     escape,
     feature_collection,
     popup_html,
@@ -67,6 +68,14 @@ logger = logging.getLogger(__name__)
 
 #: Above this many context features (buildings on an overview) they are left out of the page.
 MAX_CONTEXT_FEATURES = 5000
+#: Buildings drawn as grey context on an overview (inline GeoJSON or vector tiles alike).
+BUILDING_CONTEXT_STYLE: dict[str, Any] = {
+    "color": "#969696",
+    "weight": 0.5,
+    "fill": True,
+    "fillColor": "#d9d9d9",
+    "fillOpacity": 0.7,
+}
 
 
 def _col(gdf: gpd.GeoDataFrame, name: str) -> pd.Series | None:
@@ -419,8 +428,14 @@ def overview_map(
     title: str | None = None,
     data_attribution: str = OSM_ATTRIBUTION,
     value_format: str = "{:.0f}",
+    building_tiles: str | None = None,
+    building_tiles_minzoom: int = 13,
 ) -> folium.Map:
     """All cells as a choropleth of ``metric``, labelled with cell code and 格长.
+
+    ``building_tiles`` (a ``{z}/{x}/{y}`` URL of an MVT layer named ``buildings``, served
+    from ``building_tiles_minzoom``) draws the buildings from vector tiles instead of
+    ``buildings``, so a street of any size draws them all.
 
     Labels show the shortest code suffix that tells the cells apart (the full code is in the
     popup).
@@ -440,7 +455,16 @@ def overview_map(
     if present(roads_d):
         _roads_layer(roads_d, data_attribution).add_to(m)
     buildings_d = prepare(buildings, basemap)
-    if present(buildings_d):
+    if building_tiles:
+        VectorTiles(
+            building_tiles,
+            name="楼栋",
+            styles={"buildings": BUILDING_CONTEXT_STYLE},
+            native_minzoom=building_tiles_minzoom,
+            minzoom=max(building_tiles_minzoom - 4, 0),
+            attribution=data_attribution,
+        ).add_to(m)
+    elif present(buildings_d):
         if len(buildings_d) > MAX_CONTEXT_FEATURES:
             logger.info(
                 "overview: %d buildings exceed %d, left out", len(buildings_d), MAX_CONTEXT_FEATURES
@@ -449,12 +473,7 @@ def overview_map(
             folium.GeoJson(
                 feature_collection(buildings_d),
                 name="楼栋",
-                style={
-                    "color": "#969696",
-                    "weight": 0.5,
-                    "fillColor": "#d9d9d9",
-                    "fillOpacity": 0.7,
-                },
+                style=BUILDING_CONTEXT_STYLE,
                 interactive=False,
                 attribution=data_attribution,
             ).add_to(m)

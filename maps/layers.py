@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -123,7 +123,7 @@ def _json_value(value: Any) -> Any:
 
 def feature_collection(
     gdf: gpd.GeoDataFrame, properties: dict[str, Sequence[Any]] | None = None
-) -> dict:
+) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of the geometries with only the given property columns."""
     geoms = shapely.to_geojson(gdf.geometry.to_numpy())
     props = properties or {}
@@ -247,7 +247,7 @@ class _Control(folium.MacroElement):
     def __init__(
         self, html_text: str, position: str, css_class: str, fold_label: str | None = None
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # (branca is untyped)
         self.html = str(escape(html_text))
         self.position = position
         self.css_class = css_class
@@ -340,13 +340,14 @@ class HouseholdCluster(JSCSSMixin, Layer):
         """
     )
 
-    default_js: ClassVar[list[tuple[str, str]]] = [
+    # folium declares these as instance attributes: plain class values, as folium does.
+    default_js = [  # noqa: RUF012
         (
             "markerclusterjs",
             "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/leaflet.markercluster.js",
         )
     ]
-    default_css: ClassVar[list[tuple[str, str]]] = [
+    default_css = [  # noqa: RUF012
         (
             "markerclustercss",
             "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/MarkerCluster.css",
@@ -399,3 +400,50 @@ class ChineseControls(folium.MacroElement):
         {% endmacro %}
         """
     )
+
+
+class VectorTiles(JSCSSMixin, Layer):
+    """A layer drawn from vector tiles (MVT) by Leaflet.VectorGrid: ``url`` is a
+    ``{z}/{x}/{y}`` template (fetched with the page's cookies), ``styles`` maps each tile
+    layer name to a Leaflet path style. Tiles exist from ``native_minzoom``; below it the
+    tiles of that zoom are drawn scaled down, down to ``minzoom`` (so a whole street's
+    buildings show when zoomed out, at a bounded number of requests)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.vectorGrid.protobuf(
+            {{ this.url|tojson }}, {{ this.options|tojson }}
+        ).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    default_js = [  # noqa: RUF012  (folium's instance attribute, set as folium does)
+        (
+            "vectorgridjs",
+            "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js",
+        )
+    ]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        styles: dict[str, dict[str, Any]],
+        native_minzoom: int,
+        minzoom: int,
+        attribution: str = "",
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "VectorTiles"
+        self.url = url
+        self.options = {
+            "vectorTileLayerStyles": styles,
+            "interactive": False,
+            "minNativeZoom": native_minzoom,
+            "minZoom": minzoom,
+            "maxNativeZoom": 22,
+            "attribution": attribution,
+        }

@@ -24,6 +24,7 @@ from maps.static import (
     draw_page,
     in_metric,
     label_fontsize,
+    page_scale,
 )
 from maps.styles import OSM_ATTRIBUTION, ROAD_COLOUR, short_codes
 
@@ -111,7 +112,7 @@ def area_plan(
             buildings_m.plot(ax=ax, aspect=None, color="#969696", linewidth=0, zorder=3)
         if area_m is not None:
             area_m.boundary.plot(ax=ax, aspect=None, color="#000000", linewidth=2.4, zorder=4)
-        size = label_fontsize(len(cells_m), min(ax.figure.get_size_inches()) / (210 / 25.4)) * 1.1
+        size = label_fontsize(len(cells_m), page_scale(ax)) * 1.1
         for pt, name, leader in zip(
             cells_m.geometry.representative_point(), names, leaders, strict=True
         ):
@@ -216,7 +217,7 @@ def building_plan(
                     )
         if area_m is not None:
             area_m.boundary.plot(ax=ax, aspect=None, color="#000000", linewidth=2.4, zorder=4)
-        size = label_fontsize(len(buildings_m), min(ax.figure.get_size_inches()) / (210 / 25.4))
+        size = label_fontsize(len(buildings_m), page_scale(ax))
         for pt, number, captain in zip(
             buildings_m.geometry.representative_point(), numbers, captains, strict=True
         ):

@@ -159,8 +159,8 @@ def _nice_length(span_m: float) -> float:
     exp = 10 ** math.floor(math.log10(target))
     for step in (5, 2, 1):
         if step * exp <= target:
-            return step * exp
-    return exp
+            return float(step * exp)
+    return float(exp)
 
 
 def _distance_label(metres: float) -> str:
@@ -290,12 +290,22 @@ def draw_page(page: Page, extent: Sequence[float], draw: Any) -> Figure:
         top = 1 - margin_y - 16 * _MM * base / height
         bottom = margin_y + 8 * _MM / height
         if landscape:
-            map_box = [margin_x, bottom, 1 - 2 * margin_x - 0.2, top - bottom]
-            legend_box = [1 - margin_x - 0.19, bottom, 0.19, top - bottom]
+            map_box: tuple[float, float, float, float] = (
+                margin_x,
+                bottom,
+                1 - 2 * margin_x - 0.2,
+                top - bottom,
+            )
+            legend_box: tuple[float, float, float, float] = (
+                1 - margin_x - 0.19,
+                bottom,
+                0.19,
+                top - bottom,
+            )
         else:
             legend_h = 0.16
-            map_box = [margin_x, bottom + legend_h, 1 - 2 * margin_x, top - bottom - legend_h]
-            legend_box = [margin_x, bottom, 1 - 2 * margin_x, legend_h - 0.01]
+            map_box = (margin_x, bottom + legend_h, 1 - 2 * margin_x, top - bottom - legend_h)
+            legend_box = (margin_x, bottom, 1 - 2 * margin_x, legend_h - 0.01)
         fig.text(
             0.5, 1 - margin_y, page.title, ha="center", va="top", fontsize=18 * base, weight="bold"
         )
@@ -367,6 +377,14 @@ def in_metric(gdf: gpd.GeoDataFrame | None, crs: Any) -> gpd.GeoDataFrame | None
     out = gdf if gdf.crs is not None else gdf.set_crs(4326)
     out = out[out.geometry.notna() & ~out.geometry.is_empty]
     return out.to_crs(crs)
+
+
+def page_scale(ax: Axes) -> float:
+    """The short side of the axes' page relative to A4's (1.0 on A4, 1.41 on A3)."""
+    figure = ax.get_figure(root=True)
+    if not isinstance(figure, Figure):
+        return 1.0
+    return float(min(figure.get_size_inches())) / (210 * _MM)
 
 
 def label_fontsize(count: int, base: float) -> float:
@@ -449,7 +467,7 @@ def coverage_map(
         leaders = (
             cells_m["leader"].tolist() if "leader" in cells_m.columns else [None] * len(cells_m)
         )
-        size = label_fontsize(len(cells_m), min(ax.figure.get_size_inches()) / (210 * _MM))
+        size = label_fontsize(len(cells_m), page_scale(ax))
         for pt, code, leader in zip(
             cells_m.geometry.representative_point(), codes, leaders, strict=True
         ):

@@ -1,7 +1,7 @@
 """Security headers on every response, and the endpoint that counts CSP violation reports.
 
-:class:`SecurityHeaders` gives each request a fresh nonce (``request.state.csp_nonce``, for the
-pages that render inline scripts) and sets the policy of :mod:`gridsvc.csp` and
+:class:`SecurityHeaders` gives a request a fresh nonce when its page renders inline scripts
+(:func:`nonce`) and sets the policy of :mod:`gridsvc.csp` and
 ``X-Content-Type-Options: nosniff`` on every response. Browsers post violations to
 :data:`gridsvc.csp.REPORT_PATH`; they are logged and counted, so a test can assert there were none.
 """
@@ -32,26 +32,36 @@ log = logging.getLogger(__name__)
 MAX_REPORT_BYTES = 16_384
 
 
+#: Where a request keeps its nonce (in the ASGI scope's state), once a page asked for one.
+_NONCES = "csp_nonces"
+
+
 class SecurityHeaders:
-    """ASGI middleware: a per-request nonce, the CSP and nosniff on every HTTP response."""
+    """ASGI middleware: the CSP and nosniff on every HTTP response; a nonce in the policy of
+    the responses whose page asked for one (:func:`nonce`) — the API's JSON needs none, so the
+    hot paths do not pay for one."""
 
     def __init__(self, app: ASGIApp, img_sources: list[str] | None = None) -> None:
         self.app = app
         self.img_sources = list(img_sources or [])
+        self._without_nonce = csp.policy(img_sources=self.img_sources)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; add the headers to its response."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce = secrets.token_urlsafe(18)
-        scope.setdefault("state", {})["csp_nonce"] = nonce
-        value = csp.policy(nonce=nonce, img_sources=self.img_sources)
+        nonces: list[str] = []  # filled by nonce(request) when a page renders inline scripts
+        scope.setdefault("state", {})[_NONCES] = nonces
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = value
+                headers["Content-Security-Policy"] = (
+                    csp.policy(nonce=nonces[0], img_sources=self.img_sources)
+                    if nonces
+                    else self._without_nonce
+                )
                 headers["X-Content-Type-Options"] = "nosniff"
             await send(message)
 
@@ -59,8 +69,12 @@ class SecurityHeaders:
 
 
 def nonce(request: Request) -> str:
-    """The nonce of this request's policy (set by :class:`SecurityHeaders`)."""
-    return str(request.state.csp_nonce)
+    """The nonce of this request's policy, made on first use (:class:`SecurityHeaders` puts it
+    in the response's policy)."""
+    nonces: list[str] = request.scope["state"][_NONCES]
+    if not nonces:
+        nonces.append(secrets.token_urlsafe(18))
+    return nonces[0]
 
 
 class ViolationLog:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import threading
-import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated
@@ -17,16 +15,17 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gridsvc.api import csrf
+from gridsvc.auth.policy import ROLES, require, require_in_scope
+from gridsvc.auth.principal import Principal
 from gridsvc.db.engine import get_session
 from gridsvc.domain import MAX_CODE
-from gridsvc.errors import InvalidInput, NotAuthenticated, TooManyRequests
+from gridsvc.errors import InvalidInput, NotAuthenticated
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.security import decode_access_token
 from gridsvc.services import audit
-from gridsvc.services.access import Principal, principal_for, require_in_scope
-from gridsvc.services.permissions import ROLES, require
-from gridsvc.services.users import token_user
+from gridsvc.services.principals import principal_for
+from gridsvc.services.users import count_sign_in_attempt, token_user
 from gridsvc.settings import get_settings
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -103,39 +102,18 @@ async def current_principal(
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
-class _SignInLimiter:
-    """Sliding one-minute window of sign-in attempts per client address (in this process)."""
-
-    def __init__(self) -> None:
-        self._attempts: TTLCache[str, list[float]] = TTLCache(maxsize=100_000, ttl=60)
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> None:
-        limit = get_settings().auth.login_attempts_per_minute
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._attempts.get(client, []) if now - t < 60]
-            if len(recent) >= limit:
-                raise TooManyRequests(
-                    f"more than {limit} sign-in attempts in a minute from {client}; wait a minute",
-                    retry_after=max(1, math.ceil(60 - (now - recent[0]))),
-                )
-            recent.append(now)
-            self._attempts[client] = recent
-
-
-_sign_in_limiter = _SignInLimiter()
-
-
 def client_address(request: Request) -> str:
     """The client's address: the peer, or what a configured proxy forwarded (uvicorn applies
     X-Forwarded-For only from ``GRIDSVC_FORWARDED_ALLOW_IPS``)."""
     return request.client.host if request.client else "unknown"
 
 
-def limit_sign_in(request: Request) -> None:
-    """Refuse (429) a client that tries to sign in too often (password guessing)."""
-    _sign_in_limiter.check(client_address(request))
+def limit_sign_in(request: Request, session: SessionDep) -> None:
+    """Refuse (429) a client that tries to sign in too often (password guessing); counted in
+    the database, so the limit holds across worker processes."""
+    count_sign_in_attempt(
+        session, client_address(request), get_settings().auth.login_attempts_per_minute
+    )
 
 
 SignInLimit = Depends(limit_sign_in)

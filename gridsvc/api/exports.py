@@ -54,6 +54,13 @@ def export(
             description="GIS formats: comma-separated cells,buildings,incidents,households",
         ),
     ] = None,
+    crs: Annotated[
+        Literal["EPSG:4326", "EPSG:4490", "EPSG:3857", "GCJ-02"],
+        Query(
+            description="GIS formats: EPSG:4326 (WGS 84), EPSG:4490 (CGCS2000), EPSG:3857 "
+            "(gpkg/shp only), or GCJ-02 for AMap/Tencent display partners (marked as such)"
+        ),
+    ] = "EPSG:4326",
     paper: Annotated[Literal["A4", "A3"], Query()] = "A4",
     orientation: Annotated[Literal["portrait", "landscape"], Query()] = "landscape",
 ) -> Response:
@@ -69,6 +76,7 @@ def export(
         metric=metric,
         paper=paper,
         orientation=orientation,
+        crs=crs,
     )
     disposition = f"attachment; filename*=UTF-8''{quote(result.filename)}"
     return Response(

@@ -9,8 +9,8 @@ from fastapi import Header, Response
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.principal import Principal
 from gridsvc.services import idempotency
-from gridsvc.services.access import Principal
 
 #: The optional header: a client-made key (a UUID) naming one write, sent again on a retry.
 IdempotencyHeader = Annotated[

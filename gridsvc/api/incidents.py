@@ -14,6 +14,7 @@ from geodata.china import convert_geometries
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
 from gridsvc.api.idempotency import IdempotencyHeader, once
 from gridsvc.api.responses import paging_links
+from gridsvc.auth.policy import require
 from gridsvc.domain import MAX_CODE
 from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
@@ -23,7 +24,6 @@ from gridsvc.schemas import Code
 from gridsvc.schemas.incidents import ConfirmCellIn, IncidentIn, TransitionIn
 from gridsvc.services import incidents as svc
 from gridsvc.services.clock import Clock, get_clock
-from gridsvc.services.permissions import require
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -31,17 +32,18 @@ from gridsvc.api.deps import (
     forget_principal,
 )
 from gridsvc.api.incidents import ClockDep
+from gridsvc.auth.policy import may
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import ASSIGNMENT_ROLES, MAX_ADDRESS, MAX_CODE, MAX_NAME, USER_ROLES
 from gridsvc.errors import Forbidden, NotAuthenticated, TooManyRequests
-from gridsvc.models import Cell, Community
+from gridsvc.models import Cell, Community, Street
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
 from gridsvc.security import create_access_token, csrf_token_for
 from gridsvc.services import maps as map_service
-from gridsvc.services.access import Principal
 from gridsvc.services.incidents import CELL_ROLES
-from gridsvc.services.permissions import may
+from gridsvc.services.tiles import LAYERS
 from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
 
@@ -52,7 +54,11 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "tem
 def _render(
     request: Request, name: str, user: Principal | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    css, js = map_service.vendor_urls("leaflet", "geoman") if name == "editor.html" else ([], [])
+    css, js = (
+        map_service.vendor_urls("leaflet", "geoman", "vectorgrid")
+        if name == "editor.html"
+        else ([], [])
+    )
     session_cookie = request.cookies.get(SESSION_COOKIE)
     return templates.TemplateResponse(
         request,
@@ -188,6 +194,11 @@ def home_page(
         session.scalar(select(Cell.code).where(Cell.id == user.cell_id)) if user.cell_id else None
     )
     can_edit = _can_edit(user)
+    street = (
+        session.execute(select(Street.code, Street.name).where(Street.id == user.street_id)).first()
+        if user.street_id
+        else None
+    )
     return _render(
         request,
         "home.html",
@@ -195,6 +206,7 @@ def home_page(
         communities=communities,
         my_cell=my_cell,
         can_edit=can_edit,
+        street=street,
     )
 
 
@@ -275,6 +287,30 @@ def overview_page(
     )
 
 
+@router.get("/streets/{code}", name="street_page")
+def street_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    code: Annotated[str, PathParam(max_length=MAX_CODE)],
+    metric: Annotated[
+        str, Query(max_length=MAX_CODE, description="coverage figure shown as the choropleth")
+    ] = ("households"),
+) -> HTMLResponse:
+    """Every cell of a street as a choropleth, with every building (from vector tiles above
+    ``GRIDSVC_MAP_TILED_BUILDINGS_ABOVE``, so a whole street draws at any zoom)."""
+    area = map_service.area_for(session, user, "street", code)
+    m = map_service.overview_map(session, user, area, metric)
+    return _map_page(
+        request,
+        m,
+        user,
+        title=f"{area.name} 街道总览",
+        metrics=map_service.METRICS,
+        metric=metric,
+    )
+
+
 def _can_edit(user: Principal) -> bool:
     return may(user, "cells.edit")
 
@@ -294,4 +330,8 @@ def editor_page(
         attribution=layer_repo.attribution(session, area),
         band=(geo.cell_households_min, geo.cell_households_max),
         role_labels=json.dumps(ASSIGNMENT_ROLES, ensure_ascii=False),
+        building_tiles=(
+            map_service.BUILDING_TILES_URL if map_service.uses_building_tiles(session, area) else ""
+        ),
+        building_tiles_minzoom=LAYERS["buildings"].minzoom,
     )

@@ -20,6 +20,8 @@ from gridsvc.api.deps import (
     SessionDep,
 )
 from gridsvc.api.idempotency import IdempotencyHeader, once
+from gridsvc.auth.masking import mask_assignment, mask_contact, mask_person, mask_phones, mask_visit
+from gridsvc.auth.policy import require
 from gridsvc.domain import MAX_CODE
 from gridsvc.schemas.people import (
     ActivityIn,
@@ -36,14 +38,6 @@ from gridsvc.schemas.people import (
 )
 from gridsvc.services import coverage as coverage_service
 from gridsvc.services import people
-from gridsvc.services.access import (
-    mask_assignment,
-    mask_contact,
-    mask_person,
-    mask_phones,
-    mask_visit,
-)
-from gridsvc.services.permissions import require
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["people"])

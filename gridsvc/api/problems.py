@@ -175,6 +175,8 @@ def _problem_statuses(path: str, method: str, operation: dict[str, Any]) -> list
         statuses.append(429)
     if method in ("post", "put", "patch", "delete"):
         statuses.extend(_WRITE_PROBLEMS)
+    if path.startswith("/ogc"):
+        statuses.append(400)  # OGC API: an unknown or malformed query parameter
     if "requestBody" in operation:
         statuses.append(400)  # a body that cannot be parsed at all (not UTF-8, broken multipart)
     if any(

@@ -26,7 +26,7 @@ def validation(
     session: SessionDep,
     community: ScopedCommunity,
     format: Annotated[Literal["json", "geojson"], Query()] = "json",
-    tolerance_m: Annotated[float, Query(gt=0, le=100)] = 1.0,
+    tolerance_m: Annotated[float, Query(ge=0, le=100)] = 0.0,
     sliver_m2: Annotated[float, Query(ge=0, le=100_000)] = 50.0,
 ) -> dict[str, Any]:
     """Gaps, overlaps, parts outside, split cells, slivers, unassigned buildings, cells without
@@ -131,5 +131,10 @@ def proposal(
     from gridsvc.services.proposals import propose_for_community
 
     return propose_for_community(
-        session, community, target=body.target, band=(body.band_min, body.band_max), seed=body.seed
+        session,
+        community,
+        target=body.target,
+        band=(body.band_min, body.band_max),
+        seed=body.seed,
+        keep_current=body.keep_current,
     )

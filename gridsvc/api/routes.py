@@ -33,6 +33,8 @@ from gridsvc.api.responses import (
     GeoJSONResponse,
     geojson_page,
 )
+from gridsvc.auth.masking import mask_personal
+from gridsvc.auth.policy import require, require_in_scope
 from gridsvc.domain import MAX_CODE, MAX_NAME
 from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.repositories import areas as area_repo
@@ -49,8 +51,6 @@ from gridsvc.schemas import (
 from gridsvc.security import create_access_token
 from gridsvc.services import imports
 from gridsvc.services import lookup as lookup_service
-from gridsvc.services.access import mask_personal, require_in_scope
-from gridsvc.services.permissions import require
 from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
 
@@ -59,6 +59,7 @@ api = APIRouter(prefix="/api/v1")
 
 
 @router.get("/health", response_model=HealthOut, tags=["system"])
+@api.get("/health", response_model=HealthOut, tags=["system"])
 def health(session: SessionDep) -> HealthOut:
     """Liveness and database check (no sign-in needed)."""
     postgis = session.execute(text("SELECT postgis_lib_version()")).scalar_one()
@@ -271,7 +272,7 @@ def create_cells(
 def import_file(
     session: SessionDep,
     user: Importer,
-    kind: Literal["buildings", "estates", "cells", "incidents"],
+    kind: Literal["buildings", "estates", "cells", "incidents", "roads", "communities"],
     file: Annotated[
         UploadFile,
         File(description="GeoJSON, GeoPackage, zipped Shapefile, KML, CSV, XLSX or OSM XML"),
@@ -281,39 +282,92 @@ def import_file(
         str | None, Form(max_length=MAX_CODE, description="community code (cells)")
     ] = None,
     commit: Annotated[bool, Form(description="write; without it this is a dry run")] = False,
+    street: Annotated[
+        str | None, Form(max_length=MAX_CODE, description="street code (communities)")
+    ] = None,
+    fields: Annotated[
+        str | None,
+        Form(
+            max_length=4000,
+            description='field mapping as JSON, e.g. {"building": "kind_detail", '
+            '"levels": "height/3"}',
+        ),
+    ] = None,
+    allow_move: Annotated[
+        bool,
+        Query(
+            description="allow the import to move existing buildings or incidents to "
+            "another community or cell (refused by default)"
+        ),
+    ] = False,
+    show_moves: Annotated[bool, Query(description="list every item that would move")] = False,
 ) -> ImportResult:
-    """Import a file: a dry run by default that reports what it would do; commit=true writes."""
+    """Import a file: a dry run by default that reports what it would do; commit=true writes.
+
+    The summary names the column used for each role, the codes created, warnings, and what
+    would move to another community or cell; a commit that moves anything without
+    allow_move=true is refused (409) and writes nothing."""
     if kind != "cells":
         require(user, "areas.import")
     settings = get_settings()
+    mapping = imports.parse_mapping_json(fields)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(file.filename or "upload").name
         _save_upload(file, path, settings.app.max_upload_bytes)
         result = read_features(
             path,
-            kind="point" if kind == "incidents" else "polygon",
+            kind={"incidents": "point", "roads": "line"}.get(kind, "polygon"),
             datum=datum,
             max_features=settings.app.max_import_features,
             limits=settings.app.input_limits(),
-            osm_filter={"building": None} if kind == "buildings" else None,
+            osm_filter={"buildings": {"building": None}, "roads": {"highway": None}}.get(kind),
         )
         if kind == "cells" and community:
             place = area_repo.get_community(session, community).place
             require_in_scope(user, place, f"community {community}")
 
+        geo = settings.geo
+
         def work() -> imports.ImportSummary:
             if kind == "buildings":
-                return imports.import_buildings(session, result, source=path.stem, geo=settings.geo)
+                return imports.import_buildings(
+                    session, result, source=path.stem, geo=geo, fields=mapping
+                )
             if kind == "estates":
-                return imports.import_estates(session, result, source=path.stem)
+                return imports.import_estates(session, result, source=path.stem, fields=mapping)
             if kind == "incidents":
                 return imports.import_incidents(session, result, source=path.stem)
+            if kind == "roads":
+                return imports.import_roads(
+                    session,
+                    result,
+                    source=path.stem,
+                    fields=mapping,
+                    unclassified_max_share=geo.unclassified_roads_max_share,
+                )
+            if kind == "communities":
+                if not street:
+                    raise InvalidInput("导入社区需要给出所属街道编码 street")
+                street_ref = area_repo.get_street(session, street)
+                require_in_scope(user, street_ref.place, f"street {street}")
+                return imports.import_communities(
+                    session,
+                    result,
+                    street_id=street_ref.id,
+                    street_code=street,
+                    source=path.stem,
+                    fields=mapping,
+                    overlap_tolerance_m2=geo.overlap_tolerance_m2,
+                )
             summary = imports.import_cells(
                 session,
                 result,
                 source=path.stem,
                 community_code=community,
                 changed_by=user.username,
+                fields=mapping,
+                overlap_tolerance_m2=geo.overlap_tolerance_m2,
+                check_place=lambda place, code: require_in_scope(user, place, f"community {code}"),
             )
             # Without a community each cell goes to the community holding it: every one must
             # lie in the importer's scope (else the whole import is undone).
@@ -321,8 +375,8 @@ def import_file(
                 require_in_scope(user, cell_repo.get_cell(session, code).place, f"new cell {code}")
             return summary
 
-        summary = imports.run_in_savepoint(session, work, commit=commit)
-    return ImportResult(**summary.as_dict())
+        summary = imports.run_in_savepoint(session, work, commit=commit, allow_move=allow_move)
+    return ImportResult(**summary.as_dict(with_moved_items=show_moves))
 
 
 def _save_upload(upload: UploadFile, path: Path, limit: int) -> None:

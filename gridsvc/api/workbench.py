@@ -23,6 +23,8 @@ from geodata.datum import Datum
 from gridsvc.api.deps import CurrentUser, ScopedCell, SessionDep
 from gridsvc.api.incidents import ClockDep
 from gridsvc.api.problems import _PAGE_TITLES
+from gridsvc.auth.policy import may, require
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import (
     HOUSEHOLD_FLAGS,
     INCIDENT_ACTIONS,
@@ -43,9 +45,7 @@ from gridsvc.errors import (
 from gridsvc.services import incidents as incident_service
 from gridsvc.services import ledger
 from gridsvc.services import workbench as service
-from gridsvc.services.access import Principal
 from gridsvc.services.clock import local_today, local_zone
-from gridsvc.services.permissions import may, require
 from gridsvc.settings import get_settings
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

@@ -1,6 +1,6 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from gridsvc.models.areas import Community, District, Estate, Road, Street
+from gridsvc.models.areas import Community, District, Estate, Road, Street, Water
 from gridsvc.models.audit import AuditEvent
 from gridsvc.models.cells import Cell, CellChange, CellLineage, CellVersion
 from gridsvc.models.housing import Building, Household, Person, VolunteerTeam
@@ -23,7 +23,7 @@ from gridsvc.models.people import (
     ServicePost,
     Visit,
 )
-from gridsvc.models.users import SignInBackoff, User
+from gridsvc.models.users import SignInBackoff, SignInRate, User
 
 __all__ = [
     "AuditEvent",
@@ -53,8 +53,10 @@ __all__ = [
     "Sector",
     "ServicePost",
     "SignInBackoff",
+    "SignInRate",
     "Street",
     "User",
     "Visit",
     "VolunteerTeam",
+    "Water",
 ]

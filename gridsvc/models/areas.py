@@ -79,6 +79,24 @@ class Road(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
 
 
+class Water(Base):
+    """A water area (river, lake, canal: OSM natural=water, waterway=riverbank, or a layer
+    given as water): it bounds blocks in proposed partitions, and no cell reaches across it."""
+
+    __tablename__ = "water"
+    __table_args__ = (
+        Index("ix_water_geom", "geom", postgresql_using="gist"),
+        UniqueConstraint("source", "source_id", name="uq_water_source"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None]
+    geom = mapped_column(multipolygon(), nullable=False)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+
+
 class Estate(Base):
     """小区: a residential compound; kept whole by partitions where possible."""
 

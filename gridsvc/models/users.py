@@ -47,6 +47,19 @@ class User(Base):
     created_at: Mapped[datetime] = created_at()
 
 
+class SignInRate(Base):
+    """Sign-in attempts from one client address in its current one-minute window.
+
+    In the database, not in a process, so the limit holds for the whole service however many
+    worker processes answer (each would otherwise allow the full limit)."""
+
+    __tablename__ = "sign_in_rate"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
 class SignInBackoff(Base):
     """Failed sign-ins of one user name from one client address, and until when it must wait.
 

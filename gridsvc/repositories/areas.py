@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.policy import scope_filter
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.errors import NotFound
 from gridsvc.models import Building, Cell, CellVersion, Community, Street
 from gridsvc.repositories.geojson import feature, json_array
-from gridsvc.services.access import Place, Principal, scope_filter
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ import pyproj
 from sqlalchemy import Select, Text, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased
 
+from gridsvc.auth.policy import scope_filter
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.errors import NotFound
 from gridsvc.models import Building, Cell, CellVersion, Community, Household, Person, RoleAssignment
 from gridsvc.repositories.geojson import feature, json_array
-from gridsvc.services.access import Place, Principal, scope_filter
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,8 @@ def buildings_frame(
     with_geometry: bool = True,
     ids: list[int] | None = None,
 ) -> Any:
-    """Buildings (id, name, households, cell_id, cell_code, geometry) of a community or an area."""
+    """Buildings (id, name, households, community_id, cell_id, cell_code, geometry) of a
+    community (its own buildings and those in its cells) or an area."""
     import geopandas as gpd
     import pandas as pd
     from geoalchemy2.shape import from_shape
@@ -376,6 +378,7 @@ def buildings_frame(
         Building.cell_id,
         Cell.code,
         Building.footprint,
+        Building.community_id,
     ).outerjoin(Cell, Cell.id == Building.cell_id)
     if community_id is not None:
         stmt = stmt.where(
@@ -390,6 +393,7 @@ def buildings_frame(
             "id": [r[0] for r in rows],
             "name": pd.Series([r[1] for r in rows], dtype=object),
             "households": [int(r[2]) for r in rows],
+            "community_id": pd.Series([r[6] for r in rows], dtype=object),
             "cell_id": pd.Series([r[3] for r in rows], dtype=object),
             "cell_code": pd.Series([r[4] for r in rows], dtype=object),
         },

@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridsvc.domain import HOUSEHOLD_FLAGS
+from gridsvc.domain import (
+    HOUSEHOLD_FLAGS,
+    PARTY_STATUSES,
+    incident_parked_sql,
+    incident_past_due_sql,
+    incident_unclosed_at_sql,
+    sql_literal,
+)
 from gridsvc.repositories.spatial import degrees_sql
 
 #: Homes (buildings) of volunteers within reach of the cells counted (the community's, or the
@@ -45,6 +52,12 @@ _VOLUNTEER_HOMES = f"""
 _FLAG_COUNTS = ",\n".join(
     f"count(*) FILTER (WHERE h.{flag}) AS flag_{flag}" for flag in HOUSEHOLD_FLAGS
 )
+
+_PARTY_COUNTS = ",\n".join(
+    f"count(*) FILTER (WHERE p.party_status = {sql_literal(k, PARTY_STATUSES)}) AS party_{k}"
+    for k in PARTY_STATUSES
+)
+_IN_SERVICE = sql_literal("in_service", PARTY_STATUSES)
 
 #: Every count per cell, then GROUPING SETS: (community, cell), (community), () — the street.
 _COUNTS = f"""
@@ -107,12 +120,9 @@ h_cell AS (
 p_cell AS (
     SELECT bs.cell_id,
            count(*) FILTER (WHERE p.party_status IS NOT NULL) AS party_members,
-           count(*) FILTER (WHERE p.party_status = 'in_service') AS party_in_service,
-           count(*) FILTER (WHERE p.party_status = 'in_service'
+           {_PARTY_COUNTS},
+           count(*) FILTER (WHERE p.party_status = {_IN_SERVICE}
                               AND p.party_registered_on <= :day) AS party_in_service_registered,
-           count(*) FILTER (WHERE p.party_status = 'direct') AS party_direct,
-           count(*) FILTER (WHERE p.party_status = 'floating') AS party_floating,
-           count(*) FILTER (WHERE p.party_status = 'retired') AS party_retired,
            count(*) FILTER (WHERE p.volunteer_team_id IS NOT NULL) AS volunteers
     FROM bs JOIN household h ON h.building_id = bs.id JOIN person p ON p.household_id = h.id
     -- only members and volunteers are counted: skip everyone else before joining
@@ -124,12 +134,9 @@ p_cell AS (
 -- (filed/escalated, not dispatched by then) past its dispatch deadline (as gridsvc.services.incidents).
 inc AS (
     SELECT DISTINCT ON (i.id) i.id, v.cell_id,
-           (i.status <> 'closed' OR i.closed_at >= :ts) AS is_open,
-           i.status <> 'parked' AND (
-               i.close_due_at < :ts
-               OR (i.status IN ('filed', 'escalated')
-                   AND (i.dispatched_at IS NULL OR i.dispatched_at >= :ts)
-                   AND i.dispatch_due_at < :ts)) AS past_due
+           {incident_unclosed_at_sql("i", ":ts")} AS is_open,
+           NOT {incident_parked_sql("i")}
+               AND {incident_past_due_sql("i", ":ts", historical=True)} AS past_due
     FROM v JOIN incident i ON ST_Intersects(v.geom, i.location) AND i.reported_at < :ts
     ORDER BY i.id, v.cell_id
 ),

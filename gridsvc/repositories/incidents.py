@@ -11,7 +11,17 @@ from typing import Any
 from sqlalchemy import DateTime, and_, bindparam, case, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 
-from gridsvc.domain import INCIDENT_OPEN_STATUSES
+from gridsvc.auth.policy import scope_filter
+from gridsvc.auth.principal import Principal
+from gridsvc.domain import (
+    INCIDENT_AWAITING_DISPATCH_STATUSES,
+    INCIDENT_OPEN_STATUSES,
+    incident_awaiting_dispatch_sql,
+    incident_closed_sql,
+    incident_open_sql,
+    incident_overdue_sql,
+    incident_parked_sql,
+)
 from gridsvc.models import (
     Cell,
     CellVersion,
@@ -24,7 +34,6 @@ from gridsvc.models import (
     Street,
 )
 from gridsvc.repositories.spatial import expand_degrees
-from gridsvc.services.access import Principal, scope_filter
 
 
 @dataclass(frozen=True)
@@ -222,7 +231,9 @@ def open_condition() -> Any:
 
 def awaiting_dispatch() -> Any:
     """SQL: the case has not been dispatched yet (filed, or escalated before any dispatch)."""
-    return and_(Incident.status.in_(("filed", "escalated")), Incident.dispatched_at.is_(None))
+    return and_(
+        Incident.status.in_(INCIDENT_AWAITING_DISPATCH_STATUSES), Incident.dispatched_at.is_(None)
+    )
 
 
 def due_at() -> Any:
@@ -528,26 +539,24 @@ def public_incident_list(
 STAT_LEVELS = ("cell", "community", "street")
 STAT_PERIODS = ("all", "day", "week", "month", "quarter", "year")
 
-_STATS = """
-    SELECT {key} AS area_id, {period} AS period,
+_CLOSED = incident_closed_sql("i")
+_STATS = f"""
+    SELECT {{key}} AS area_id, {{period}} AS period,
            count(*) AS reported,
-           count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at IS NOT NULL) AS closed,
-           count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.close_due_at)
+           count(*) FILTER (WHERE {_CLOSED} AND i.closed_at IS NOT NULL) AS closed,
+           count(*) FILTER (WHERE {_CLOSED} AND i.closed_at <= i.close_due_at)
                AS closed_on_time,
-           count(*) FILTER (WHERE i.status NOT IN ('closed', 'parked')) AS open,
-           count(*) FILTER (WHERE i.status = 'parked') AS parked,
-           count(*) FILTER (WHERE i.status NOT IN ('closed', 'parked') AND (
-               i.close_due_at < :now
-               OR (i.status IN ('filed', 'escalated') AND i.dispatched_at IS NULL
-                   AND i.dispatch_due_at < :now))) AS overdue_open,
-           count(*) FILTER (WHERE i.status IN ('filed', 'escalated')
-               AND i.dispatched_at IS NULL AND i.dispatch_due_at < :now) AS overdue_dispatch,
+           count(*) FILTER (WHERE {incident_open_sql("i")}) AS open,
+           count(*) FILTER (WHERE {incident_parked_sql("i")}) AS parked,
+           count(*) FILTER (WHERE {incident_overdue_sql("i", ":now")}) AS overdue_open,
+           count(*) FILTER (WHERE {incident_awaiting_dispatch_sql("i")}
+               AND i.dispatch_due_at < :now) AS overdue_dispatch,
            avg(extract(epoch FROM i.dispatched_at - i.reported_at)) / 60.0
                AS avg_minutes_to_dispatch,
            avg(extract(epoch FROM i.closed_at - i.reported_at)) FILTER (
-               WHERE i.status = 'closed') / 3600.0 AS avg_hours_to_close
+               WHERE {_CLOSED}) / 3600.0 AS avg_hours_to_close
     FROM incident i
-    WHERE {scope}
+    WHERE {{scope}}
       AND (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
       AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)
       AND (CAST(:street_id AS integer) IS NULL OR i.street_id = :street_id)

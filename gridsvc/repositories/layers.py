@@ -133,6 +133,17 @@ def buildings_layer(session: Session, area: Area) -> gpd.GeoDataFrame:
     return _frame(session, sql, {"area_id": area.id, "open": list(OPEN_STATUSES)})
 
 
+def building_count(session: Session, area: Area, *, more_than: int | None = None) -> int:
+    """The number of buildings in the area (counting stops past ``more_than`` + 1: the
+    caller only asks whether there are more than that)."""
+    limit = "" if more_than is None else f"LIMIT {int(more_than) + 1}"
+    sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM building b "
+        f"WHERE {area.where('b.cell_id', 'b.community_id')} {limit}) AS found"
+    )
+    return int(session.scalar(text(sql), {"area_id": area.id}) or 0)
+
+
 def households_layer(session: Session, area: Area) -> gpd.GeoDataFrame:
     """Households as points inside their building, with flags and (unmasked) personal fields."""
     sql = f"""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +90,42 @@ class RepairNoteOut(BaseModel):
     reason: str
 
 
+class MoveGroupOut(BaseModel):
+    """How many buildings (with their households) or incidents go from one place to another."""
+
+    what: Literal["building", "incident"]
+    from_community: str | None
+    from_cell: str | None
+    to_community: str | None
+    to_cell: str | None
+    count: int
+    households: int
+
+
+class MovedItemOut(BaseModel):
+    """One building or incident that changes community or cell."""
+
+    what: Literal["building", "incident"]
+    id: int
+    source_id: str | None
+    households: int
+    from_community: str | None
+    from_cell: str | None
+    to_community: str | None
+    to_cell: str | None
+
+
+class MovesOut(BaseModel):
+    """What an import moves to another community or cell (refused on commit unless allowed)."""
+
+    moved_buildings: int
+    moved_households: int
+    moved_incidents: int
+    newly_assigned: int
+    groups: list[MoveGroupOut]
+    items: list[MovedItemOut] = Field(description="each moved item, with show_moves=true")
+
+
 class ImportResult(BaseModel):
     """What an import or a cell creation did."""
 
@@ -105,8 +141,12 @@ class ImportResult(BaseModel):
     assigned_to_cells: int = 0
     not_in_any_cell: int = 0
     outside_communities: int = 0
-    codes: list[str] = []
+    codes: list[str] = Field(default=[], description="codes of the areas or cells created")
     committed: bool
+    fields: dict[str, str] = Field(default={}, description="role → the column it was read from")
+    schema_name: str | None = Field(default=None, description="the schema recognised")
+    warnings: list[str] = []
+    moves: MovesOut | None = None
 
     model_config = {"extra": "ignore"}
 

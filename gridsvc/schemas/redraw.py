@@ -97,3 +97,6 @@ class ProposalRequest(BaseModel):
     band_min: int = Field(200, ge=1)
     band_max: int = Field(500, ge=2)
     seed: int = 0
+    keep_current: bool = Field(
+        False, description="start from today's cells and move only what the band requires"
+    )

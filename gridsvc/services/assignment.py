@@ -69,6 +69,17 @@ _ASSIGN_COMMUNITIES = text(
     """
 )
 
+# A building whose community changed leaves a cell of its old community: a cell's buildings
+# are always buildings of the cell's community (what validation and proposals both read).
+_LEAVE_FOREIGN_CELLS = text(
+    """
+    UPDATE building b SET cell_id = NULL
+    FROM cell c
+    WHERE c.id = b.cell_id AND c.community_id IS DISTINCT FROM b.community_id
+      AND (CAST(:envelope AS geometry) IS NULL OR b.footprint && CAST(:envelope AS geometry))
+    """
+)
+
 _ASSIGN_ESTATES = text(
     """
     UPDATE building b SET estate_id = e.id
@@ -123,6 +134,8 @@ def assign_buildings_to_areas(
     envelope = f"SRID=4326;{envelope_wkt}" if envelope_wkt else None
     session.execute(_ESTATE_COMMUNITIES)
     session.execute(_ASSIGN_COMMUNITIES, {"only_unset": only_unset, "envelope": envelope})
+    if not only_unset:  # communities may have changed: their cells go with them
+        session.execute(_LEAVE_FOREIGN_CELLS, {"envelope": envelope})
     session.execute(_ASSIGN_ESTATES, {"envelope": envelope})
 
 

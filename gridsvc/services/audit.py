@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.policy import require
+from gridsvc.auth.principal import Principal
 from gridsvc.db import actor as db_actor
 from gridsvc.models import AuditEvent
-from gridsvc.services.access import Principal
-from gridsvc.services.permissions import require
 
 
 def set_actor(session: Session, actor: str) -> None:

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.policy import require_in_scope
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.domain import HOUSEHOLD_FLAGS, PARTY_STATUSES
 from gridsvc.errors import InvalidInput, NotFound
 from gridsvc.models import Cell, Community, Street
 from gridsvc.repositories.coverage import COUNT_COLUMNS, coverage_counts
-from gridsvc.services.access import Place, Principal, require_in_scope
 from gridsvc.services.clock import local_today
 from gridsvc.settings import get_settings
 

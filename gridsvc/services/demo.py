@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geodata.synth import SynthStreet
-from gridsvc.domain import HOUSEHOLD_FLAGS
+from gridsvc.domain import HOUSEHOLD_FLAGS, PARTY_STATUSES, sql_literal
 from gridsvc.models import Community, District, Street
 from gridsvc.repositories.bulk import copy_rows, ewkb_hex, reserve_ids, to_db_geometry
 from gridsvc.services.assignment import (
@@ -338,6 +338,8 @@ def _load_street(session: Session, street: SynthStreet, step: Step | None) -> Lo
 # -- people and duties: sectors, heads, 联系户, 走访, 公益岗位, 辖区单位 (set-based SQL) -----------
 #: Pseudo-random but repeatable per row: a number in [0, 100) from an id and a salt.
 _H = "(abs(hashint4({col} + {salt})) % 100)"
+_IN_SERVICE = sql_literal("in_service", PARTY_STATUSES)
+_DIRECT = sql_literal("direct", PARTY_STATUSES)
 
 _DEMO_PEOPLE_SQL = (
     # 片区: about six cells per level-2 sector, in reading order (codes run west→east, north→south).
@@ -365,15 +367,15 @@ _DEMO_PEOPLE_SQL = (
     f"""
     UPDATE person p SET party_registered_on = :as_of - ({_H.format(col="p.id", salt=11)} * 9)
     FROM community co
-    WHERE co.id = p.community_id AND co.street_id = :street AND p.party_status = 'in_service'
+    WHERE co.id = p.community_id AND co.street_id = :street AND p.party_status = {_IN_SERVICE}
       AND {_H.format(col="p.id", salt=12)} < 85
     """,
     # 一级网格长 (community head) and 二级网格长 (sector heads): party members not yet assigned.
-    """
+    f"""
     WITH candidates AS (
         SELECT p.id, p.community_id,
                row_number() OVER (PARTITION BY p.community_id ORDER BY
-                   (p.party_status = 'direct') DESC, p.id) AS rank
+                   (p.party_status = {_DIRECT}) DESC, p.id) AS rank
         FROM person p JOIN community co ON co.id = p.community_id
         WHERE co.street_id = :street AND p.party_status IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM role_assignment r WHERE r.person_id = p.id)

@@ -24,6 +24,16 @@ from sqlalchemy.orm import Session
 from geodata.estimate import estimate_households, parse_levels
 from geodata.limits import InputLimits
 from geodata.readers import ReadResult
+from geodata.schema import (
+    AREA_ROLES,
+    BUILDING_ROLES,
+    ROLE_LABELS,
+    Fields,
+    household_basis_problem,
+    resolve_fields,
+    road_class_problem,
+)
+from gridsvc.auth.principal import Place
 from gridsvc.db.transactions import savepoint
 from gridsvc.domain import CELL_KINDS, MAX_ADDRESS, MAX_CODE, MAX_NAME, MAX_TEXT
 from gridsvc.errors import Conflict, InvalidInput, NotFound
@@ -31,20 +41,24 @@ from gridsvc.models import Cell, Community, District, Street
 from gridsvc.repositories.areas import CommunityRef, get_community
 from gridsvc.repositories.bulk import copy_rows, ewkb_hex, to_db_geometry, upsert_rows
 from gridsvc.repositories.cells import next_cell_codes, next_codes
+from gridsvc.services import moves
 from gridsvc.services.assignment import assign_buildings_to_areas, assign_buildings_to_cells
 from gridsvc.services.clock import local_zone
 from gridsvc.settings import GeoSettings
 
 log = logging.getLogger(__name__)
 
-#: Column names recognised in input files, first match wins (English, OSM and Chinese headers).
+#: Column names recognised in input files, first match wins (English, OSM and Chinese headers);
+#: the roles of buildings, roads and areas are declared in geodata.schema.
 NAME_COLUMNS = ("name", "名称", "name:zh", "NAME", "Name")
 CODE_COLUMNS = ("code", "编码", "编号", "CODE", "Code")
 KIND_COLUMNS = ("building", "kind", "type", "类型")
-LEVEL_COLUMNS = ("building:levels", "levels", "层数", "floors")
-UNIT_COLUMNS = ("units", "单元数")
-HOUSEHOLD_COLUMNS = ("households", "户数")
 ADDRESS_COLUMNS = ("address", "地址", "addr:full")
+
+#: A field mapping given by the user: role → column (or ``column/number``).
+FieldMapping = dict[str, str]
+#: A scope check: raises when the caller may not write at this place (named by its code).
+PlaceCheck = Callable[[Place, str], None]
 
 Progress = Callable[[int], None]
 
@@ -67,6 +81,13 @@ class ImportSummary:
     outside_communities: int = 0
     codes: list[str] = field(default_factory=list)
     committed: bool = False
+    #: Which column played each role (building class, levels, road class …), and the schema.
+    fields: dict[str, str] = field(default_factory=dict)
+    schema: str | None = None
+    #: Loud warnings: the data looks read through the wrong columns.
+    warnings: list[str] = field(default_factory=list)
+    #: Buildings and incidents whose community or cell the import changes.
+    moves: moves.MoveReport | None = None
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for the CLI's summary table."""
@@ -91,29 +112,59 @@ class ImportSummary:
             out.append(
                 ("cell codes", ", ".join(self.codes[:10]) + (" …" if len(self.codes) > 10 else ""))
             )
+        if self.codes and self.kind != "cells":
+            out.append(
+                (
+                    "新建编码 codes",
+                    ", ".join(self.codes[:10]) + (" …" if len(self.codes) > 10 else ""),
+                )
+            )
+        if self.schema:
+            out.append(("识别的格式 schema", self.schema))
+        for role, column in self.fields.items():
+            out.append((f"{ROLE_LABELS.get(role, role)} ({role}) 取自列", column))
+        if self.moves is not None:
+            out.append(("改变社区/网格的楼栋 buildings moved", str(self.moves.moved_buildings)))
+            out.append(("其中户数 households moved", str(self.moves.moved_households)))
+            out.append(("改变社区/网格的事件 incidents moved", str(self.moves.moved_incidents)))
+            out.append(("首次归入社区/网格 newly assigned", str(self.moves.newly_assigned)))
         out.append(("written", "yes (committed)" if self.committed else "no (dry run)"))
         return out
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the API."""
-        data = {k: v for k, v in self.__dict__.items() if k not in ("repaired", "rejected")}
+    def as_dict(self, *, with_moved_items: bool = False) -> dict[str, Any]:
+        """JSON-ready form for the API (the moved items themselves only when asked)."""
+        skip = ("repaired", "rejected", "moves", "schema")
+        data = {k: v for k, v in self.__dict__.items() if k not in skip}
+        data["schema_name"] = self.schema
         data["repaired"] = [note.__dict__ for note in self.repaired]
         data["rejected"] = [note.__dict__ for note in self.rejected]
+        if self.moves is not None:
+            data["moves"] = self.moves.as_dict()
+            if not with_moved_items:
+                data["moves"]["items"] = []
         return data
 
 
 def run_in_savepoint(
-    session: Session, work: Callable[[], ImportSummary], *, commit: bool
+    session: Session,
+    work: Callable[[], ImportSummary],
+    *,
+    commit: bool,
+    allow_move: bool = False,
 ) -> ImportSummary:
     """Run an import inside a SAVEPOINT: committed with `commit`, else rolled back (dry run).
 
     Only the import's own writes are undone by a dry run or a failure; nothing is half-written.
+    A commit that would move existing buildings or incidents to another community or cell is
+    refused (Conflict, nothing written) unless `allow_move`; a dry run reports the moves.
     """
     from gridsvc.services import audit
 
     # Imports are logged once, as a summary, rather than row by row.
     with audit.bulk(session), savepoint(session, keep=commit):
         summary = work()
+        if commit and not allow_move and summary.moves is not None and summary.moves.any:
+            moves.refuse_moves(summary.moves)
     summary.committed = commit
     if commit:
         audit.record(
@@ -128,6 +179,9 @@ def run_in_savepoint(
                 "repaired": len(summary.repaired),
                 "rejected": len(summary.rejected),
                 "codes": summary.codes[:200],
+                "fields": summary.fields,
+                "moved_buildings": summary.moves.moved_buildings if summary.moves else 0,
+                "moved_incidents": summary.moves.moved_incidents if summary.moves else 0,
             },
         )
     return summary
@@ -160,9 +214,9 @@ def _ints(series: pd.Series | None, n: int) -> list[int | None]:
     return [None if pd.isna(v) else int(v) for v in numbers.tolist()]
 
 
-def _addresses(gdf: pd.DataFrame) -> list[str | None]:
+def _addresses(gdf: pd.DataFrame, explicit_column: pd.Series | None) -> list[str | None]:
     n = len(gdf)
-    explicit = _text(_first_column(gdf, ADDRESS_COLUMNS), n)
+    explicit = _text(explicit_column, n)
     street = _text(gdf.get("addr:street"), n)
     number = _text(gdf.get("addr:housenumber"), n)
     return [
@@ -171,10 +225,15 @@ def _addresses(gdf: pd.DataFrame) -> list[str | None]:
     ]
 
 
-def _extra_properties(gdf: pd.DataFrame, used: set[str]) -> list[str]:
-    """The attributes not mapped to columns, as one JSON object per row (nulls left out)."""
+def _extra_properties(
+    gdf: pd.DataFrame, used: set[str], added: dict[str, pd.Series] | None = None
+) -> list[str]:
+    """The attributes not mapped to columns, as one JSON object per row (nulls left out), with
+    the `added` normalised values (e.g. bridge/tunnel flags) where they are set."""
     extra = gdf.drop(columns=[c for c in gdf.columns if c in used or c == "geometry"])
     extra = extra.dropna(axis=1, how="all")  # OSM extracts carry many empty tag columns
+    for name, series in (added or {}).items():
+        extra[name] = series.to_numpy()
     names = list(extra.columns)
     values = extra.to_numpy(dtype=object)
     present = extra.notna().to_numpy()
@@ -195,9 +254,9 @@ def _plain(value: Any) -> Any:
 
 def _text_limit(column: str) -> int:
     """The longest text accepted in a column of an import file (the API's limits)."""
-    if column in NAME_COLUMNS:
+    if column in NAME_COLUMNS or column in AREA_ROLES["name"]:
         return MAX_NAME
-    if column in (*CODE_COLUMNS, *KIND_COLUMNS, *CATEGORY_COLUMNS, *REPORTER_COLUMNS):
+    if column in (*CODE_COLUMNS, *BUILDING_ROLES["building"], *CATEGORY_COLUMNS, *REPORTER_COLUMNS):
         return MAX_CODE
     if column in ADDRESS_COLUMNS:
         return MAX_ADDRESS
@@ -225,7 +284,9 @@ def check_text_lengths(gdf: pd.DataFrame) -> None:
             )
 
 
-def _start_summary(kind: str, source: str, result: ReadResult) -> ImportSummary:
+def _start_summary(
+    kind: str, source: str, result: ReadResult, fields: Fields | None = None
+) -> ImportSummary:
     check_text_lengths(result.gdf)
     return ImportSummary(
         kind=kind,
@@ -233,7 +294,17 @@ def _start_summary(kind: str, source: str, result: ReadResult) -> ImportSummary:
         features_read=result.feature_count_read,
         repaired=list(result.notes),
         rejected=list(result.rejected),
+        fields=dict(fields.used) if fields else {},
+        schema=fields.schema if fields else None,
     )
+
+
+def _watch(session: Session, gdf: gpd.GeoDataFrame, *, source: str | None = None) -> str:
+    """Snapshot what an import of `gdf` can move; returns the envelope (WKT) it covers."""
+    envelope = shapely.box(*gdf.total_bounds).wkt
+    ids = _text(gdf["source_id"], len(gdf)) if source and "source_id" in gdf else None
+    moves.snapshot(session, envelope, source=source, ids=[i for i in ids or [] if i])
+    return envelope
 
 
 # -- buildings ---------------------------------------------------------------------------------
@@ -259,35 +330,53 @@ def import_buildings(
     source: str,
     geo: GeoSettings,
     progress: Progress | None = None,
+    fields: FieldMapping | None = None,
 ) -> ImportSummary:
     """Insert or update buildings (keyed by source + source id), then assign them.
 
-    Buildings with no household count get an estimate (residential only), marked estimated.
+    Each role (class, levels, households, name …) is read from the column `fields` names, else
+    from the first known column (geodata.schema); the summary says which. Buildings with no
+    household count get an estimate (residential only), marked estimated; when most get 0 for
+    want of a known class, the summary warns. What moves to another community or cell is
+    reported (and refused on commit by :func:`run_in_savepoint` unless allowed).
     """
-    summary = _start_summary("buildings", source, result)
     gdf = result.gdf
+    roles = resolve_fields(gdf, "buildings", fields, height_per_level_m=geo.height_per_level_m)
+    summary = _start_summary("buildings", source, result, roles)
     n = len(gdf)
     if n == 0:
         return summary
-    households, estimated = estimate_households(
-        gdf, dwelling_area_m2=geo.dwelling_area_m2, default_levels=geo.default_levels
+    standard = gpd.GeoDataFrame(
+        {
+            role: roles.get(key).to_numpy() if roles.get(key) is not None else [None] * n
+            for role, key in (
+                ("building", "building"),
+                ("building:levels", "levels"),
+                ("households", "households"),
+            )
+        },
+        geometry=gdf.geometry.values,
+        crs=gdf.crs,
     )
-    levels_source = _first_column(gdf, LEVEL_COLUMNS)
+    households, estimated = estimate_households(
+        standard, dwelling_area_m2=geo.dwelling_area_m2, default_levels=geo.default_levels
+    )
+    levels_source = roles.get("levels")
     levels = (
         [None if pd.isna(v) else int(v) for v in parse_levels(levels_source).tolist()]
         if levels_source is not None
         else [None] * n
     )
-    used = {"source_id", *NAME_COLUMNS, *KIND_COLUMNS, *LEVEL_COLUMNS, *UNIT_COLUMNS}
-    used |= {*HOUSEHOLD_COLUMNS, *ADDRESS_COLUMNS, "addr:street", "addr:housenumber"}
+    used = {"source_id", *roles.source_columns, "addr:street", "addr:housenumber"}
+    kinds = _text(roles.get("building"), n)
     columns = {
         "source": [source] * n,
         "source_id": _text(gdf["source_id"], n),
-        "name": _text(_first_column(gdf, NAME_COLUMNS), n),
-        "address": _addresses(gdf),
-        "kind": _text(_first_column(gdf, KIND_COLUMNS), n),
+        "name": _text(roles.get("name"), n),
+        "address": _addresses(gdf, roles.get("address")),
+        "kind": kinds,
         "levels": [v if v is None or 0 < v < 200 else None for v in levels],
-        "units": _ints(_first_column(gdf, UNIT_COLUMNS), n),
+        "units": _ints(roles.get("units"), n),
         "households": [int(v) for v in households.fillna(0).tolist()],
         "households_estimated": [bool(v) for v in estimated.tolist()],
         "footprint": ewkb_hex(gdf.geometry.values),
@@ -301,13 +390,27 @@ def import_buildings(
         )
     summary.households_total = int(sum(columns["households"]))
     summary.estimated_households = int(sum(columns["households_estimated"]))
+    if "building" not in roles.used:
+        summary.warnings.append(
+            "文件中没有可识别的楼栋类别列，所有楼栋都不会估算户数；"
+            "请用 --field building=列名 指明类别列"
+        )
+    problem = household_basis_problem(
+        kinds, columns["households"], max_zero_share=geo.zero_households_max_share
+    )
+    if problem:
+        used_column = roles.used.get("building", "（无）")
+        summary.warnings.append(
+            f"{problem}。类别取自列 {used_column}，可能不是楼栋类别；自动划格将拒绝这些数据。"
+            "请用 --field building=列名（如 kind_detail、类型）重新导入"
+        )
 
+    envelope = _watch(session, gdf, source=source)
     rows = zip(*(columns[c] for c in _BUILDING_COLUMNS), strict=True)
     summary.inserted, summary.updated = upsert_rows(
         session, "building", _BUILDING_COLUMNS, _report(rows, progress)
     )
 
-    envelope = shapely.box(*gdf.total_bounds).wkt
     assign_buildings_to_areas(session, envelope_wkt=envelope)
     assign_buildings_to_cells(session, envelope_wkt=envelope)
     counts = session.execute(
@@ -322,6 +425,7 @@ def import_buildings(
     summary.assigned_to_cells = int(counts.in_cell)
     summary.not_in_any_cell = int(counts.no_cell)
     summary.outside_communities = int(counts.no_community)
+    summary.moves = moves.compare(session)
     return summary
 
 
@@ -341,13 +445,16 @@ def _report(rows: Iterable[Any], progress: Progress | None, every: int = 1000) -
 
 
 # -- estates -----------------------------------------------------------------------------------
-def import_estates(session: Session, result: ReadResult, *, source: str) -> ImportSummary:
+def import_estates(
+    session: Session, result: ReadResult, *, source: str, fields: FieldMapping | None = None
+) -> ImportSummary:
     """Insert estates (小区) and attach buildings and communities to them."""
-    summary = _start_summary("estates", source, result)
+    roles = resolve_fields(result.gdf, "areas", fields)
+    summary = _start_summary("estates", source, result, roles)
     gdf = result.gdf
     n = len(gdf)
     rows = zip(
-        _text(_first_column(gdf, NAME_COLUMNS), n),
+        _text(roles.get("name"), n),
         [source] * n,
         _text(gdf["source_id"], n),
         ewkb_hex(gdf.geometry.values),
@@ -389,14 +496,42 @@ def ensure_street(
 
 
 def import_communities(
-    session: Session, result: ReadResult, *, street_id: int, street_code: str, source: str
+    session: Session,
+    result: ReadResult,
+    *,
+    street_id: int,
+    street_code: str,
+    source: str,
+    fields: FieldMapping | None = None,
+    overlap_tolerance_m2: float = 1.0,
 ) -> ImportSummary:
-    """Insert communities of a street; codes from the file or street code + sequence."""
-    summary = _start_summary("communities", source, result)
+    """Insert communities of a street; codes from the file or street code + sequence.
+
+    Communities that overlap each other or an existing community (by more than the tolerance)
+    are refused, the pairs named; buildings and incidents that would change community are
+    reported (refused on commit unless allowed, see :func:`run_in_savepoint`).
+    """
+    roles = resolve_fields(result.gdf, "areas", fields)
+    summary = _start_summary("communities", source, result, roles)
     gdf = result.gdf
     n = len(gdf)
-    names = _text(_first_column(gdf, NAME_COLUMNS), n)
-    codes = _text(_first_column(gdf, CODE_COLUMNS), n)
+    if n == 0:
+        return summary
+    names = _text(roles.get("name"), n)
+    codes = _text(roles.get("code"), n)
+    geoms_hex = ewkb_hex(gdf.geometry.values)
+    moves.refuse_overlaps(
+        moves.overlaps_in_file(gdf.geometry.values, names, codes, tolerance_m2=overlap_tolerance_m2)
+        + moves.overlaps_with_existing(
+            session,
+            geoms_hex,
+            names,
+            codes,
+            level="community",
+            tolerance_m2=overlap_tolerance_m2,
+        ),
+        "社区",
+    )
     missing = [i for i, c in enumerate(codes) if c is None]
     if missing:
         geoms = np.asarray(gdf.geometry.values, dtype=object)[missing]
@@ -405,6 +540,7 @@ def import_communities(
         ):
             codes[idx] = code
     _refuse_existing_codes(session, Community.code, codes, "community")
+    envelope = _watch(session, gdf)
     for code, name, geom in zip(codes, names, gdf.geometry.values, strict=True):
         session.add(
             Community(code=code, name=name or code, street_id=street_id, geom=to_db_geometry(geom))
@@ -412,7 +548,8 @@ def import_communities(
     session.flush()
     summary.inserted = n
     summary.codes = [c for c in codes if c]
-    assign_buildings_to_areas(session, envelope_wkt=shapely.box(*gdf.total_bounds).wkt)
+    assign_buildings_to_areas(session, envelope_wkt=envelope)
+    summary.moves = moves.compare(session)
     return summary
 
 
@@ -442,8 +579,17 @@ def create_cells(
     reason: str = "imported",
     changed_by: str | None = None,
     summary: ImportSummary | None = None,
+    fields: FieldMapping | None = None,
+    overlap_tolerance_m2: float | None = None,
+    check_place: PlaceCheck | None = None,
 ) -> ImportSummary:
     """Create cells (version 1) from polygons, give them codes, and assign buildings.
+
+    `check_place` (the API's scope check) is called with the place and code of every community
+    the cells go to, before anything else is checked or written.
+
+    With `overlap_tolerance_m2` (file imports), cells overlapping each other or a current cell
+    of the same kind are refused, the pairs named.
 
     Without `community`, each cell goes to the community holding its point on surface. Cells
     must lie inside their community (≈1 m tolerance); codes are the community code + a
@@ -457,14 +603,36 @@ def create_cells(
         raise InvalidInput("no cell polygons to create")
     geoms_hex = ewkb_hex(gdf.geometry.values)
     community_ids = _communities_for(session, geoms_hex, community)
-    names = _text(_first_column(gdf, NAME_COLUMNS), n)
-    codes = _text(_first_column(gdf, CODE_COLUMNS), n)
     communities = {
         cid: session.execute(
             select(Community.code, Community.name).where(Community.id == cid)
         ).one()
         for cid in set(community_ids)
     }
+    if check_place is not None:  # before anything about the area is said (overlaps name cells)
+        for cid in sorted(communities):
+            street_id = session.scalar(select(Community.street_id).where(Community.id == cid))
+            check_place(Place(street_id=street_id, community_id=cid), communities[cid][0])
+    roles = resolve_fields(gdf, "areas", fields)
+    names = _text(roles.get("name"), n)
+    codes = _text(roles.get("code"), n)
+    if overlap_tolerance_m2 is not None:
+        moves.refuse_overlaps(
+            moves.overlaps_in_file(
+                gdf.geometry.values, names, codes, tolerance_m2=overlap_tolerance_m2
+            )
+            + moves.overlaps_with_existing(
+                session,
+                geoms_hex,
+                names,
+                codes,
+                level="cell",
+                kind=kind,
+                tolerance_m2=overlap_tolerance_m2,
+            ),
+            "同类网格",
+        )
+        summary.fields = dict(roles.used)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     for cid, (_, cname) in communities.items():
         missing = [i for i in range(n) if community_ids[i] == cid and codes[i] is None]
@@ -494,8 +662,13 @@ def create_cells(
     )
     summary.inserted = n
     summary.codes = [c for c in codes if c]
+    watch = overlap_tolerance_m2 is not None
+    if watch:
+        _watch(session, gdf)
     for cid in communities:
         assign_buildings_to_cells(session, community_id=cid)
+    if watch:
+        summary.moves = moves.compare(session)
     return summary
 
 
@@ -593,8 +766,11 @@ def import_cells(
     community_code: str | None = None,
     kind: str = "general",
     changed_by: str | None = None,
+    fields: FieldMapping | None = None,
+    overlap_tolerance_m2: float = 1.0,
+    check_place: PlaceCheck | None = None,
 ) -> ImportSummary:
-    """Create cells from a file (see :func:`create_cells`)."""
+    """Create cells from a file (see :func:`create_cells`); overlaps are refused."""
     summary = _start_summary("cells", source, result)
     community = get_community(session, community_code) if community_code else None
     return create_cells(
@@ -605,6 +781,9 @@ def import_cells(
         reason=f"imported from {source}",
         changed_by=changed_by,
         summary=summary,
+        fields=fields,
+        overlap_tolerance_m2=overlap_tolerance_m2,
+        check_place=check_place,
     )
 
 
@@ -706,12 +885,41 @@ def import_incidents(session: Session, result: ReadResult, *, source: str) -> Im
 
 
 # -- roads -------------------------------------------------------------------------------------
-def import_roads(session: Session, result: ReadResult, *, source: str) -> ImportSummary:
-    """Insert or update road centre lines (OSM highway), keyed by source + source id."""
-    summary = _start_summary("roads", source, result)
+def import_roads(
+    session: Session,
+    result: ReadResult,
+    *,
+    source: str,
+    fields: FieldMapping | None = None,
+    unclassified_max_share: float = 0.5,
+) -> ImportSummary:
+    """Insert or update road centre lines, keyed by source + source id.
+
+    The road class (OSM ``highway``, Tilezen ``kind_detail``/``kind``, Mapbox/OpenMapTiles
+    ``class``, 道路等级 …, or the column `fields` names) is stored normalised to OSM values in
+    ``road.highway`` — rail lines as ``rail``, ferry routes as ``ferry`` — and bridges/tunnels
+    as ``bridge``/``tunnel`` = ``yes`` in the properties, which is what block barriers read.
+    When most roads have no class, the summary warns.
+    """
     gdf = result.gdf
+    roles = resolve_fields(gdf, "roads", fields)
+    summary = _start_summary("roads", source, result, roles)
     n = len(gdf)
+    classes = _text(roles.get("road_class"), n)
+    flags = {
+        role: roles.get(role)
+        if roles.get(role) is not None
+        else pd.Series([None] * n, index=gdf.index, dtype=object)
+        for role in ("bridge", "tunnel")
+    }
+    problem = road_class_problem(classes, max_missing_share=unclassified_max_share)
+    if problem:
+        summary.warnings.append(
+            f"{problem}（等级取自列 {roles.used.get('road_class', '（无）')}）；自动划格将拒绝这些数据。"
+            "请用 --field road_class=列名 重新导入"
+        )
     columns = ("source", "source_id", "name", "highway", "geom", "properties")
+    used = {"source_id", "bridge", "tunnel", *roles.source_columns}
     summary.inserted, summary.updated = upsert_rows(
         session,
         "road",
@@ -719,11 +927,26 @@ def import_roads(session: Session, result: ReadResult, *, source: str) -> Import
         zip(
             [source] * n,
             _text(gdf["source_id"], n),
-            _text(_first_column(gdf, NAME_COLUMNS), n),
-            _text(gdf.get("highway"), n),
+            _text(roles.get("name"), n),
+            classes,
             ewkb_hex(gdf.geometry.values),
-            _extra_properties(gdf, {"source_id", "highway", *NAME_COLUMNS}),
+            _extra_properties(gdf, used, flags),
             strict=True,
         ),
     )
     return summary
+
+
+def parse_mapping_json(text_value: str | None) -> FieldMapping:
+    """A field mapping sent as JSON text (the API's `fields` form field): role → column."""
+    if not text_value:
+        return {}
+    try:
+        data = json.loads(text_value)
+    except ValueError as exc:
+        raise InvalidInput(f"fields 不是有效的 JSON：{exc}") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise InvalidInput('fields 应是 角色 → 列名 的 JSON 对象，例如 {"building": "kind_detail"}')
+    return dict(data)

@@ -20,20 +20,21 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from gridsvc.auth import masking, policy
+from gridsvc.auth.policy import allows
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.domain import INCIDENT_STATUSES, REPORTER_KINDS
 from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from gridsvc.models import Cell, Incident, IncidentCategory, IncidentEvent, IncidentPhoto
 from gridsvc.repositories import incidents as repo
 from gridsvc.repositories.cells import get_cell
-from gridsvc.services import access, permissions
-from gridsvc.services.access import Place, Principal, allows
 from gridsvc.settings import get_settings
 
 CELL_ROLES = frozenset({"leader", "grid_worker"})
 STAFF_ROLES = frozenset({"community_staff", "street_staff"})
 #: Roles that see who reported (name, phone) to call them back; viewers and Open311 do not
-#: (the ``personal.read`` row of :mod:`gridsvc.services.permissions`).
-PERSONAL_DATA_ROLES = access.PERSONAL_DATA_ROLES
+#: (the ``personal.read`` row of :mod:`gridsvc.auth.policy`).
+PERSONAL_DATA_ROLES = masking.PERSONAL_DATA_ROLES
 
 
 @dataclass(frozen=True)
@@ -182,15 +183,18 @@ class Route:
 
 
 def route_point(session: Session, lon: float, lat: float, at: datetime) -> Route:
-    """Route a point: the cell whose boundary valid at `at` holds it (flagged when within the
-    configured distance of that boundary, with the nearest other cell offered); outside every
+    """Route a point: the cell whose boundary valid at `at` holds it (flagged when another cell
+    lies within the configured distance, that nearest other cell offered); outside every
     cell the community queue, outside every community the street queue (never lost)."""
     cfg = get_settings().incidents
     candidates = repo.cell_candidates(session, lon, lat, at, cfg.boundary_m)
     hit = next((c for c in candidates if c.inside), None)
     if hit is not None:
+        # A flag asks the 格长 to choose: only when another cell lies within the distance (near
+        # the community's outer edge with no neighbour there is nothing to choose). The
+        # candidates are already bounded to the cells within that distance (GiST-indexed).
         others = [c for c in candidates if not c.inside and c.level == hit.level]
-        near_edge = hit.edge_m < cfg.boundary_m
+        near_edge = hit.edge_m < cfg.boundary_m and bool(others)
         return Route(
             "cell",
             hit.cell_id,
@@ -375,7 +379,7 @@ def may_confirm_cell(session: Session, principal: Principal, incident_id: int) -
     return (
         inc is not None
         and inc.needs_confirmation
-        and permissions.may(principal, "incident.route")
+        and policy.may(principal, "incident.route")
         and _may_act(principal, inc)
     )
 
@@ -434,7 +438,7 @@ def waiting_filter(principal: Principal) -> repo.IncidentFilter | None:
     and place they act on; None when nothing can ever wait for them (viewers)."""
     scope = acting_scope(principal)
     statuses = actionable_statuses(principal)
-    if scope is None or not statuses or not permissions.may(principal, "incident.act"):
+    if scope is None or not statuses or not policy.may(principal, "incident.act"):
         return None
     return repo.IncidentFilter(status=statuses, queues=scope.queues, **scope.ids)
 
@@ -455,7 +459,7 @@ def transition(
     rule = TRANSITIONS.get(action)
     if rule is None:
         raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(TRANSITIONS)}")
-    permissions.require(principal, "incident.act")
+    policy.require(principal, "incident.act")
     inc = _load(session, principal, incident_id, lock=True)
     # The role comes first: a role that may never take this step learns 403, not the state.
     if not (principal.is_admin or principal.role in rule.roles):
@@ -565,7 +569,7 @@ def confirm_cell(
 ) -> dict[str, Any]:
     """Settle a boundary case: keep its cell or move it to the offered neighbour (the case is
     re-assigned to that cell's 格长); the flag is cleared and the step recorded."""
-    permissions.require(principal, "incident.route")
+    policy.require(principal, "incident.route")
     inc = _load(session, principal, incident_id, lock=True)
     if not _may_act(principal, inc):
         raise Forbidden(f"you may not route incident #{incident_id}")
@@ -657,7 +661,7 @@ def add_photo(
     cfg = get_settings().incidents
     if len(data) > cfg.photo_max_bytes:
         raise TooLarge(f"a photo may have at most {cfg.photo_max_bytes} bytes")
-    permissions.require(principal, "incident.report")
+    policy.require(principal, "incident.report")
     inc = _load(session, principal, incident_id, lock=True)
     count = session.scalar(select(func.count()).where(IncidentPhoto.incident_id == inc.id))
     if (count or 0) >= cfg.photos_per_incident:

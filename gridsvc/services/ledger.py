@@ -2,7 +2,7 @@
 cell's team makes there: a visit recorded, a household's flags set (audited, before/after).
 
 Framework-free; reads go through :mod:`gridsvc.repositories.ledger`, bounded by the cell.
-What a viewer sees is masked as the API masks it (:mod:`gridsvc.services.access`).
+What a viewer sees is masked as the API masks it (:mod:`gridsvc.auth.masking`).
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridsvc.auth import policy
+from gridsvc.auth.masking import mask_personal, mask_visit, sees_personal_data
+from gridsvc.auth.policy import require_in_scope
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.errors import InvalidInput, NotFound
 from gridsvc.models import Household
 from gridsvc.repositories import ledger as repo
-from gridsvc.services import audit, people, permissions
-from gridsvc.services.access import (
-    Principal,
-    mask_personal,
-    mask_visit,
-    require_in_scope,
-    sees_personal_data,
-)
+from gridsvc.services import audit, people
 
 
 def households(
@@ -84,7 +81,7 @@ def record_visit(
 ) -> dict[str, Any]:
     """Record a 走访 (what was heard, what is to follow) and commit; the people service
     checks the scope, the visitor and the date."""
-    permissions.require(principal, "visits.record")
+    policy.require(principal, "visits.record")
     visit = people.record_visit(
         session,
         principal,
@@ -106,7 +103,7 @@ def set_flags(
     unknown = flags - set(HOUSEHOLD_FLAGS)
     if unknown:
         raise InvalidInput(f"未知的住户标记：{', '.join(sorted(unknown))}")
-    permissions.require(principal, "households.edit")
+    policy.require(principal, "households.edit")
     place = people.household_place(session, household_id)
     require_in_scope(principal, place, "this household")
     hh = session.scalar(select(Household).where(Household.id == household_id).with_for_update())

@@ -6,9 +6,10 @@ import shapely
 from sqlalchemy.orm import Session
 
 from geodata.china import Datum, convert_geometries
+from gridsvc.auth.policy import require_in_scope
+from gridsvc.auth.principal import Principal
 from gridsvc.db.engine import read_only
 from gridsvc.repositories import cells as cell_repo
-from gridsvc.services.access import Principal, require_in_scope
 
 
 def locate(

@@ -8,20 +8,16 @@ from typing import Any, Literal
 import geopandas as gpd
 from sqlalchemy.orm import Session
 
+from geodata.datum import Datum
+from gridsvc.auth.masking import mask_name, mask_phone, mask_phones, sees_personal_data
+from gridsvc.auth.policy import require_in_scope
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.errors import Forbidden, InvalidInput, NotFound
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
 from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
-from gridsvc.services.access import (
-    Principal,
-    mask_name,
-    mask_phone,
-    mask_phones,
-    require_in_scope,
-    sees_personal_data,
-)
 from gridsvc.services.clock import local_today, local_zone
 from gridsvc.settings import get_settings
 
@@ -267,12 +263,37 @@ def cell_map(
     )
 
 
-def overview_map(session: Session, principal: Principal, area: Area, metric: str) -> Any:
-    """The folium choropleth of the cells of a community or street."""
+#: The vector tiles web maps draw buildings from (served by gridsvc.api.tiles).
+BUILDING_TILES_URL = "/api/v1/tiles/buildings/{z}/{x}/{y}.mvt"
+
+
+def uses_building_tiles(session: Session, area: Area, *, served: bool = True) -> bool:
+    """True when a web map of the area draws its buildings from vector tiles: it is served
+    by gridsvc (a file opened from disk has no tile server), the basemap is in WGS84 (tiles
+    are not shifted to GCJ-02), and the area has more buildings than
+    ``GRIDSVC_MAP_TILED_BUILDINGS_ABOVE``."""
+    if not served or _basemap().datum not in (Datum.WGS84, Datum.CGCS2000):
+        return False
+    limit = get_settings().maps.tiled_buildings_above
+    return layer_repo.building_count(session, area, more_than=limit) > limit
+
+
+def overview_map(
+    session: Session,
+    principal: Principal,
+    area: Area,
+    metric: str,
+    *,
+    served: bool = True,
+) -> Any:
+    """The folium choropleth of the cells of a community or street; its buildings come from
+    vector tiles above a few thousand (see :func:`uses_building_tiles`), else inline."""
+    from gridsvc.services.tiles import LAYERS
     from maps import interactive
 
     cells = overview_cells(session, principal, area, metric)
-    buildings = layer_repo.buildings_layer(session, area)
+    tiled = uses_building_tiles(session, area, served=served)
+    buildings = None if tiled else layer_repo.buildings_layer(session, area)[["name", "geometry"]]
     return interactive.overview_map(
         cells,
         metric=metric,
@@ -280,10 +301,12 @@ def overview_map(session: Session, principal: Principal, area: Area, metric: str
         basemap=_basemap(),
         cell_url="/ui/cells/{code}",
         roads=layer_repo.roads_layer(session, cells["id"].tolist()) if len(cells) else None,
-        buildings=buildings[["name", "geometry"]],
+        buildings=buildings,
         title=f"{area.name} · {METRICS[metric]}",
         data_attribution=layer_repo.attribution(session, area),
         value_format=_value_format(metric),
+        building_tiles=BUILDING_TILES_URL if tiled else None,
+        building_tiles_minzoom=LAYERS["buildings"].minzoom,
     )
 
 
@@ -306,7 +329,7 @@ def area_html(
     if area.kind == "cell":
         m = cell_map(session, principal, area)
     else:
-        m = overview_map(session, principal, area, metric)
+        m = overview_map(session, principal, area, metric, served=mode == "server")
     page = render_html(m, mode, asset_prefix=ASSET_PREFIX)
     # A file opened from disk has no server to send the policy: it carries it itself.
     return csp.with_meta_policy(page, tile_sources()) if mode == "inline" else page

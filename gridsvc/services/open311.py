@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import (
     INCIDENT_QUEUES,
     INCIDENT_STATUSES,
@@ -41,7 +42,6 @@ from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridsvc.models import Cell, Community, Open311Key, Street
 from gridsvc.repositories import incidents as repo
 from gridsvc.services import incidents as svc
-from gridsvc.services.access import Principal
 from gridsvc.services.users import ScopeSpec, _resolve_scope
 
 #: Key prefix, so a leaked key is recognisable in logs and scanners.

@@ -18,6 +18,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.policy import require_in_scope
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.domain import (
     ASSIGNMENT_ROLES,
     ASSIGNMENT_TARGET,
@@ -49,7 +51,6 @@ from gridsvc.models import (
     VolunteerTeam,
 )
 from gridsvc.models.people import active_on
-from gridsvc.services.access import Place, Principal, require_in_scope
 from gridsvc.services.clock import local_today
 
 #: How people follow a redraw (also returned in every impact report).

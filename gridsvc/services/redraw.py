@@ -28,10 +28,12 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from geodata.coverage import clean_coverage
 from geodata.crs import area_m2
 from geodata.errors import GeodataError
 from geodata.limits import check_coordinates
 from gridsvc.db.transactions import savepoint
+from gridsvc.domain import incident_closed_sql
 from gridsvc.errors import Conflict, InvalidInput, NotFound, PreconditionRequired
 from gridsvc.models import Cell, CellChange, CellLineage, CellVersion, Community
 from gridsvc.repositories.areas import CommunityRef
@@ -357,10 +359,11 @@ def plan_proposal(session: Session, community: CommunityRef, cells_gdf: gpd.GeoD
     current = _cells(session, community)
     edits = [CellEdit(int(i), None) for i in current["id"]]
     tree = shapely.STRtree(np.asarray(current.geometry.values))
-    for geom in cells_gdf.geometry:
-        geom = _single(
-            _clean(_check_input_geometry(geom, area).intersection(area)), "a proposed cell"
-        )
+    # Cleaned as one coverage, not cell by cell: shared edges keep their common vertices, so
+    # the committed cells tile exactly as previewed.
+    checked = [_check_input_geometry(geom, area) for geom in cells_gdf.geometry]
+    for geom in clean_coverage(checked, area):
+        geom = _single(geom, "a proposed cell")
         idx = tree.query(geom, predicate="intersects")
         parents = tuple(
             int(current.iloc[i]["id"])
@@ -563,8 +566,8 @@ def _run_in_savepoint(
     open_before = dict(
         session.execute(
             text(
-                "SELECT id, cell_id FROM incident WHERE status <> 'closed' AND "
-                "location && ST_GeomFromText(:env, 4326)"
+                f"SELECT id, cell_id FROM incident i WHERE NOT {incident_closed_sql('i')} "
+                "AND location && ST_GeomFromText(:env, 4326)"
             ),
             {"env": envelope.wkt},
         ).all()

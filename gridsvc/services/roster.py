@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from geodata.errors import GeodataError, InputTooLarge
 from geodata.readers import read_table
+from gridsvc.auth.principal import Principal
 from gridsvc.db.transactions import savepoint
 from gridsvc.domain import (
     ASSIGNMENT_ROLES,
@@ -34,7 +35,6 @@ from gridsvc.domain import (
 )
 from gridsvc.errors import GridsvcError, InvalidInput, TooLarge
 from gridsvc.services import people
-from gridsvc.services.access import Principal
 from gridsvc.settings import get_settings
 
 #: Canonical column → accepted headers.
@@ -221,29 +221,37 @@ def _check(values: dict[str, str | None], label: dict[str, str]) -> list[tuple[s
         and values["ends_on"] < values["starts_on"]
     ):  # type: ignore[operator]
         problems.append((label["ends_on"], "结束日期 is before 开始日期"))
-    role = values.get("role")
-    if role:
-        try:
-            key: str | None = people.normalise_role(role)
-        except InvalidInput as exc:
-            key = None
-            problems.append((label["role"], exc.detail))
-        if key is not None:
-            values["role"] = key
-            need = {
-                "community": "community",
-                "sector": "sector",
-                "cell": "cell",
-                "building": "building",
-                "household": "building",
-            }[ASSIGNMENT_TARGET[key]]
-            if not values.get(need):
-                problems.append((label[need], f"a {ASSIGNMENT_ROLES[key]} needs {label[need]}"))
+    problems += _check_role(values, label)
     status = values.get("party_status")
     if status in _NOT_A_MEMBER:
         values["party_status"] = None
     if values.get("birth_year") and not str(values["birth_year"]).isdigit():
         problems.append((label["birth_year"], f"出生年份 {values['birth_year']!r} is not a year"))
+    return problems
+
+
+def _check_role(values: dict[str, str | None], label: dict[str, str]) -> list[tuple[str, str]]:
+    """The role is one we know, and the row names the place it is held in."""
+    problems: list[tuple[str, str]] = []
+    role = values.get("role")
+    if not role:
+        return problems
+    try:
+        key: str | None = people.normalise_role(role)
+    except InvalidInput as exc:
+        key = None
+        problems.append((label["role"], exc.detail))
+    if key is not None:
+        values["role"] = key
+        need = {
+            "community": "community",
+            "sector": "sector",
+            "cell": "cell",
+            "building": "building",
+            "household": "building",
+        }[ASSIGNMENT_TARGET[key]]
+        if not values.get(need):
+            problems.append((label[need], f"a {ASSIGNMENT_ROLES[key]} needs {label[need]}"))
     return problems
 
 

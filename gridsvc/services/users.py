@@ -7,16 +7,30 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridsvc.domain import USER_ROLE_SCOPE, USER_ROLES
 from gridsvc.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
-from gridsvc.models import Cell, Community, Person, RoleAssignment, SignInBackoff, Street, User
+from gridsvc.models import (
+    Cell,
+    Community,
+    Person,
+    RoleAssignment,
+    SignInBackoff,
+    SignInRate,
+    Street,
+    User,
+)
 from gridsvc.models.people import active_on
-from gridsvc.security import hash_password, verify_no_password, verify_password
+from gridsvc.security import (
+    create_access_token,
+    hash_password,
+    verify_no_password,
+    verify_password,
+)
 from gridsvc.services.clock import local_today
 from gridsvc.settings import get_settings
 
@@ -62,7 +76,7 @@ def create_user(
 
     A 格长's or 网格员's account is linked to their registered person (`person_id`, or else the
     cell's one active holder of that role), so that their scope follows their role assignment
-    (see :func:`gridsvc.services.access.scope_cell`)."""
+    (see :func:`gridsvc.services.principals.scope_cell`)."""
     if role not in USER_ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(USER_ROLES)}")
     allowed = USER_ROLE_SCOPE[role]
@@ -145,6 +159,39 @@ def authenticate(session: Session, username: str, password: str, client: str = "
     return user
 
 
+#: The sign-in rate window.
+RATE_WINDOW = timedelta(minutes=1)
+
+
+def count_sign_in_attempt(session: Session, client: str, limit: int) -> None:
+    """Count one sign-in attempt from ``client``; refuse (429) beyond ``limit`` a minute.
+
+    One atomic upsert per attempt in a table every worker shares; a window starts at the first
+    attempt after the last one ended. Committed at once, so a refused or failed sign-in still
+    counts."""
+    client = client[:64]
+    now = datetime.now(UTC)
+    expired = SignInRate.window_start <= now - RATE_WINDOW
+    stmt = pg_insert(SignInRate).values(client=client, window_start=now, attempts=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[SignInRate.client],
+        set_={
+            "attempts": case((expired, 1), else_=SignInRate.attempts + 1),
+            "window_start": case((expired, now), else_=SignInRate.window_start),
+        },
+    ).returning(SignInRate.attempts, SignInRate.window_start)
+    attempts, window_start = session.execute(stmt).one()
+    # Windows that ended an hour ago are forgotten (bounded table; indexed by window_start).
+    session.execute(delete(SignInRate).where(SignInRate.window_start < now - timedelta(hours=1)))
+    session.commit()
+    if attempts > limit:
+        wait = max(1, math.ceil((window_start + RATE_WINDOW - now).total_seconds()))
+        raise TooManyRequests(
+            f"more than {limit} sign-in attempts in a minute from {client}; wait a minute",
+            retry_after=wait,
+        )
+
+
 def backoff_seconds(failures: int) -> float:
     """How long a (user name, address) waits after this many wrong passwords in a row."""
     auth = get_settings().auth
@@ -189,6 +236,19 @@ def token_user(session: Session, user_id: int, version: int) -> User:
     if user.token_version != version:
         raise NotAuthenticated("this token was revoked (signed out or password changed)")
     return user
+
+
+def desktop_token(session: Session, username: str, days: int) -> str:
+    """A bearer token for a desktop client (QGIS, GDAL) of an active user, valid for `days`
+    (at most ``GRIDSVC_DESKTOP_TOKEN_MAX_DAYS``); it carries the user's token version, so
+    signing out, a new password or disabling the user revokes it."""
+    most = get_settings().auth.desktop_token_max_days
+    if not 1 <= days <= most:
+        raise InvalidInput(f"有效期须在 1 到 {most} 天之间")
+    user = _find(session, username)
+    if not user.is_active:
+        raise InvalidInput(f"用户 {username} 已停用")
+    return create_access_token(user.id, user.role, user.token_version, minutes=days * 24 * 60)
 
 
 def _find(session: Session, username: str) -> User:

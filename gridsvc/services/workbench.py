@@ -14,12 +14,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gridsvc.auth import policy
+from gridsvc.auth.masking import mask_visit
+from gridsvc.auth.principal import Principal
 from gridsvc.domain import INCIDENT_ACTIONS, INCIDENT_STATUSES
 from gridsvc.errors import Conflict, InvalidInput, TooLarge
 from gridsvc.models import Cell, IncidentPhoto
 from gridsvc.repositories import incidents as incident_repo
-from gridsvc.services import incidents, people, permissions
-from gridsvc.services.access import Principal, mask_visit
+from gridsvc.services import incidents, people
 from gridsvc.settings import get_settings
 
 #: How many 待办 and visits the workbench shows (the task list pages through all of them).
@@ -124,7 +126,7 @@ def case(session: Session, principal: Principal, incident_id: int, now: datetime
         )
         for action in detail["allowed_actions"]
     ]
-    detail["may_add_photo"] = permissions.may(principal, "incident.report")
+    detail["may_add_photo"] = policy.may(principal, "incident.report")
     detail["may_confirm_cell"] = incidents.may_confirm_cell(session, principal, incident_id)
     return detail
 
@@ -156,7 +158,7 @@ def report_here(
 ) -> dict[str, Any]:
     """上报事件 from the map or the phone's position: filed and routed by the intake service
     (as the API files it), then its photos; a bad photo is refused before the case exists."""
-    permissions.require(principal, "incident.report")
+    policy.require(principal, "incident.report")
     _check_photos(session, None, photos)
     detail = incidents.report(session, new, actor=incidents.Actor.of(principal), now=now)
     for data in photos:

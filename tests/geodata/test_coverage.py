@@ -322,6 +322,7 @@ def test_geojson_and_dict_are_json() -> None:
             "detail",
             "area_m2",
             "building",
+            "location",
         }
         assert feature["properties"]["label"] == PROBLEM_LABELS[feature["properties"]["kind"]]
         ring = feature["geometry"]["coordinates"][0]

@@ -450,14 +450,19 @@ def test_a_dual_carriageway_is_split_down_its_middle() -> None:
     assert blocks.to_crs(crs).area.to_numpy() == pytest.approx([10_000, 10_000], rel=1e-3)
 
 
-def test_derive_outline_without_roads_joins_scattered_buildings() -> None:
+def test_derive_outline_without_roads_keeps_scattered_buildings_apart_or_joins_them() -> None:
     buildings = gpd.GeoDataFrame(
         geometry=[box_m(0, 0, 20, 20), box_m(300, 0, 320, 20), box_m(150, 200, 170, 220)],
         crs=4326,
     )
+    # over 100 m of open ground between them: three parts, unless the user asks for one
     outline = derive_outline(buildings, margin_m=10.0)
-    assert outline.geom_type == "Polygon" and outline.is_valid
-    assert shapely.covers(outline, buildings.geometry.to_numpy()).all()
+    assert outline.geom_type == "MultiPolygon" and len(outline.geoms) == 3
+    single = derive_outline(buildings, margin_m=10.0, single=True)
+    for shape in (outline, single):
+        assert shape.is_valid
+        assert shapely.covers(shape, buildings.geometry.to_numpy()).all()
+    assert single.geom_type == "Polygon"
 
 
 def test_bad_input_is_a_geodata_error() -> None:

@@ -79,3 +79,22 @@ def test_mixed_geometries_to_shapefile_is_a_geodata_error(tmp_path: Path) -> Non
     mixed = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1), shapely.Point(0, 0)], crs=4326)
     with pytest.raises(GeodataError, match=r"mixed\.shp: cannot write as ESRI Shapefile"):
         write_features(mixed, tmp_path / "mixed.shp")
+
+
+def test_shapefile_names_are_mapped_never_cut(cells: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    long = cells.assign(community_code="320102001001")
+    with pytest.raises(GeodataError, match="community_code"):
+        write_features(long, tmp_path / "long.shp")
+    path = write_features(long, tmp_path / "ok.shp", field_names={"community_code": "comm_code"})
+    assert "comm_code" in pyogrio.read_info(path)["fields"]
+
+
+def test_geopackage_is_version_1_2_with_aliases(cells: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = write_features(cells, tmp_path / "c.gpkg", layer="cells", aliases={"name": "名称"})
+    write_features(cells, path, layer="more", add_layer=True, aliases={"code": "编码"})
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 10200
+        rows = db.execute("SELECT table_name, column_name, name FROM gpkg_data_columns").fetchall()
+    assert sorted(rows) == [("cells", "name", "名称"), ("more", "code", "编码")]

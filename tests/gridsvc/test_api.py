@@ -53,6 +53,9 @@ def test_health_reports_postgis(client: TestClient) -> None:
     r = client.get("/health")
     assert r.status_code == 200
     assert r.json()["postgis"].startswith("3.")
+    # The API is all under /api/v1, its health check included.
+    v1 = client.get("/api/v1/health")
+    assert v1.status_code == 200 and v1.json() == r.json()
 
 
 def test_routes_need_sign_in(client: TestClient, users: SmallStreet) -> None:
@@ -367,10 +370,8 @@ def test_sign_in_is_rate_limited_per_client(
     client: TestClient, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Password guessing from one address is slowed to N attempts a minute (429 after)."""
-    from gridsvc.api import deps
     from gridsvc.settings import get_settings
 
-    monkeypatch.setattr(deps, "_sign_in_limiter", deps._SignInLimiter())
     monkeypatch.setattr(get_settings().auth, "login_attempts_per_minute", 3)
     for _ in range(3):
         wrong = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})

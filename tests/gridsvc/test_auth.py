@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.conftest import scratch_database
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, sign_in_form, token_for
 from tests.gridsvc.test_api import users  # noqa: F401  (fixture)
 from tests.gridsvc.test_cli import cli_db  # noqa: F401  (fixture)
@@ -173,8 +174,12 @@ def _time_passes(db: Session) -> None:
 
 
 def test_back_off_grows_and_a_right_password_clears_it(
-    client: TestClient, db: Session, users: SmallStreet
+    client: TestClient, db: Session, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from gridsvc.settings import get_settings
+
+    # A first wait far longer than a request, so a slow machine cannot outlast it.
+    monkeypatch.setattr(get_settings().auth, "backoff_first_seconds", 30.0)
     guesser = _from(client, "198.51.100.8")
     waits = []
     for _ in range(3):
@@ -186,13 +191,38 @@ def test_back_off_grows_and_a_right_password_clears_it(
         # Time passes (the wait is over): the next wrong password waits twice as long.
         _time_passes(db)
         assert _sign_in(guesser, "leader1", "nope-nope").status_code == 401  # type: ignore[attr-defined]
-    assert waits == [1, 2, 4, 8]
+    assert [round(w / 30) for w in waits] == [1, 2, 4, 8]  # doubled each time
     page = _from(client, "198.51.100.8")
     form = sign_in_form(page, "leader1", "nope-nope")
     assert form.status_code == 429 and "秒后再试" in form.text and form.headers["Retry-After"]
     _time_passes(db)
     assert _sign_in(guesser, "leader1", TEST_PASSWORD).status_code == 200  # type: ignore[attr-defined]
     assert db.execute(text("SELECT count(*) FROM sign_in_backoff")).scalar_one() == 0
+
+
+@pytest.mark.live
+def test_the_sign_in_limit_holds_across_worker_processes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two worker processes share one limit: each would allow the full limit on its own."""
+    import httpx
+
+    from gridsvc.testing import serve_in_subprocess
+
+    monkeypatch.setenv("GRIDSVC_LOGIN_ATTEMPTS_PER_MINUTE", "5")
+    with (
+        scratch_database("gridsvc_sign_in_rate") as url,
+        serve_in_subprocess(url, workers=2) as base,
+    ):
+        answers = []
+        for i in range(16):  # a new connection each time, so both workers answer
+            r = httpx.post(
+                f"{base}/api/v1/auth/token",
+                data={"username": f"guess{i}", "password": "wrong-one"},  # no back-off
+            )
+            answers.append((r.status_code, r.json()["detail"]))
+    assert [status for status, _ in answers] == [401] * 5 + [429] * 11
+    assert all("sign-in attempts in a minute" in detail for _, detail in answers[5:])
 
 
 def test_back_off_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -225,3 +225,17 @@ def test_import_incidents_from_csv(cli_db: str, tmp_path: Path) -> None:
         rows = conn.execute(text("SELECT category FROM incident ORDER BY id")).scalars().all()
     engine.dispose()
     assert rows == ["sanitation", "public_order"]
+
+
+def test_users_token_mints_a_desktop_token(cli_db: str) -> None:
+    from gridsvc.security import decode_access_token
+
+    assert runner.invoke(app, ["users", "create", "qgis", "--role", "admin"]).exit_code == 0
+    minted = runner.invoke(app, ["users", "token", "qgis", "--days", "30"])
+    assert minted.exit_code == 0, minted.output
+    token = minted.output.strip().splitlines()[-1]
+    claims = decode_access_token(token)
+    assert 29 * 86400 < claims["exp"] - claims["iat"] <= 30 * 86400
+    too_long = runner.invoke(app, ["users", "token", "qgis", "--days", "5000"])
+    assert too_long.exit_code == 1 and "天" in too_long.output
+    assert runner.invoke(app, ["users", "token", "nobody"]).exit_code == 1

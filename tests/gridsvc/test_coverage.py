@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.principal import Principal
 from gridsvc.models import Building, Cell, Household, Person, RoleAssignment, VolunteerTeam
-from gridsvc.services.access import Principal
 from gridsvc.services.coverage import coverage
 from gridsvc.settings import get_settings
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for

@@ -16,9 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geodata.readers import read_features
+from gridsvc.auth.principal import Principal
 from gridsvc.models import Community
 from gridsvc.repositories.bulk import copy_rows, reserve_ids, to_db_geometry
-from gridsvc.services.access import Principal
 from gridsvc.services.coverage import coverage
 from gridsvc.services.imports import create_cells, ensure_street, import_buildings
 from gridsvc.settings import get_settings

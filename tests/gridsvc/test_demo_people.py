@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geodata.synth import SynthConfig, generate_street
-from gridsvc.services.access import Principal
+from gridsvc.auth.principal import Principal
 from gridsvc.services.coverage import FIGURES, coverage
 from gridsvc.services.demo import load_street
 from gridsvc.services.people import responsibility_tree

@@ -70,6 +70,10 @@ def _real_values(database_url: str) -> dict[str, list[Any]]:
     finally:
         engine.dispose()
     values["request_id"] = [str(v) for v in values["request_id"]]
+    from gridsvc.ogc.collections import COLLECTIONS
+
+    values["collection_id"] = list(COLLECTIONS)
+    values["feature_id"] = [*values["cell"], *map(str, values["incident_id"])]
     return values
 
 

@@ -353,9 +353,9 @@ def test_linked_households_posts_and_organisations(
 def test_new_cells_inherit_the_sector_and_the_leader_follows(
     db: Session, small_street: SmallStreet
 ) -> None:
+    from gridsvc.auth.principal import Principal
     from gridsvc.repositories.areas import get_community
     from gridsvc.services import people, redraw
-    from gridsvc.services.access import Principal
 
     admin = Principal(id=0, username="t", role="admin")
     codes = sorted(small_street.cell_codes)

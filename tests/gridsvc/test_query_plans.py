@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
+from gridsvc.auth.principal import Principal
 from gridsvc.repositories.layers import Area
-from gridsvc.services.access import Principal
 
 ADMIN = Principal(id=0, username="t", role="admin")
 
@@ -177,12 +177,48 @@ def _run(case: str, session: Session, city: City) -> object:
         return coverage.coverage(session, ADMIN, community_code=city.community)
     if case == "point lookup":
         return lookup_point(session, *city.point)
+    if case.startswith("ogc"):
+        return _ogc(case, session, city)
     return route_point(session, *city.point, Clock().now())
+
+
+def _ogc(case: str, session: Session, city: City) -> object:
+    """An OGC API page as a 格长 (their cell) or community staff asks for it."""
+    from gridsvc.ogc import items
+    from gridsvc.ogc.collections import COLLECTIONS
+
+    cell_id, community_id = session.execute(
+        text("SELECT id, community_id FROM cell WHERE code = :c"), {"c": city.cell}
+    ).one()
+    leader = Principal(
+        id=0, username="t", role="leader", cell_id=cell_id, cell_community_id=community_id
+    )
+    staff = Principal(id=0, username="t", role="community_staff", community_id=community_id)
+    name = case.split()[1]
+    who = leader if "leader" in case else staff
+    first = items.items(session, who, COLLECTIONS[name], items.ItemsQuery(limit=50))
+    if first.next_after is None:
+        return first
+    return items.items(
+        session, who, COLLECTIONS[name], items.ItemsQuery(limit=50, after=first.next_after)
+    )
 
 
 @pytest.mark.parametrize(
     "case",
-    ["cell page", "community overview", "community coverage", "point lookup", "incident routing"],
+    [
+        "cell page",
+        "community overview",
+        "community coverage",
+        "point lookup",
+        "incident routing",
+        "ogc households leader",
+        "ogc households staff",
+        "ogc buildings leader",
+        "ogc incidents staff",
+        "ogc cells staff",
+        "ogc volunteers leader",
+    ],
 )
 def test_no_statement_about_a_target_reads_a_city_table_whole(city: City, case: str) -> None:
     engine = create_engine(city.url)

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from gridsvc.services.access import Principal
+from gridsvc.auth.principal import Principal
 from gridsvc.services.roster import import_roster
 from tests.gridsvc.conftest import TEST_PASSWORD, SmallStreet, token_for
 from tests.gridsvc.test_cli import cli_db  # noqa: F401  (fixture)

@@ -285,3 +285,25 @@ def test_leaflet_controls_are_chinese_and_the_scale_metric(
     # The legend and the household filter fold on a phone.
     for label in ("图例", "住户筛选"):
         assert page.count(f"gridsvcFoldable(div, {json.dumps(label)})") == 1, label
+
+
+def test_overview_draws_buildings_from_vector_tiles(street: CellLayers, asset_root: Path) -> None:
+    """With a tile URL the buildings come from Leaflet.VectorGrid (served from our pinned
+    copy), none inline; without one they are inline GeoJSON, as before."""
+    url = "/api/v1/tiles/buildings/{z}/{x}/{y}.mvt"
+    tiled = render_html(
+        overview_map(street.cells, buildings=street.buildings, building_tiles=url),
+        "server",
+        asset_root=asset_root,
+    )
+    _check_offline(tiled, "server", asset_root)
+    assert f"{PREFIX}leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.min.js" in tiled
+    options = re.search(r"L\.vectorGrid\.protobuf\(\s*(\"[^\"]+\"),\s*(\{.*?\})\s*\)", tiled, re.S)
+    assert options and json.loads(options[1]) == url
+    assert json.loads(options[2])["minNativeZoom"] == 13
+    assert "buildings" in json.loads(options[2])["vectorTileLayerStyles"]
+    assert len(_geojson_blocks(tiled)) == 1  # the cells only
+    inline = render_html(
+        overview_map(street.cells, buildings=street.buildings), "server", asset_root=asset_root
+    )
+    assert "vectorGrid" not in inline and len(_geojson_blocks(inline)) == 2

@@ -46,6 +46,25 @@
   };
   const cellsLayer = L.geoJSON(null, { style: cellStyle, onEachFeature: onCell }).addTo(map);
   const buildingsLayer = L.geoJSON(null, { style: buildingStyle, onEachFeature: onBuilding }).addTo(map);
+  // Above a few thousand buildings (GRIDSVC_MAP_TILED_BUILDINGS_ABOVE) they come from vector
+  // tiles instead, in a pane above the cells so that a click reaches them; "no-cache": after a
+  // commit every tile is revalidated (its ETag answers 304 when nothing in it changed).
+  const tileUrl = root.dataset.buildingTiles;
+  let tiledBuildings = null;
+  if (tileUrl) {
+    map.createPane("buildingTiles").style.zIndex = 450;
+    tiledBuildings = L.vectorGrid.protobuf(tileUrl, {
+      pane: "buildingTiles",
+      rendererFactory: L.svg.tile,
+      interactive: true,
+      minNativeZoom: Number(root.dataset.buildingTilesMinzoom),
+      maxNativeZoom: 22,
+      getFeatureId: (f) => f.properties.building_id,
+      vectorTileLayerStyles: { buildings: (p) => buildingStyle({ properties: { id: p.building_id } }) },
+      fetchOptions: { credentials: "same-origin", cache: "no-cache" },
+    }).addTo(map);
+    tiledBuildings.on("click", (e) => onTiledBuilding(e));
+  }
   const problemsLayer = L.geoJSON(null, {
     style: { color: "#d7191c", weight: 3, fillOpacity: 0.35, dashArray: "4 3" },
     pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 6, color: "#d7191c" }),
@@ -96,8 +115,9 @@
     notice("正在加载网格和楼栋……");
     const [cells, buildings] = await Promise.all([
       allFeatures(`/communities/${community}/cells`),
-      allFeatures(`/communities/${community}/buildings`),
+      tiledBuildings ? { type: "FeatureCollection", features: [] } : allFeatures(`/communities/${community}/buildings`),
     ]);
+    if (tiledBuildings) tiledBuildings.redraw();
     cellsLayer.clearLayers();
     buildingsLayer.clearLayers();
     state.cellsByCode.clear();
@@ -106,7 +126,8 @@
     buildingsLayer.addData(buildings);
     if (cellsLayer.getLayers().length) map.fitBounds(cellsLayer.getBounds(), { padding: [10, 10] });
     fillTargetCells();
-    notice(`已加载 ${cells.features.length} 个网格、${buildings.features.length} 栋楼。请选择一个操作。`);
+    const shown = tiledBuildings ? "楼栋（矢量瓦片）" : `${buildings.features.length} 栋楼`;
+    notice(`已加载 ${cells.features.length} 个网格、${shown}。请选择一个操作。`);
     root.dataset.ready = "true";
   }
 
@@ -123,6 +144,7 @@
   function buildingStyle(feature) {
     const selected = state.selectedBuildings.has(feature.properties.id);
     return {
+      fill: true,
       color: selected ? "#b2182b" : "#555",
       weight: selected ? 2 : 0.6,
       fillColor: selected ? "#ef8a62" : "#bbb",
@@ -172,8 +194,28 @@
     });
   }
 
+  // A building drawn from a tile: the same choices as onBuilding, restyled through the tiles.
+  function onTiledBuilding(e) {
+    const p = e.layer.properties;
+    if (state.tool !== "move") {
+      if (p.cell_code && !(map.pm && map.pm.globalDrawModeEnabled())) selectCell(p.cell_code);
+      return;
+    }
+    L.DomEvent.stopPropagation(e);
+    const id = p.building_id;
+    if (state.selectedBuildings.has(id)) {
+      state.selectedBuildings.delete(id);
+      tiledBuildings.resetFeatureStyle(id);
+    } else {
+      state.selectedBuildings.add(id);
+      tiledBuildings.setFeatureStyle(id, buildingStyle({ properties: { id } }));
+    }
+    describeSelection();
+  }
+
   // ---- tools -------------------------------------------------------------------------------
   function resetTool() {
+    if (tiledBuildings) state.selectedBuildings.forEach((id) => tiledBuildings.resetFeatureStyle(id));
     state.selectedCells.clear();
     state.selectedBuildings.clear();
     state.body = null;
@@ -372,5 +414,5 @@
   $("cancel").addEventListener("click", () => { resetTool(); state.tool = null; notice("已取消。"); });
   $("reload").addEventListener("click", async () => { $("reload").hidden = true; resetTool(); await load(); });
   load().catch((e) => notice(e.message, "error"));
-  window.gridsvcEditor = { map, state, cellsLayer, buildingsLayer, problemsLayer };
+  window.gridsvcEditor = { map, state, cellsLayer, buildingsLayer, tiledBuildings, problemsLayer };
 })();

@@ -127,6 +127,26 @@ def test_point_near_boundary_is_flagged_with_neighbour(
             assert body["suggested_cell_code"] is None
 
 
+def test_point_near_the_outer_edge_is_not_flagged_without_a_neighbour(
+    client: TestClient, incident_street: IncidentStreet
+) -> None:
+    s = incident_street
+    nw = s.codes[0]
+    # 5 m inside the community's west edge (nothing lies west of it) and 5 m below its north
+    # edge: close to the boundary, but no other cell within 20 m — nothing to choose.
+    for lon, lat in ((X0 + 0.00005, Y0 + 1.5 * D), (X0 + 0.5 * D, Y0 + 2 * D - 0.00005)):
+        body = report(client, s.headers["jd"], lon, lat).json()
+        assert body["cell_code"] == nw and body["boundary_distance_m"] < 20
+        assert body["needs_confirmation"] is False and body["suggested_cell_code"] is None
+    # 5 m from the east edge of the community, the neighbouring community has no cells: the
+    # same. 5 m from the NE/SE edge there is a neighbour: flagged, the neighbour offered.
+    body = report(client, s.headers["jd"], X0 + 2 * D - 0.00005, Y0 + 1.5 * D).json()
+    assert body["needs_confirmation"] is False
+    body = report(client, s.headers["jd"], X0 + 1.5 * D, Y0 + D + 0.00005).json()
+    assert body["cell_code"] == s.codes[1] and body["needs_confirmation"] is True
+    assert body["suggested_cell_code"] == s.codes[3]
+
+
 def test_confirm_cell_moves_case_to_the_neighbour(
     client: TestClient, db: Session, incident_street: IncidentStreet
 ) -> None:

@@ -2,7 +2,7 @@
 
 Every route checks its action here (:func:`require`): the role must be one of the action's
 roles (admin always may) and, when the target's place is given, the place must lie in the
-user's scope (:func:`gridsvc.services.access.allows`). The incident workflow adds a per-state
+user's scope (:func:`allows`). The incident workflow adds a per-state
 part — which role may take which step from which state — in
 :data:`gridsvc.services.incidents.TRANSITIONS`; the ``incident.act`` action here is the union
 of its roles (who may take *some* step).
@@ -10,18 +10,20 @@ of its roles (who may take *some* step).
 What each role may *read* of personal data is an action too (``personal.read``): phones,
 身份证号, exact addresses (unit, room, head of household) and household flags (低保, 残疾 …)
 are masked for every other role, in the API, maps and exports (see
-:mod:`gridsvc.services.access`).
+:mod:`gridsvc.auth.masking`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
+from sqlalchemy import ColumnElement, and_, false, select, true
+from sqlalchemy.orm import QueryableAttribute
+
+from gridsvc.auth.principal import Place, Principal
 from gridsvc.domain import USER_ROLES
 from gridsvc.errors import Forbidden
-
-if TYPE_CHECKING:  # access.py derives its personal-data roles from this module
-    from gridsvc.services.access import Place, Principal
+from gridsvc.models import Community
 
 _ALL = frozenset(USER_ROLES)
 _STAFF = frozenset({"street_staff", "community_staff"})
@@ -93,11 +95,69 @@ def require(principal: Principal, action: str, place: Place | None = None, what:
             f"roles allowed: {', '.join(sorted(ROLES[action]))}"
         )
     if place is not None:
-        from gridsvc.services.access import require_in_scope
-
         require_in_scope(principal, place, what or "the target")
 
 
 def roles_with(action: str) -> frozenset[str]:
     """The roles that may do an action (admin included)."""
     return ROLES[action] | {"admin"}
+
+
+def allows(principal: Principal, place: Place) -> bool:
+    """True when the place lies inside the principal's scope."""
+    if principal.is_admin:
+        return True
+    if principal.street_id is not None:
+        return place.street_id == principal.street_id
+    if principal.community_id is not None:
+        return place.community_id == principal.community_id
+    if principal.cell_id is not None:
+        return place.cell_id == principal.cell_id
+    return False
+
+
+def require_in_scope(principal: Principal, place: Place, what: str) -> None:
+    """Raise Forbidden unless the place is inside the principal's scope."""
+    if not allows(principal, place):
+        raise Forbidden(f"{what} is outside your scope ({principal.scope_label})")
+
+
+def require_role(principal: Principal, roles: Iterable[str], action: str) -> None:
+    """Raise Forbidden unless the principal has one of the roles (admin always may)."""
+    allowed = set(roles) | {"admin"}
+    if principal.role not in allowed:
+        raise Forbidden(f"the {principal.role} role may not {action}")
+
+
+#: A column locating a row (its cell, community or street id), ORM attribute or SQL column.
+Column = QueryableAttribute[int | None] | ColumnElement[int | None]
+
+
+def scope_filter(
+    principal: Principal,
+    *,
+    cell_id: Column | None,
+    community_id: Column,
+    street_id: Column | None,
+) -> ColumnElement[bool]:
+    """A SQL condition limiting rows to the scope, given the columns that locate a row.
+
+    Pass the columns of the row's cell, community and street (any may be None when the row
+    has no such column; the condition then uses what is available).
+    """
+    if principal.is_admin:
+        return true()
+    if principal.street_id is not None:
+        if street_id is not None:
+            return street_id == principal.street_id
+        return community_id.in_(
+            select(Community.id).where(Community.street_id == principal.street_id)
+        )
+    if principal.community_id is not None:
+        return community_id == principal.community_id
+    if principal.cell_id is None:  # a 格长 or 网格员 who no longer holds a cell sees nothing
+        return false()
+    if cell_id is not None:
+        return cell_id == principal.cell_id
+    # A cell-scoped user looking at community-level rows sees only their cell's community.
+    return and_(community_id == principal.cell_community_id)

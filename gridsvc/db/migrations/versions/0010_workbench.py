@@ -5,8 +5,8 @@ remembers the first answer to a report, a visit or a case step sent with an
 ``Idempotency-Key`` header, so a client retrying after a lost answer gets that answer again
 instead of a second write (the base of the workbench's offline queue).
 
-Revision ID: 0008_workbench
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 09:20:00
 """
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0008_workbench"
-down_revision: str | None = "0007"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
