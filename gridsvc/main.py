@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from gridsvc import __version__
-from gridsvc.api import audit, csp, exports, pages, problems, tiles
+from gridsvc.api import audit, csp, exports, pages, problems, tiles, workbench
 from gridsvc.api.incidents import router as incidents_router
 from gridsvc.api.limits import JsonBodyLimits
 from gridsvc.api.open311 import router as open311_router
@@ -56,6 +56,7 @@ def create_app() -> FastAPI:
     app.include_router(router)
     app.include_router(exports.router)
     app.include_router(pages.router)
+    app.include_router(workbench.router)
     # Pinned Leaflet and plugins (fetched at setup) and our own page scripts: nothing from a CDN.
     app.mount("/static/vendor", StaticFiles(directory=asset_dir(), check_dir=False), "vendor")
     app.mount("/static/ui", StaticFiles(directory=_UI_STATIC), "ui_static")

@@ -37,6 +37,7 @@ from maps.basemaps import none as no_basemap
 from maps.layers import (
     BIND_JS,
     LABEL_JS,
+    ChineseControls,
     HouseholdCluster,
     Legend,
     MapTitle,
@@ -91,8 +92,10 @@ def _new_map(bounds_gdf: gpd.GeoDataFrame, basemap: Basemap) -> folium.Map:
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
         zoom_start=16,
         tiles=None,
-        control_scale=True,
+        zoom_control=False,
+        control_scale=False,
     )
+    ChineseControls().add_to(m)
     # Without tiles Leaflet knows no zoom limit; the marker clusters need one.
     m.options["max_zoom"] = max((t.max_zoom for t in basemap.tiles), default=20)
     basemap.add_to(m)

@@ -194,6 +194,31 @@ _CSS = """
 .gridsvc-hh {border-radius: 50%; background: #2c7fb8; border: 1px solid #fff;}
 .gridsvc-hh.flag {background: #e6550d;}
 @media (max-width: 600px) {.gridsvc-legend {font-size: 11px; max-height: 40vh; overflow: auto;}}
+/* On a phone the legend and the filter fold to one thumb-size button each (tap to open). */
+.gridsvc-toggle {display: none;}
+@media (max-width: 600px) {
+  .gridsvc-collapsible .gridsvc-toggle {display: block; min-width: 44px; min-height: 40px;
+    border: 0; background: none; font: bold 13px "Noto Sans CJK SC", sans-serif; color: #1d5fa8;
+    padding: 0 4px; cursor: pointer;}
+  .gridsvc-collapsible:not(.open) > :not(.gridsvc-toggle) {display: none;}
+  .gridsvc-collapsible:not(.open) {padding: 0 4px;}
+}
+"""
+
+#: Script shared by the folding controls: a toggle button opens and closes its control.
+_FOLD_JS = """
+function gridsvcFoldable(div, label) {
+    var button = L.DomUtil.create('button', 'gridsvc-toggle');
+    button.type = 'button';
+    button.textContent = label;
+    button.setAttribute('aria-expanded', 'false');
+    div.classList.add('gridsvc-collapsible');
+    div.insertBefore(button, div.firstChild);
+    button.addEventListener('click', function () {
+        var open = div.classList.toggle('open');
+        button.setAttribute('aria-expanded', open ? 'true' : 'false');
+    });
+}
 """
 
 
@@ -208,6 +233,8 @@ class _Control(folium.MacroElement):
         {{ this.get_name() }}.onAdd = function () {
             var div = L.DomUtil.create('div', {{ this.css_class|tojson }});
             div.innerHTML = {{ this.html|tojson }};
+            {% if this.fold_label %}{{ this.fold_js }}
+            gridsvcFoldable(div, {{ this.fold_label|tojson }});{% endif %}
             L.DomEvent.disableClickPropagation(div);
             L.DomEvent.disableScrollPropagation(div);
             return div;
@@ -217,12 +244,17 @@ class _Control(folium.MacroElement):
         """
     )
 
-    def __init__(self, html_text: str, position: str, css_class: str) -> None:
+    def __init__(
+        self, html_text: str, position: str, css_class: str, fold_label: str | None = None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # (branca is untyped)
         self.html = str(escape(html_text))
         self.position = position
         self.css_class = css_class
         self.css = _CSS
+        #: On a phone the control folds to a button with this label (None: never folds).
+        self.fold_label = fold_label
+        self.fold_js = _FOLD_JS
 
 
 class Legend(_Control):
@@ -232,6 +264,7 @@ class Legend(_Control):
         self,
         sections: Sequence[tuple[str, Sequence[tuple[str, str, str]]]],
         position: str = "bottomright",
+        fold_label: str = "图例",
     ) -> None:
         parts = []
         for heading, entries in sections:
@@ -245,7 +278,7 @@ class Legend(_Control):
                         cls, colour, label
                     )
                 )
-        super().__init__(Markup("").join(parts), position, "gridsvc-legend")
+        super().__init__(Markup("").join(parts), position, "gridsvc-legend", fold_label)
 
 
 class MapTitle(_Control):
@@ -291,6 +324,8 @@ class HouseholdCluster(JSCSSMixin, Layer):
                     html += '<label><input type="checkbox" data-bit="' + (1 << f[2]) + '"> ' + f[1] + '</label>';
                 });
                 div.innerHTML = html;
+                {{ this.fold_js }}
+                gridsvcFoldable(div, {{ this.filter_title|tojson }});
                 L.DomEvent.disableClickPropagation(div);
                 div.addEventListener('change', function () {
                     var mask = 0;
@@ -336,11 +371,35 @@ class HouseholdCluster(JSCSSMixin, Layer):
         self.points = points
         self.flags = [[key, str(escape(label)), bit] for key, label, bit in flags]
         self.filter_title = str(escape(filter_title))
+        self.fold_js = _FOLD_JS
         self.options = {
             "maxClusterRadius": 40,
             "showCoverageOnHover": False,
             "chunkedLoading": True,
         }
+
+
+class ChineseControls(folium.MacroElement):
+    """Leaflet's own controls in Chinese: zoom buttons 放大/缩小, the layer switcher 图层, and
+    a metric-only scale bar (the map is made with ``zoom_control=False, control_scale=False``)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.control.zoom({position: 'topleft', zoomInTitle: '放大', zoomOutTitle: '缩小'})
+            .addTo({{ this._parent.get_name() }});
+        L.control.scale({metric: true, imperial: false}).addTo({{ this._parent.get_name() }});
+        // Leaflet names the layer switcher "Layers" itself; the control is added after this
+        // script (folium puts it last), so rename it once the page's scripts have run.
+        setTimeout(function () {
+            document.querySelectorAll('.leaflet-control-layers-toggle').forEach(function (a) {
+                a.title = '图层';
+                a.setAttribute('aria-label', '图层');
+            });
+        }, 0);
+        {% endmacro %}
+        """
+    )
 
 
 class VectorTiles(JSCSSMixin, Layer):

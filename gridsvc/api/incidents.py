@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Depends, File, Header, Query, Request, Resp
 
 from geodata.china import convert_geometries
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
+from gridsvc.api.idempotency import IdempotencyHeader, once
 from gridsvc.api.responses import paging_links
 from gridsvc.auth.policy import require
 from gridsvc.domain import MAX_CODE
@@ -29,8 +30,6 @@ router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
-_DEFAULT_REPORTER = {"leader": "leader", "grid_worker": "grid_worker"}
-
 
 @router.get("/incident-categories")
 def incident_categories(session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
@@ -45,25 +44,31 @@ def report_incident(
     clock: ClockDep,
     body: Annotated[IncidentIn, Body()],
     response: Response,
+    idempotency_key: IdempotencyHeader = None,
 ) -> dict[str, Any]:
     """Report an incident at a point: routed to the cell valid now and its 格长 (flags for
-    points near a boundary, outside every cell, and possible duplicates)."""
+    points near a boundary, outside every cell, and possible duplicates). With an
+    Idempotency-Key, a retry gets the first answer instead of a second report."""
     require(user, "incident.report")
     point = convert_geometries(shapely.Point(body.lon, body.lat), body.datum)
-    detail = svc.report(
+    new = svc.NewIncident(
+        lon=point.x,
+        lat=point.y,
+        category=body.category,
+        description=body.description,
+        address=body.address,
+        reporter_kind=body.reporter_kind or svc.default_reporter_kind(user),
+        reporter_name=body.reporter_name,
+        reporter_phone=body.reporter_phone,
+    )
+    detail = once(
         session,
-        svc.NewIncident(
-            lon=point.x,
-            lat=point.y,
-            category=body.category,
-            description=body.description,
-            address=body.address,
-            reporter_kind=body.reporter_kind or _DEFAULT_REPORTER.get(user.role, "resident"),
-            reporter_name=body.reporter_name,
-            reporter_phone=body.reporter_phone,
-        ),
-        actor=svc.Actor.of(user),
-        now=clock.now(),
+        user,
+        idempotency_key,
+        ("incident.report", body.model_dump(mode="json")),
+        response,
+        201,
+        lambda: svc.report(session, new, actor=svc.Actor.of(user), now=clock.now()),
     )
     response.headers["Location"] = f"/api/v1/incidents/{detail['id']}"
     response.headers["ETag"] = f'"{detail["version"]}"'
@@ -206,19 +211,29 @@ def transition(
     if_match: Annotated[
         str | None, Header(max_length=MAX_CODE, description="ETag of the case you saw")
     ] = None,
+    idempotency_key: IdempotencyHeader = None,
 ) -> dict[str, Any]:
     """Move the case one step (派遣, 处置, 核查, 结案, 退回, 上报, 挂账, 恢复); 409 when its
-    state does not allow the step or it changed since the version you name."""
+    state does not allow the step or it changed since the version you name. With an
+    Idempotency-Key, a retry gets the first answer instead of a 409 or a second step."""
     expected = _if_match(if_match) if if_match else body.expected_version
-    detail = svc.transition(
+    detail = once(
         session,
         user,
-        incident_id,
-        body.action,
-        now=clock.now(),
-        note=body.note,
-        expected_version=expected,
-        to_cell=body.to_cell,
+        idempotency_key,
+        ("incident.act", incident_id, expected, body.model_dump(mode="json")),
+        response,
+        200,
+        lambda: svc.transition(
+            session,
+            user,
+            incident_id,
+            body.action,
+            now=clock.now(),
+            note=body.note,
+            expected_version=expected,
+            to_cell=body.to_cell,
+        ),
     )
     response.headers["ETag"] = f'"{detail["version"]}"'
     return detail

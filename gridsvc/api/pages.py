@@ -31,6 +31,7 @@ from gridsvc.api.deps import (
     client_address,
     forget_principal,
 )
+from gridsvc.api.incidents import ClockDep
 from gridsvc.auth.policy import may
 from gridsvc.auth.principal import Principal
 from gridsvc.domain import ASSIGNMENT_ROLES, MAX_ADDRESS, MAX_CODE, MAX_NAME, USER_ROLES
@@ -41,6 +42,7 @@ from gridsvc.repositories import layers as layer_repo
 from gridsvc.repositories.layers import Area
 from gridsvc.security import create_access_token, csrf_token_for
 from gridsvc.services import maps as map_service
+from gridsvc.services.incidents import CELL_ROLES
 from gridsvc.services.tiles import LAYERS
 from gridsvc.services.users import authenticate, sign_out
 from gridsvc.settings import get_settings
@@ -175,8 +177,15 @@ def logout_submit(session: SessionDep, user: CurrentUser) -> Response:
 
 
 @router.get("/", name="home_page")
-def home_page(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
-    """The communities in scope, and the user's own cell for 格长 and 网格员."""
+def home_page(
+    request: Request, session: SessionDep, user: CurrentUser, clock: ClockDep
+) -> HTMLResponse:
+    """A cell's team (格长, 网格员) gets their workbench; everyone else the communities in
+    scope."""
+    if user.role in CELL_ROLES and user.cell_id is not None:
+        from gridsvc.api.workbench import workbench_page
+
+        return workbench_page(request, session, user, clock)
     communities = [
         feature["properties"]
         for feature in json.loads(area_repo.community_features(session, user)[0])
@@ -208,7 +217,14 @@ def _map_page(request: Request, m: Any, user: Principal, **chrome: Any) -> HTMLR
 
     from maps.interactive import render_html
 
-    context = {"user": user, "table": None, "metrics": None, "colour_by": None, "links": []}
+    context = {
+        "user": user,
+        "table": None,
+        "metrics": None,
+        "colour_by": None,
+        "links": [],
+        "report_url": None,
+    }
     markup = templates.get_template("map_chrome.html").render({**context, **chrome})
     m.get_root().html.add_child(folium.Element(markup))
     page = render_html(m, "server", asset_prefix=map_service.ASSET_PREFIX)
@@ -237,6 +253,9 @@ def cell_page(
         colour_by=map_service.COLOUR_BY,
         current_colour=colour_by,
         links=[("社区总览", f"/ui/communities/{community}")],
+        # Tap the map (or open a popup) to report there, in the map's display datum.
+        report_url="/ui/report" if may(user, "incident.report") else None,
+        datum=map_service.display_datum(),
     )
 
 

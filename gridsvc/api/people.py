@@ -19,6 +19,7 @@ from gridsvc.api.deps import (
     ScopedCommunity,
     SessionDep,
 )
+from gridsvc.api.idempotency import IdempotencyHeader, once
 from gridsvc.auth.masking import mask_assignment, mask_contact, mask_person, mask_phones, mask_visit
 from gridsvc.auth.policy import require
 from gridsvc.domain import MAX_CODE
@@ -308,13 +309,30 @@ def post_activity(
 
 @router.post("/visits", status_code=201)
 def record_visit(
-    session: SessionDep, user: CurrentUser, body: Annotated[VisitIn, Body()]
+    session: SessionDep,
+    user: CurrentUser,
+    body: Annotated[VisitIn, Body()],
+    response: Response,
+    idempotency_key: IdempotencyHeader = None,
 ) -> dict[str, Any]:
-    """Record a 走访 (staff, or the 格长/网格员 of the household's cell)."""
+    """Record a 走访 (staff, or the 格长/网格员 of the household's cell). With an
+    Idempotency-Key, a retry gets the first answer instead of a second visit."""
     require(user, "visits.record")
-    result = people.record_visit(session, user, **body.model_dump())
-    session.commit()
-    return result
+
+    def write() -> dict[str, Any]:
+        result = people.record_visit(session, user, **body.model_dump())
+        session.commit()
+        return result
+
+    return once(
+        session,
+        user,
+        idempotency_key,
+        ("visits.record", body.model_dump(mode="json")),
+        response,
+        201,
+        write,
+    )
 
 
 @router.get("/cells/{code}/visits")

@@ -95,11 +95,11 @@ def mask_contact(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
 
 
 def mask_visit(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
-    """A 走访 record with its free-text note (often about the household) withheld for those
-    roles."""
+    """A 走访 record with its free text (the note and the follow-up, often about the
+    household) withheld for those roles."""
     if sees_personal_data(principal):
         return item
-    return {**item, "note": None}
+    return {**item, "note": None, "follow_up": None}
 
 
 def mask_phones(principal: Principal, item: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from gridsvc.models.areas import Community, District, Estate, Road, Street, Wate
 from gridsvc.models.audit import AuditEvent
 from gridsvc.models.cells import Cell, CellChange, CellLineage, CellVersion
 from gridsvc.models.housing import Building, Household, Person, VolunteerTeam
+from gridsvc.models.idempotency import IdempotencyKey
 from gridsvc.models.incidents import (
     Incident,
     IncidentCategory,
@@ -36,6 +37,7 @@ __all__ = [
     "District",
     "Estate",
     "Household",
+    "IdempotencyKey",
     "Incident",
     "IncidentCategory",
     "IncidentEvent",

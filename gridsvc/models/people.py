@@ -253,5 +253,8 @@ class Visit(Base):
         ForeignKey("person.id", ondelete="SET NULL"), index=True
     )
     visited_on: Mapped[date] = mapped_column(Date, index=True)
+    #: What was heard (民情).
     note: Mapped[str | None]
+    #: What is to be done about it (跟进事项).
+    follow_up: Mapped[str | None]
     created_at: Mapped[datetime] = created_at()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, func, literal, or_, select, text, true
+from sqlalchemy import DateTime, and_, bindparam, case, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from gridsvc.auth.policy import scope_filter
@@ -236,6 +236,11 @@ def awaiting_dispatch() -> Any:
     )
 
 
+def due_at() -> Any:
+    """SQL: the deadline the case works towards now: dispatch while awaiting dispatch, else close."""
+    return case((awaiting_dispatch(), Incident.dispatch_due_at), else_=Incident.close_due_at)
+
+
 def overdue_condition(now: Any) -> Any:
     """SQL: an open case past its dispatch deadline (not dispatched yet) or its close deadline."""
     return and_(
@@ -287,6 +292,7 @@ def _incident_select() -> Any:
             Incident.updated_at,
             Incident.dispatch_due_at,
             Incident.close_due_at,
+            due_at().label("due_at"),
             overdue_condition(now_p).label("overdue"),
             Incident.queue,
             _CELL.code.label("cell_code"),
@@ -380,6 +386,9 @@ class IncidentFilter:
     community_id: int | None = None
     street_id: int | None = None
     queue: str | None = None
+    #: Any of these queues (with ``queue``, both apply).
+    queues: tuple[str, ...] = ()
+    handling_cell_id: int | None = None
     overdue: bool | None = None
     needs_confirmation: bool | None = None
     reported_from: datetime | None = None
@@ -403,6 +412,10 @@ def _conditions(principal: Principal | None, f: IncidentFilter, now: datetime) -
         conds.append(Incident.street_id == f.street_id)
     if f.queue is not None:
         conds.append(Incident.queue == f.queue)
+    if f.queues:
+        conds.append(Incident.queue.in_(f.queues))
+    if f.handling_cell_id is not None:
+        conds.append(Incident.handling_cell_id == f.handling_cell_id)
     if f.overdue is not None:
         cond = overdue_condition(bindparam("now", type_=DateTime(timezone=True)))
         conds.append(cond if f.overdue else ~cond)
@@ -424,14 +437,26 @@ def incident_list(
     limit: int,
     offset: int,
     newest_first: bool = True,
+    by_due: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """(incidents in scope matching the filter, number matched)."""
+    """(incidents in scope matching the filter, number matched); `by_due`: overdue first, then
+    open cases by their deadline, then the rest (a work queue), else newest first."""
     conds = _conditions(principal, f, now)
     total = (
         session.scalar(select(func.count()).select_from(Incident).where(and_(*conds)), {"now": now})
         or 0
     )
-    order = (Incident.reported_at.desc(), Incident.id.desc()) if newest_first else (Incident.id,)
+    order: tuple[Any, ...] = (
+        (Incident.reported_at.desc(), Incident.id.desc()) if newest_first else (Incident.id,)
+    )
+    if by_due:
+        now_p = bindparam("now", type_=DateTime(timezone=True))
+        order = (
+            overdue_condition(now_p).desc(),
+            open_condition().desc(),
+            due_at().asc().nulls_last(),
+            Incident.id,
+        )
     rows = session.execute(
         _incident_select().where(and_(*conds)).order_by(*order).limit(limit).offset(offset),
         {"now": now},

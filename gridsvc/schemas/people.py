@@ -111,7 +111,8 @@ class VisitIn(_Body):
     household_id: int
     visited_on: date
     person_id: int | None = None
-    note: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=2000, description="what was heard")
+    follow_up: str | None = Field(None, max_length=2000, description="跟进事项")
 
 
 class TeamIn(_Body):

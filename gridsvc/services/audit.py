@@ -52,8 +52,12 @@ def record(
     after: dict[str, Any] | None = None,
     street_id: int | None = None,
     community_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    row_id: int | None = None,
+    cell_id: int | None = None,
 ) -> None:
-    """Log one summary event (e.g. import.buildings with its counts)."""
+    """Log one event written by a service: a summary (import.buildings with its counts) or a
+    change of a bulk table's row (a household's flags, with before and after)."""
     session.execute(
         insert(AuditEvent).values(
             actor=db_actor.actor(session) or "system",
@@ -61,7 +65,10 @@ def record(
             table_name=table_name,
             street_id=street_id,
             community_id=community_id,
+            cell_id=cell_id,
+            row_id=row_id,
             reason=db_actor.reason(session) or None,
+            before=before,
             after=after,
         )
     )

@@ -112,6 +112,12 @@ class NewIncident:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def default_reporter_kind(principal: Principal) -> str:
+    """Who reports when the report does not say: a cell's team member as such, else a resident
+    (staff pass on what residents raise)."""
+    return principal.role if principal.role in CELL_ROLES else "resident"
+
+
 # -- categories -------------------------------------------------------------------------------
 
 
@@ -367,21 +373,74 @@ def allowed_actions(session: Session, principal: Principal, incident_id: int) ->
     ]
 
 
+def may_confirm_cell(session: Session, principal: Principal, incident_id: int) -> bool:
+    """True when the case waits for a cell confirmation that this user may give now."""
+    inc = session.get(Incident, incident_id)
+    return (
+        inc is not None
+        and inc.needs_confirmation
+        and policy.may(principal, "incident.route")
+        and _may_act(principal, inc)
+    )
+
+
 # -- workflow ---------------------------------------------------------------------------------
 
 
-def _may_act(principal: Principal, inc: Incident) -> bool:
+@dataclass(frozen=True)
+class ActingScope:
+    """Where a user may act on cases: the queues, and the incident columns that must equal the
+    user's own ids (an empty ``ids``: any case in those queues)."""
+
+    queues: tuple[str, ...]
+    ids: dict[str, int] = field(default_factory=dict)
+
+
+def acting_scope(principal: Principal) -> ActingScope | None:
     """Who may act depends on the queue: the handling cell's team while the case is in a cell,
-    community staff up to the community queue, street staff always (within their scope)."""
+    community staff up to the community queue, street staff always (within their scope);
+    None: nowhere. The one statement of the rule, checked per case and as a list filter."""
+    every = ("cell", "community", "street")
     if principal.is_admin:
-        return True
-    if principal.role in CELL_ROLES:
-        return inc.queue == "cell" and principal.cell_id == inc.handling_cell_id
-    if principal.role == "community_staff":
-        return inc.queue in ("cell", "community") and principal.community_id == inc.community_id
-    if principal.role == "street_staff":
-        return principal.street_id is not None and principal.street_id == inc.street_id
-    return False
+        return ActingScope(every)
+    if principal.role in CELL_ROLES and principal.cell_id is not None:
+        return ActingScope(("cell",), {"handling_cell_id": principal.cell_id})
+    if principal.role == "community_staff" and principal.community_id is not None:
+        return ActingScope(("cell", "community"), {"community_id": principal.community_id})
+    if principal.role == "street_staff" and principal.street_id is not None:
+        return ActingScope(every, {"street_id": principal.street_id})
+    return None
+
+
+def _may_act(principal: Principal, inc: Incident) -> bool:
+    scope = acting_scope(principal)
+    return (
+        scope is not None
+        and inc.queue in scope.queues
+        and all(getattr(inc, column) == value for column, value in scope.ids.items())
+    )
+
+
+def actionable_statuses(principal: Principal) -> tuple[str, ...]:
+    """The states from which the user's role may take some step (from :data:`TRANSITIONS`)."""
+    return tuple(
+        s
+        for s in INCIDENT_STATUSES
+        if any(
+            s in t.sources and (principal.is_admin or principal.role in t.roles)
+            for t in TRANSITIONS.values()
+        )
+    )
+
+
+def waiting_filter(principal: Principal) -> repo.IncidentFilter | None:
+    """The cases waiting for this user (待办): in a state their role may move on, in a queue
+    and place they act on; None when nothing can ever wait for them (viewers)."""
+    scope = acting_scope(principal)
+    statuses = actionable_statuses(principal)
+    if scope is None or not statuses or not policy.may(principal, "incident.act"):
+        return None
+    return repo.IncidentFilter(status=statuses, queues=scope.queues, **scope.ids)
 
 
 def transition(

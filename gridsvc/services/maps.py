@@ -183,6 +183,12 @@ def _basemap() -> Any:
     return basemaps.none()
 
 
+def display_datum() -> str:
+    """The datum the maps draw in (that of the configured basemap's tiles): a point tapped on
+    a map is in this datum and is converted back to WGS84 before it is stored."""
+    return str(_basemap().datum.value)
+
+
 def tile_sources() -> list[str]:
     """Origins the configured basemap's tiles load from (CSP img-src); none for no basemap."""
     from urllib.parse import urlsplit

@@ -291,6 +291,11 @@ def _household_place(session: Session, household_id: int) -> Place:
     return Place(place.street_id, place.community_id, row.cell_id)
 
 
+def household_place(session: Session, household_id: int) -> Place:
+    """Where a household lives (street, community, cell), for scope checks; NotFound if none."""
+    return _household_place(session, household_id)
+
+
 # -- persons ----------------------------------------------------------------------------------
 def person_dict(session: Session, person: Person) -> dict[str, Any]:
     """A person as JSON, with their active assignments."""
@@ -1103,14 +1108,22 @@ def record_visit(
     visited_on: date,
     person_id: int | None = None,
     note: str | None = None,
+    follow_up: str | None = None,
 ) -> dict[str, Any]:
-    """Record a 走访: who visited which household, when, a note (not in the future)."""
+    """Record a 走访: who visited which household, when, what was heard (the note) and what
+    is to follow (not in the future)."""
     require_in_scope(principal, _household_place(session, household_id), "this household")
     if visited_on > local_today():
         raise InvalidInput(f"a visit cannot be in the future ({visited_on})")
     if person_id is not None:
         get_person(session, principal, person_id)  # the visitor, too, in the caller's scope
-    visit = Visit(household_id=household_id, person_id=person_id, visited_on=visited_on, note=note)
+    visit = Visit(
+        household_id=household_id,
+        person_id=person_id,
+        visited_on=visited_on,
+        note=note,
+        follow_up=follow_up,
+    )
     session.add(visit)
     session.flush()
     return _visit_dict(visit, None)
@@ -1124,6 +1137,7 @@ def _visit_dict(v: Visit, visitor: str | None) -> dict[str, Any]:
         "visitor": visitor,
         "visited_on": v.visited_on,
         "note": v.note,
+        "follow_up": v.follow_up,
     }
 
 

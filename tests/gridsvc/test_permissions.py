@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -573,15 +574,131 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("GET", "/ui/"): Op(ALL, lambda s: _get("/ui/"), "global"),
     ("GET", "/ui/cells/{code}"): Op(ALL, lambda s: _get(f"/ui/cells/{s.cell}")),
     ("GET", "/ui/communities/{code}"): Op(ALL, lambda s: _get(f"/ui/communities/{s.community}")),
+    ("GET", "/ui/tasks"): Op(ALL, lambda s: _get("/ui/tasks", show="all"), "global"),
+    ("GET", "/ui/cases/{incident_id}"): Op(
+        ALL, lambda s: _get(f"/ui/cases/{s.incident}"), hidden=True
+    ),
+    # The case page's form takes the same steps as the API (派遣 from 立案, as above).
+    ("POST", "/ui/cases/{incident_id}"): Op(
+        frozenset({"admin", "street_staff", "community_staff", "leader"}),
+        lambda s: _post(
+            f"/ui/cases/{s.incident}", data={"action": "dispatch", "expected_version": 1}
+        ),
+        hidden=True,
+    ),
+    ("GET", "/ui/report"): Op(WORKERS, lambda s: _get("/ui/report"), "global"),
+    ("POST", "/ui/report"): Op(
+        WORKERS,
+        lambda s: _post(
+            "/ui/report", data={"lon": s.point[0], "lat": s.point[1], "category": "矛盾纠纷"}
+        ),
+        "global",
+    ),
+    ("POST", "/ui/cases/{incident_id}/confirm-cell"): Op(
+        WORKERS,
+        lambda s: _post(f"/ui/cases/{s.incident}/confirm-cell", data={"cell": s.cell}),
+        hidden=True,
+    ),
+    ("GET", "/ui/cells/{code}/ledger"): Op(ALL, lambda s: _get(f"/ui/cells/{s.cell}/ledger")),
+    ("GET", "/ui/cells/{code}/diary"): Op(ALL, lambda s: _get(f"/ui/cells/{s.cell}/diary")),
+    ("POST", "/ui/households/{household_id}/flags"): Op(
+        WORKERS,
+        lambda s: _post(f"/ui/households/{s.household}/flags", data={"flag": "low_income"}),
+    ),
+    ("GET", "/ui/households/{household_id}/visit"): Op(
+        WORKERS, lambda s: _get(f"/ui/households/{s.household}/visit")
+    ),
+    ("POST", "/ui/households/{household_id}/visit"): Op(
+        WORKERS,
+        lambda s: _post(f"/ui/households/{s.household}/visit", data={"visited_on": "2026-01-05"}),
+    ),
     ("GET", "/ui/communities/{code}/editor"): Op(
         STAFF, lambda s: _get(f"/ui/communities/{s.community}/editor")
     ),
+    ("GET", "/ui/streets/{code}"): Op(STREET, lambda s: _get(f"/ui/streets/{s.street}")),
+    # vector tiles: cut to the caller's scope and masked (a tile anywhere is answered)
+    ("GET", "/api/v1/tiles/{layer}/{z}/{x}/{y}.mvt"): Op(
+        ALL, lambda s: _get(_tile_url("/api/v1/tiles/all/{z}/{x}/{y}.mvt", s)), "global"
+    ),
+    ("GET", "/api/v1/tiles/{layer}.json"): Op(
+        ALL, lambda s: _get("/api/v1/tiles/buildings.json"), "global"
+    ),
+    ("GET", "/ogc/tileMatrixSets"): Op(ALL, lambda s: _get("/ogc/tileMatrixSets"), "public"),
+    ("GET", "/ogc/tileMatrixSets/{tile_matrix_set_id}"): Op(
+        ALL, lambda s: _get("/ogc/tileMatrixSets/WebMercatorQuad"), "public"
+    ),
+    ("GET", "/ogc/collections/{layer}/tiles"): Op(
+        ALL, lambda s: _get("/ogc/collections/buildings/tiles"), "global"
+    ),
+    ("GET", "/ogc/collections/{layer}/tiles/WebMercatorQuad"): Op(
+        ALL, lambda s: _get("/ogc/collections/buildings/tiles/WebMercatorQuad"), "global"
+    ),
+    (
+        "GET",
+        "/ogc/collections/{layer}/tiles/WebMercatorQuad/{tile_matrix}/{tile_row}/{tile_col}",
+    ): Op(
+        ALL,
+        lambda s: _get(
+            _tile_url("/ogc/collections/buildings/tiles/WebMercatorQuad/{z}/{y}/{x}", s)
+        ),
+        "global",
+    ),
+    # OGC API – Features: lists are cut to the scope; a feature outside it is not found
+    ("GET", "/ogc"): Op(ALL, lambda s: _get("/ogc"), "global"),
+    ("GET", "/ogc/conformance"): Op(ALL, lambda s: _get("/ogc/conformance"), "global"),
+    ("GET", "/ogc/collections"): Op(ALL, lambda s: _get("/ogc/collections"), "global"),
+    ("GET", "/ogc/collections/{collection_id}"): Op(
+        ALL, lambda s: _get("/ogc/collections/households"), "global"
+    ),
+    ("GET", "/ogc/collections/{collection_id}/items"): Op(
+        ALL, lambda s: _get("/ogc/collections/households/items", limit=1000), "global"
+    ),
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): Op(
+        ALL, lambda s: _get(f"/ogc/collections/households/items/{s.household}"), hidden=True
+    ),
+    ("POST", "/ogc/collections/cells/items"): Op(
+        STAFF, lambda s: _post("/ogc/collections/cells/items", _ogc_cell(s))
+    ),
+    ("PUT", "/ogc/collections/cells/items/{feature_id}"): Op(
+        STAFF,
+        lambda s: {
+            **_post(f"/ogc/collections/cells/items/{s.cell}", _ogc_cell(s)),
+            "method": "PUT",
+        },
+    ),
+    ("PATCH", "/ogc/collections/cells/items/{feature_id}"): Op(
+        STAFF,
+        lambda s: {
+            **_post(f"/ogc/collections/cells/items/{s.cell}", _ogc_cell(s)),
+            "method": "PATCH",
+        },
+    ),
 }
+
+
+def _tile_url(template: str, s: Side, z: int = 16) -> str:
+    """The tile of zoom ``z`` holding the side's point (Web Mercator tile numbers)."""
+    lon, lat = s.point
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return template.format(z=z, x=x, y=y)
+
+
+def _ogc_cell(s: Side) -> dict[str, Any]:
+    """A cell feature for the OGC API's editing, with its community and a reason."""
+    lon, lat = s.point
+    return {
+        "type": "Feature",
+        "properties": {"community_code": s.community, "reason": "权限测试"},
+        "geometry": shapely.geometry.mapping(shapely.box(lon, lat, lon + 0.0005, lat + 0.0005)),
+    }
 
 
 def _operations() -> set[tuple[str, str]]:
     """Every operation of the OpenAPI document, and every /ui page route."""
     from gridsvc.api.pages import router as pages_router
+    from gridsvc.api.workbench import router as workbench_router
     from gridsvc.main import create_app
 
     ops = {
@@ -590,7 +707,7 @@ def _operations() -> set[tuple[str, str]]:
         for method in item
         if method in {"get", "post", "put", "patch", "delete"}
     }
-    for route in pages_router.routes:
+    for route in [*pages_router.routes, *workbench_router.routes]:
         for method in getattr(route, "methods", ()):
             if method != "HEAD":
                 ops.add((method, route.path))  # type: ignore[attr-defined]

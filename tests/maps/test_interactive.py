@@ -274,6 +274,19 @@ def test_unsupported_folium_features_fail_loudly(street: CellLayers, asset_root:
         render_html(m, "inline", asset_root=asset_root)
 
 
+def test_leaflet_controls_are_chinese_and_the_scale_metric(
+    street: CellLayers, asset_root: Path
+) -> None:
+    page = render_html(_full_cell_map(street), "server", asset_root=asset_root)
+    assert "zoomInTitle: '放大', zoomOutTitle: '缩小'" in page
+    assert "{metric: true, imperial: false}" in page
+    # folium's own (English, imperial) zoom and scale controls are not added.
+    assert '"zoomControl": false' in page and "L.control.scale()" not in page
+    # The legend and the household filter fold on a phone.
+    for label in ("图例", "住户筛选"):
+        assert page.count(f"gridsvcFoldable(div, {json.dumps(label)})") == 1, label
+
+
 def test_overview_draws_buildings_from_vector_tiles(street: CellLayers, asset_root: Path) -> None:
     """With a tile URL the buildings come from Leaflet.VectorGrid (served from our pinned
     copy), none inline; without one they are inline GeoJSON, as before."""

@@ -28,8 +28,11 @@
   // A tooltip of text lines, one below the other.
   const tip = (...lines) => el("div", null, lines.map((line, i) => (i ? [el("br"), line] : line)));
 
-  const map = L.map("map", { doubleClickZoom: false });
+  const map = L.map("map", { doubleClickZoom: false, zoomControl: false });
+  // Leaflet's and Geoman's own controls in Chinese.
+  L.control.zoom({ zoomInTitle: "放大", zoomOutTitle: "缩小" }).addTo(map);
   L.control.scale({ metric: true, imperial: false }).addTo(map);
+  if (map.pm && map.pm.setLang) map.pm.setLang("zh");
   map.attributionControl.addAttribution(root.dataset.attribution);
 
   const state = {
