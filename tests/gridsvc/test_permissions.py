@@ -666,6 +666,14 @@ EXPECTED: dict[tuple[str, str], Op] = {
             "method": "PUT",
         },
     ),
+    ("DELETE", "/ogc/collections/cells/items/{feature_id}"): Op(
+        STAFF,
+        lambda s: {
+            "method": "DELETE",
+            "url": f"/ogc/collections/cells/items/{s.cell}",
+            "params": {"merge_into": s.other_cell, "reason": "权限测试"},
+        },
+    ),
     ("PATCH", "/ogc/collections/cells/items/{feature_id}"): Op(
         STAFF,
         lambda s: {
