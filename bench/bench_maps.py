@@ -21,6 +21,7 @@ import shapely
 
 from bench.common import describe, machine, timed
 from geodata.synth import SynthConfig, generate_street
+from gridsvc.domain import HOUSEHOLD_FLAGS
 from maps.interactive import cell_map, overview_map, render_html
 from maps.static import coverage_map, to_pdf, to_png
 
@@ -132,7 +133,15 @@ def main() -> None:
 
     def page(mode: str) -> str:
         return render_html(
-            cell_map(cell, neighbours=nb, buildings=cb, households=ch, incidents=ci), mode
+            cell_map(
+                cell,
+                neighbours=nb,
+                buildings=cb,
+                households=ch,
+                incidents=ci,
+                flag_labels=HOUSEHOLD_FLAGS,
+            ),
+            mode,
         )  # type: ignore[arg-type]
 
     cell_times = timed(lambda: page("server"), 5)

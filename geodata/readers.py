@@ -387,49 +387,11 @@ def _read_vector_source(
         )
 
     if max_features is not None:
-        total = 0
-        for lyr in chosen:
-            try:
-                info = pyogrio.read_info(source, layer=lyr)
-                if info["features"] < 0:
-                    info = pyogrio.read_info(source, layer=lyr, force_feature_count=True)
-            except _GDAL_ERRORS as exc:
-                raise _read_error(path, fmt, exc, source) from exc
-            total += int(info["features"])
-        if total > max_features:
-            raise GeodataError(f"{name}: file has {total} features; the limit is {max_features}")
-
-    detect_encoding = fmt == SHAPEFILE and encoding is None and not has_cpg
-    frames = []
-    for lyr in chosen:
-        try:
-            frame = _read_layer(source, lyr, encoding, fmt)
-        except UnicodeDecodeError as exc:
-            raise GeodataError(
-                f"{name}: text is not valid {encoding or 'UTF-8'} ({exc.reason} at byte "
-                f"{exc.start}); pass the right encoding, e.g. encoding='GBK'"
-            ) from exc
-        except _GDAL_OR_PANDAS_ERRORS as exc:  # ValueError: pandas, on the second try
-            raise _read_error(path, fmt, exc, source) from exc
-        if len(chosen) > 1:
-            frame["source_layer"] = lyr
-        frames.append(frame)
-    gdf = frames[0] if len(frames) == 1 else pd.concat(frames)
-    gdf = _as_geodataframe(gdf)
-
+        _check_feature_count(path, source, fmt, chosen, max_features)
+    gdf = _as_geodataframe(_read_layers(path, source, fmt, chosen, encoding))
     used_encoding = encoding
     if fmt == SHAPEFILE and encoding is None:
-        try:
-            reported = pyogrio.read_info(source)["encoding"] or ""
-        except _GDAL_ERRORS:
-            reported = ""
-        used_encoding = reported or None
-        if detect_encoding and reported.upper() in _SHAPEFILE_FALLBACK_ENCODINGS:
-            detected = _detect_mojibake(gdf)
-            if detected is not None:
-                notices.append(f"{name}: no .cpg file; the text was read as {detected}")
-                gdf = _transcode(gdf, detected)
-                used_encoding = detected
+        gdf, used_encoding = _shapefile_encoding(gdf, source, detect=not has_cpg, notices=notices)
     if fmt == KML:
         gdf = _drop_kml_boilerplate(gdf)
     # The feature id (FID) is the fallback id; FIDs repeat across KML folders, so use positions.
@@ -438,6 +400,62 @@ def _read_vector_source(
     ids = _source_ids(gdf, pd.Series(fids, index=gdf.index))
     label = chosen[0] if len(chosen) == 1 and len(layers) > 1 else None
     return _Raw(gdf, fmt, ids, layer=label, encoding=used_encoding, warnings=notices)
+
+
+def _check_feature_count(
+    path: Path, source: str, fmt: str, chosen: list[str | None], max_features: int
+) -> None:
+    """Refuse a file with more features than ``max_features`` before reading any."""
+    total = 0
+    for lyr in chosen:
+        try:
+            info = pyogrio.read_info(source, layer=lyr)
+            if info["features"] < 0:
+                info = pyogrio.read_info(source, layer=lyr, force_feature_count=True)
+        except _GDAL_ERRORS as exc:
+            raise _read_error(path, fmt, exc, source) from exc
+        total += int(info["features"])
+    if total > max_features:
+        raise GeodataError(f"{path.name}: file has {total} features; the limit is {max_features}")
+
+
+def _read_layers(
+    path: Path, source: str, fmt: str, chosen: list[str | None], encoding: str | None
+) -> pd.DataFrame:
+    """The chosen layers in one frame (with ``source_layer`` when there are several)."""
+    frames = []
+    for lyr in chosen:
+        try:
+            frame = _read_layer(source, lyr, encoding, fmt)
+        except UnicodeDecodeError as exc:
+            raise GeodataError(
+                f"{path.name}: text is not valid {encoding or 'UTF-8'} ({exc.reason} at byte "
+                f"{exc.start}); pass the right encoding, e.g. encoding='GBK'"
+            ) from exc
+        except _GDAL_OR_PANDAS_ERRORS as exc:  # ValueError: pandas, on the second try
+            raise _read_error(path, fmt, exc, source) from exc
+        if len(chosen) > 1:
+            frame["source_layer"] = lyr
+        frames.append(frame)
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def _shapefile_encoding(
+    gdf: gpd.GeoDataFrame, source: str, *, detect: bool, notices: list[str]
+) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The encoding GDAL read a shapefile's text in; without a .cpg (``detect``), text that
+    is really GBK/GB18030 read as Latin-1 is found and re-decoded (noted in ``notices``)."""
+    try:
+        reported = pyogrio.read_info(source)["encoding"] or ""
+    except _GDAL_ERRORS:
+        reported = ""
+    used = reported or None
+    if detect and reported.upper() in _SHAPEFILE_FALLBACK_ENCODINGS:
+        detected = _detect_mojibake(gdf)
+        if detected is not None:
+            notices.append(f"{Path(source).name}: no .cpg file; the text was read as {detected}")
+            return _transcode(gdf, detected), detected
+    return gdf, used
 
 
 def _read_layer(source: str, layer: str | None, encoding: str | None, fmt: str) -> pd.DataFrame:
@@ -962,6 +980,27 @@ def _read_table(
     limits: InputLimits,
 ) -> _Raw:
     name = path.name
+    df, used_encoding, sheet = _table_rows(path, fmt, layer, encoding, limits)
+    if len(df) == 0:
+        where = f" (sheet {sheet!r})" if sheet else ""
+        raise GeodataError(f"{name} holds no features{where}: no data rows below the header")
+    if max_features is not None and len(df) > max_features:
+        raise GeodataError(f"{name}: file has {len(df)} features; the limit is {max_features}")
+    df, geometry, (x_col, y_col) = _table_geometry(df, name, x_column, y_column, crs)
+    for column in df.columns:
+        df[column] = _infer(df[column]) if column not in (x_col, y_col) else df[column]
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geometry, index=df.index), crs=None)
+    rows = pd.Series([str(i + 2) for i in range(len(gdf))], index=gdf.index)
+    ids = _source_ids(gdf, rows)
+    return _Raw(gdf, fmt, ids, layer=sheet, encoding=used_encoding, row_label="row")
+
+
+def _table_rows(
+    path: Path, fmt: str, layer: str | int | None, encoding: str | None, limits: InputLimits
+) -> tuple[pd.DataFrame, str | None, str | None]:
+    """A CSV's or a workbook sheet's rows as text (header stripped, empty rows dropped), the
+    encoding used and the sheet read."""
+    name = path.name
     used_encoding: str | None = None
     sheet: str | None = None
     try:
@@ -999,12 +1038,14 @@ def _read_table(
         raise GeodataError(f"{name}: cannot read as {fmt}: {exc}") from exc
     df.columns = [str(c).strip() for c in df.columns]
     df = df.dropna(how="all").reset_index(drop=True) if fmt == XLSX else df
-    if len(df) == 0:
-        where = f" (sheet {sheet!r})" if sheet else ""
-        raise GeodataError(f"{name} holds no features{where}: no data rows below the header")
-    if max_features is not None and len(df) > max_features:
-        raise GeodataError(f"{name}: file has {len(df)} features; the limit is {max_features}")
+    return df, used_encoding, sheet
 
+
+def _table_geometry(
+    df: pd.DataFrame, name: str, x_column: str | None, y_column: str | None, crs: Any
+) -> tuple[pd.DataFrame, np.ndarray, tuple[str | None, str | None]]:
+    """Points from the coordinate columns (or shapes from a WKT column, dropped from the
+    table); the coordinate columns found."""
     columns = list(df.columns)
     x_col = _find_column(columns, x_column, _X_NAMES)
     y_col = _find_column(columns, y_column, _Y_NAMES)
@@ -1029,12 +1070,7 @@ def _read_table(
             f"{name}: cannot find the coordinate columns; name them lon/lat (or 经度/纬度, x/y), "
             f"add a WKT column, or pass x_column= and y_column=; columns: {', '.join(columns)}"
         )
-    for column in df.columns:
-        df[column] = _infer(df[column]) if column not in (x_col, y_col) else df[column]
-    gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geometry, index=df.index), crs=None)
-    rows = pd.Series([str(i + 2) for i in range(len(gdf))], index=gdf.index)
-    ids = _source_ids(gdf, rows)
-    return _Raw(gdf, fmt, ids, layer=sheet, encoding=used_encoding, row_label="row")
+    return df, geometry, (x_col, y_col)
 
 
 def _read_sheet(

@@ -487,51 +487,71 @@ def resolve_fields(
         source_columns.add(column)
 
     if kind == "buildings":
-        if "levels" not in values and "height" in values:
-            height = pd.to_numeric(values["height"].map(_first_number), errors="coerce")
-            values["levels"] = height / height_per_level_m
-            used["levels"] = f"{used['height']}/{height_per_level_m:g}"
-        values.pop("height", None)
-        used.pop("height", None)
-        if "building" in values:
-            values["building"] = values["building"].map(_normalise_building_class).astype(object)
-            # Tilezen leaves kind_detail empty for a plain building (OSM building=yes).
-            if used["building"] == "kind_detail" and "kind" in frame.columns:
-                plain = _blank(values["building"]) & ~_blank(frame["kind"])
-                values["building"] = values["building"].where(~plain, "yes")
+        _building_values(frame, values, used, height_per_level_m)
     if kind == "roads":
-        if "road_class" in values:
-            classes = values["road_class"].map(_normalise_road_class).astype(object)
-            # Tilezen's kind and OSM's railway / route tags name rail and ferry lines.
-            if used["road_class"] == "kind_detail" and "kind" in frame.columns:
-                kinds = frame["kind"].map(_normalise_road_class)
-                override = kinds.isin(["rail", "ferry"]) | _blank(classes)
-                classes = classes.where(~override, kinds)
-            values["road_class"] = classes
-        for column, value in (("railway", "rail"), ("route", "ferry")):
-            if column in frame.columns and "road_class" not in mapped:
-                hits = ~_blank(frame[column])
-                if column == "route":
-                    hits &= frame[column].astype(str).str.lower().eq("ferry").to_numpy()
-                if hits.any():
-                    base = values.get(
-                        "road_class", pd.Series([None] * len(frame), index=frame.index)
-                    )
-                    values["road_class"] = base.astype(object).where(~hits, value)
-                    used["road_class"] = (used.get("road_class", "") + f" + {column}").lstrip(" +")
-                    source_columns.add(column)
-        for role in ("bridge", "tunnel"):
-            if role in values:
-                column = used[role]
-                values[role] = _flag(values[role], column, role)
-                if column in ("brunnel", "structure"):
-                    used[role] = f"{column}={role}"
+        _road_values(frame, values, used, mapped, source_columns)
     return Fields(
         values=values,
         used=used,
         schema=_schema_name(used, set(mapped)),
         source_columns=source_columns,
     )
+
+
+def _building_values(
+    frame: pd.DataFrame,
+    values: dict[str, pd.Series],
+    used: dict[str, str],
+    height_per_level_m: float,
+) -> None:
+    """Levels from the height when there is no levels column; classes in OSM's words."""
+    if "levels" not in values and "height" in values:
+        height = pd.to_numeric(values["height"].map(_first_number), errors="coerce")
+        values["levels"] = height / height_per_level_m
+        used["levels"] = f"{used['height']}/{height_per_level_m:g}"
+    values.pop("height", None)
+    used.pop("height", None)
+    if "building" in values:
+        values["building"] = values["building"].map(_normalise_building_class).astype(object)
+        # Tilezen leaves kind_detail empty for a plain building (OSM building=yes).
+        if used["building"] == "kind_detail" and "kind" in frame.columns:
+            plain = _blank(values["building"]) & ~_blank(frame["kind"])
+            values["building"] = values["building"].where(~plain, "yes")
+
+
+def _road_values(
+    frame: pd.DataFrame,
+    values: dict[str, pd.Series],
+    used: dict[str, str],
+    mapped: Mapping[str, str],
+    source_columns: set[str],
+) -> None:
+    """Road classes in OSM's words (rail and ferry from the tags that name them); bridge and
+    tunnel as "yes" or None."""
+    if "road_class" in values:
+        classes = values["road_class"].map(_normalise_road_class).astype(object)
+        # Tilezen's kind and OSM's railway / route tags name rail and ferry lines.
+        if used["road_class"] == "kind_detail" and "kind" in frame.columns:
+            kinds = frame["kind"].map(_normalise_road_class)
+            override = kinds.isin(["rail", "ferry"]) | _blank(classes)
+            classes = classes.where(~override, kinds)
+        values["road_class"] = classes
+    for column, value in (("railway", "rail"), ("route", "ferry")):
+        if column in frame.columns and "road_class" not in mapped:
+            hits = ~_blank(frame[column])
+            if column == "route":
+                hits &= frame[column].astype(str).str.lower().eq("ferry").to_numpy()
+            if hits.any():
+                base = values.get("road_class", pd.Series([None] * len(frame), index=frame.index))
+                values["road_class"] = base.astype(object).where(~hits, value)
+                used["road_class"] = (used.get("road_class", "") + f" + {column}").lstrip(" +")
+                source_columns.add(column)
+    for role in ("bridge", "tunnel"):
+        if role in values:
+            column = used[role]
+            values[role] = _flag(values[role], column, role)
+            if column in ("brunnel", "structure"):
+                used[role] = f"{column}={role}"
 
 
 def household_basis_problem(

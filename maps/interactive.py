@@ -52,8 +52,7 @@ from maps.layers import (
 from maps.styles import (
     BUILDING_NO_DATA,
     CELL_STYLE,
-    FLAG_LABELS,
-    INCIDENT_STATUS_COLOURS,
+    INCIDENT_STATE_PALETTE,
     NEIGHBOUR_STYLE,
     OSM_ATTRIBUTION,
     ROAD_COLOUR,
@@ -104,8 +103,10 @@ def _new_map(bounds_gdf: gpd.GeoDataFrame, basemap: Basemap) -> folium.Map:
 
 
 def _controls(m: folium.Map) -> None:
-    plugins.Fullscreen(position="topleft", title="全屏", title_cancel="退出全屏").add_to(m)
-    plugins.LocateControl(
+    plugins.Fullscreen(  # type: ignore[no-untyped-call]  # (folium's plugins are untyped)
+        position="topleft", title="全屏", title_cancel="退出全屏"
+    ).add_to(m)
+    plugins.LocateControl(  # type: ignore[no-untyped-call]
         position="topleft",
         strings={"title": "显示我的位置", "popup": "您在此处附近 {distance} 米内"},
         keepCurrentZoomLevel=True,
@@ -130,7 +131,8 @@ def _cell_popup(
 
 
 def _records(gdf: gpd.GeoDataFrame) -> list[dict[str, Any]]:
-    return gdf.drop(columns=gdf.geometry.name).to_dict("records")
+    records: list[dict[str, Any]] = gdf.drop(columns=gdf.geometry.name).to_dict("records")
+    return records
 
 
 def _roads_layer(roads: gpd.GeoDataFrame, attribution: str) -> folium.GeoJson:
@@ -229,10 +231,12 @@ def _incident_layers(
 ) -> None:
     status = _col(incidents, "status")
     status = (
-        status.fillna("filed").astype(str)
+        status.fillna("").astype(str)
         if status is not None
-        else pd.Series("filed", index=incidents.index)
+        else pd.Series("", index=incidents.index)
     )
+    # The caller ranks the states (the workflow's order); the map colours them in that order.
+    rank = _col(incidents, "status_rank")
     records = _records(incidents)
     # The caller says what each case is: its status label and whether it is open (gridsvc's one
     # rule); the map only groups by status, colours, and shows the open groups at first.
@@ -241,13 +245,16 @@ def _incident_layers(
     categories = _col(incidents, "category_label")
     if categories is None:
         categories = _col(incidents, "category")
-    order = [*INCIDENT_STATUS_COLOURS, *sorted(set(status) - set(INCIDENT_STATUS_COLOURS))]
-    for key in order:
+    ranks = (
+        {key: float(r) for key, r in zip(status, rank, strict=True) if pd.notna(r)}
+        if rank is not None
+        else {}
+    )
+    order = sorted(set(status), key=lambda key: (ranks.get(key, float("inf")), key))
+    for position, key in enumerate(order):
         mask = (status == key).to_numpy()
-        if not mask.any():
-            continue
-        label = str(labels[mask].iloc[0]) if labels is not None else key
-        colour = INCIDENT_STATUS_COLOURS.get(key, "#000000")
+        label = str(labels[mask].iloc[0]) if labels is not None else (key or "未知")
+        colour = INCIDENT_STATE_PALETTE[int(ranks.get(key, position)) % len(INCIDENT_STATE_PALETTE)]
         sub = incidents[mask]
         popups = [
             popup_html(
@@ -277,7 +284,7 @@ def _incident_layers(
         ).add_to(m)
         legend.append((colour, f"事件·{label}", "dot"))
     heat = [[round(p.y, 5), round(p.x, 5)] for p in incidents.geometry.representative_point()]
-    plugins.HeatMap(
+    plugins.HeatMap(  # type: ignore[no-untyped-call]
         heat, name="事件热力图", show=False, radius=18, blur=15, min_opacity=0.3
     ).add_to(m)
 
@@ -339,7 +346,7 @@ def cell_map(
     colour_by: str = "households",
     walk_m: float = 500.0,
     title: str | None = None,
-    flag_labels: Mapping[str, str] = FLAG_LABELS,
+    flag_labels: Mapping[str, str] | None = None,
     data_attribution: str = OSM_ATTRIBUTION,
 ) -> folium.Map:
     """The 格长's map of one cell (``cell``: a one-row GeoDataFrame).
@@ -348,8 +355,11 @@ def cell_map(
     household-count column); household points clustered with a flag filter; incidents by
     status (open ones shown) and a heat map to switch on; volunteers with ``walk_m`` walking
     circles; Chinese popups, legend, layer control, fullscreen and locate-me controls.
-    ``data_attribution`` credits the buildings and roads (OSM by default).
+    ``data_attribution`` credits the buildings and roads (OSM by default). ``flag_labels``: the
+    household flags the data carries (column → label), as the caller names them; none, none
+    are drawn.
     """
+    flag_labels = flag_labels or {}
     basemap = basemap or no_basemap()
     cell_d = prepare(cell, basemap)
     if cell_d is None or len(cell_d) != 1:
@@ -369,7 +379,7 @@ def cell_map(
             style=NEIGHBOUR_STYLE,
             on_each_feature=BIND_JS,
         ).add_to(m)
-        legend.append((NEIGHBOUR_STYLE["fillColor"], "相邻网格", "box"))
+        legend.append((str(NEIGHBOUR_STYLE["fillColor"]), "相邻网格", "box"))
 
     roads_d = prepare(roads, basemap)
     if present(roads_d):
@@ -390,7 +400,7 @@ def cell_map(
         style=CELL_STYLE,
         on_each_feature=BIND_JS,
     ).add_to(m)
-    legend.insert(0, (CELL_STYLE["color"], "本网格", "box"))
+    legend.insert(0, (str(CELL_STYLE["color"]), "本网格", "box"))
 
     households_d = prepare(households, basemap)
     if present(households_d):

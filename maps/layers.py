@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import folium
 import geopandas as gpd
@@ -76,7 +76,7 @@ LABEL_JS = JsCode(
 )
 
 
-def present(gdf: gpd.GeoDataFrame | None) -> bool:
+def present(gdf: gpd.GeoDataFrame | None) -> TypeGuard[gpd.GeoDataFrame]:
     """Whether an optional layer was given and has at least one feature."""
     return gdf is not None and len(gdf) > 0
 
@@ -382,6 +382,10 @@ class HouseholdCluster(JSCSSMixin, Layer):
 class ChineseControls(folium.MacroElement):
     """Leaflet's own controls in Chinese: zoom buttons 放大/缩小, the layer switcher 图层, and
     a metric-only scale bar (the map is made with ``zoom_control=False, control_scale=False``)."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # (branca is untyped)
+        self._name = "ChineseControls"
 
     _template = Template(
         """

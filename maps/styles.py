@@ -15,8 +15,7 @@ import numpy.typing as npt
 
 __all__ = [
     "CELL_STYLE",
-    "FLAG_LABELS",
-    "INCIDENT_STATUS_COLOURS",
+    "INCIDENT_STATE_PALETTE",
     "NEIGHBOUR_STYLE",
     "OSM_ATTRIBUTION",
     "Classes",
@@ -28,27 +27,19 @@ __all__ = [
 #: Attribution of layers derived from OpenStreetMap (buildings, roads).
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
-#: Household flags (column → label), as in gridsvc.domain.HOUSEHOLD_FLAGS.
-FLAG_LABELS: dict[str, str] = {
-    "low_income": "低保",
-    "elderly_alone": "空巢/独居老人",
-    "disabled": "残疾",
-    "extreme_poverty": "特困",
-    "floating": "流动人口",
-    "rental": "出租房屋",
-}
-
-#: Colour of each incident state (labels and "open" come with the data, from gridsvc).
-INCIDENT_STATUS_COLOURS: dict[str, str] = {
-    "filed": "#d7301f",
-    "dispatched": "#fc8d59",
-    "handled": "#fdbb84",
-    "verified": "#4575b4",
-    "closed": "#969696",
-    "returned": "#7a0177",
-    "escalated": "#e7298a",
-    "parked": "#525252",
-}
+#: Colours for incident states, in the order the caller ranks the states (``status_rank``):
+#: the workflow's steps from red to blue, then the set-aside states in greys. gridsvc says
+#: which state is which; the map only colours them in turn.
+INCIDENT_STATE_PALETTE: tuple[str, ...] = (
+    "#d7301f",
+    "#fc8d59",
+    "#fdbb84",
+    "#4575b4",
+    "#969696",
+    "#7a0177",
+    "#e7298a",
+    "#525252",
+)
 
 CELL_STYLE = {"color": "#c51b7d", "weight": 3, "fillOpacity": 0.0, "fill": False}
 NEIGHBOUR_STYLE = {

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -25,7 +26,7 @@ from gridsvc.api.responses import (
     GeoJSONResponse,
 )
 from gridsvc.auth.principal import Principal
-from gridsvc.domain import MAX_CODE, MAX_TEXT, USER_ROLES
+from gridsvc.domain import MAX_CODE, MAX_NAME, MAX_TEXT, USER_ROLES
 from gridsvc.errors import BadQueryParameter, NotFound
 from gridsvc.ogc import editing
 from gridsvc.ogc import items as item_service
@@ -45,7 +46,33 @@ from gridsvc.ogc.schemas import (
 from gridsvc.security import csrf_token_for
 from gridsvc.settings import get_settings
 
-router = APIRouter(prefix="/ogc", tags=["ogc"])
+#: Longest value of each query parameter the OGC routes parse themselves (the OpenAPI document
+#: shows these; :func:`_bounded_query` enforces them). Property filters (?name=value) get
+#: MAX_NAME.
+_QUERY_LIMITS: dict[str, int] = {
+    "f": MAX_CODE,
+    "crs": MAX_CODE,
+    "bbox-crs": MAX_CODE,
+    "limit": MAX_CODE,
+    "after": MAX_CODE,
+    "before": MAX_CODE,
+    "bbox": MAX_NAME,
+    "datetime": MAX_NAME,
+}
+
+
+def _bounded_query(request: Request) -> None:
+    """Refuse (400) a query parameter longer than its limit, before anything parses it."""
+    for name, value in request.query_params.multi_items():
+        limit = _QUERY_LIMITS.get(name, MAX_NAME)
+        if len(name) > MAX_CODE or len(value) > limit:
+            raise BadQueryParameter(f"参数 {name[:MAX_CODE]} 过长（最多 {limit} 个字符）")
+
+
+router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=[Depends(_bounded_query)])
+#: Path parameters: a collection's id and a feature's id (a code or a number).
+CollectionId = Annotated[str, PathParam(max_length=MAX_CODE)]
+FeatureId = Annotated[str, PathParam(max_length=MAX_CODE)]
 _templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
 JSON = "application/json"
@@ -59,7 +86,7 @@ def _parameter(name: str, description: str) -> dict[str, Any]:
         "name": name,
         "in": "query",
         "required": False,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "maxLength": _QUERY_LIMITS[name]},
         "description": description,
     }
 
@@ -241,7 +268,9 @@ def collections(request: Request, session: SessionDep, user: CurrentUser) -> Any
     responses=_documented(CollectionOut, "collection"),
     openapi_extra={"parameters": [_F]},
 )
-def collection(collection_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Any:
+def collection(
+    collection_id: CollectionId, request: Request, session: SessionDep, user: CurrentUser
+) -> Any:
     """One layer's description: links, extent, CRS list, filterable properties."""
     found = _collection(collection_id)
     item_service.require_read(user, found)
@@ -311,7 +340,7 @@ def _crs_headers(uri: str) -> dict[str, str]:
     openapi_extra=_ITEMS_PARAMETERS_DOC,
 )
 def collection_items(
-    collection_id: str, request: Request, session: SessionDep, user: CurrentUser
+    collection_id: CollectionId, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
     """Features of a layer (GeoJSON or HTML): limit, keyset next/prev, bbox (+bbox-crs),
     datetime, crs, and ``?property=value`` filters; numberMatched up to a cap."""
@@ -371,8 +400,8 @@ def collection_items(
     openapi_extra={"parameters": [_F, _CRS]},
 )
 def collection_item(
-    collection_id: str,
-    feature_id: str,
+    collection_id: CollectionId,
+    feature_id: FeatureId,
     request: Request,
     session: SessionDep,
     user: CurrentUser,
@@ -414,7 +443,7 @@ def _allow(*methods: str) -> Response:
 
 
 @router.options("/collections/{collection_id}/items", status_code=204)
-def items_options(collection_id: str, user: CurrentUser) -> Response:
+def items_options(collection_id: CollectionId, user: CurrentUser) -> Response:
     """What the signed-in user may do with the collection's items (POST: cells, staff)."""
     found = _collection(collection_id)
     methods = ["GET", "OPTIONS"]
@@ -424,7 +453,7 @@ def items_options(collection_id: str, user: CurrentUser) -> Response:
 
 
 @router.options("/collections/{collection_id}/items/{feature_id}", status_code=204)
-def item_options(collection_id: str, feature_id: str, user: CurrentUser) -> Response:
+def item_options(collection_id: CollectionId, feature_id: FeatureId, user: CurrentUser) -> Response:
     """What the signed-in user may do with one feature (PUT/PATCH/DELETE: cells, staff)."""
     found = _collection(collection_id)
     methods = ["GET", "OPTIONS"]
@@ -450,7 +479,7 @@ def create_cell(
 def _replace(
     session: Any,
     user: Principal,
-    feature_id: str,
+    feature_id: FeatureId,
     feature: dict[str, Any],
     reason: str | None,
     if_match: str | None,
@@ -468,7 +497,7 @@ _IF_MATCH = Header(max_length=MAX_CODE, description="the ETag of the cell (GET �
 
 @router.put("/collections/cells/items/{feature_id}", status_code=204, response_model=None)
 def replace_cell(
-    feature_id: str,
+    feature_id: FeatureId,
     session: SessionDep,
     user: CurrentUser,
     feature: Annotated[dict[str, Any], _FEATURE_BODY],
@@ -482,7 +511,7 @@ def replace_cell(
 
 @router.patch("/collections/cells/items/{feature_id}", status_code=204, response_model=None)
 def update_cell(
-    feature_id: str,
+    feature_id: FeatureId,
     session: SessionDep,
     user: CurrentUser,
     feature: Annotated[dict[str, Any], _FEATURE_BODY],
@@ -495,7 +524,7 @@ def update_cell(
 
 @router.delete("/collections/cells/items/{feature_id}", status_code=204, response_model=None)
 def delete_cell(
-    feature_id: str,
+    feature_id: FeatureId,
     session: SessionDep,
     user: CurrentUser,
     merge_into: Annotated[

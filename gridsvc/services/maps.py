@@ -259,6 +259,7 @@ def cell_map(
         colour_by=colour_by,
         walk_m=VOLUNTEER_WALK_M,
         title=f"{area.name}（{area.code}）",
+        flag_labels=HOUSEHOLD_FLAGS,
         data_attribution=layer_repo.attribution(session, area),
     )
 

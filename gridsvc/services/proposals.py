@@ -28,6 +28,8 @@ def _roads(session: Session, community_id: int) -> gpd.GeoDataFrame:
         select(Road.highway, Road.properties, Road.geom)
         .join(Community, func.ST_Intersects(Community.geom, Road.geom))
         .where(Community.id == community_id)
+        # a fixed order: the same data always gives the same proposal, wherever the rows lie
+        .order_by(Road.id)
     ).all()
     # the tags geodata.partition.barrier_mask reads: ferries and tunnels are no barrier, rail is
     return gpd.GeoDataFrame(

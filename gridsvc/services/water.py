@@ -84,5 +84,6 @@ def community_water(session: Session, community_id: int) -> gpd.GeoSeries:
         select(Water.geom)
         .join(Community, func.ST_Intersects(Community.geom, Water.geom))
         .where(Community.id == community_id)
+        .order_by(Water.id)  # the same proposal for the same data (see proposals._roads)
     ).all()
     return gpd.GeoSeries([to_shape(g) for g in rows], crs=4326)

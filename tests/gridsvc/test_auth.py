@@ -154,8 +154,12 @@ def _sign_in(client: TestClient, username: str, password: str) -> object:
 
 
 def test_wrong_passwords_from_one_address_do_not_lock_out_another(
-    client: TestClient, users: SmallStreet
+    client: TestClient, users: SmallStreet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from gridsvc.settings import get_settings
+
+    # A first wait far longer than a request, so a slow machine cannot outlast it.
+    monkeypatch.setattr(get_settings().auth, "backoff_first_seconds", 30.0)
     attacker = _from(client, "198.51.100.7")
     answers = [_sign_in(attacker, "leader1", "nope-nope").status_code for _ in range(7)]  # type: ignore[attr-defined]
     assert answers[:3] == [401, 401, 401] and set(answers[3:]) == {429}
@@ -237,6 +241,11 @@ def test_unknown_user_and_wrong_password_answer_alike(
 ) -> None:
     """Neither the answers (also once backing off) nor the work done tell which names exist."""
     import pwdlib
+
+    from gridsvc.settings import get_settings
+
+    # A first wait far longer than a request, so a slow machine cannot outlast it.
+    monkeypatch.setattr(get_settings().auth, "backoff_first_seconds", 30.0)
 
     def answers(username: str, address: str) -> list[tuple[int, str]]:
         c = _from(client, address)

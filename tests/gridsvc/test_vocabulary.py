@@ -66,6 +66,21 @@ def test_no_status_or_flag_is_spelled_in_sql_outside_the_vocabulary() -> None:
     assert found == [], "render these from gridsvc.domain instead:\n" + "\n".join(found)
 
 
+def _maps_literals(root: Path = ROOT) -> list[str]:
+    """String constants of maps/ that are a status or flag identifier (maps draws what it is
+    given: labels, ranks and derived columns come from gridsvc)."""
+    return [
+        f"{path.relative_to(root)}:{line}: {value!r}"
+        for path in sorted((root / "maps").rglob("*.py"))
+        for line, value in _string_parts(ast.parse(path.read_text(encoding="utf-8")))
+        if value in _WORDS
+    ]
+
+
+def test_maps_never_restates_the_vocabulary() -> None:
+    assert _maps_literals() == [], "pass these from gridsvc instead"
+
+
 def test_the_scan_finds_a_spelled_status(tmp_path: Path) -> None:
     """The check above can fail: a query spelling 'parked' is caught, its rendering is not."""
     bad = tmp_path / "bad.py"
@@ -83,6 +98,9 @@ def test_the_scan_finds_a_spelled_status(tmp_path: Path) -> None:
     )
     assert _sql_literals(bad, tmp_path) == ["bad.py:1: 'parked'", "bad.py:3: 'closed'"]
     assert _sql_literals(good, tmp_path) == []
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "styles.py").write_text('COLOURS = {"parked": "#525252"}\n')
+    assert _maps_literals(tmp_path) == ["maps/styles.py:1: 'parked'"]
 
 
 def test_sql_literal_refuses_what_the_vocabulary_does_not_hold() -> None:

@@ -97,6 +97,7 @@ def synthetic_layers() -> CellLayers:
     # the first case is 挂账 (parked): still on the books, but not open.
     incidents.iloc[0, incidents.columns.get_loc("status")] = "parked"
     incidents["status_label"] = incidents["status"].map(INCIDENT_STATUSES)
+    incidents["status_rank"] = incidents["status"].map(list(INCIDENT_STATUSES).index)
     incidents["is_open"] = incidents["status"].isin(INCIDENT_OPEN_STATUSES)
     rng = np.random.default_rng(1)
     minx, miny, maxx, maxy = shape.bounds

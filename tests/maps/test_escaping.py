@@ -53,6 +53,7 @@ def test_cell_map_tooltips_and_titles_are_escaped(street: CellLayers) -> None:
         volunteers=volunteers,
         roads=_roads(street.cell),
         title=BREAKOUT,
+        flag_labels={"low_income": BREAKOUT},
     )
     page = render_html(m, "server")
     props = _properties(page)

@@ -14,9 +14,10 @@ import shapely
 from folium import plugins
 
 from geodata.china import wgs84_to_gcj02
+from gridsvc.domain import HOUSEHOLD_FLAGS as FLAG_LABELS
 from maps import assets, basemaps
 from maps.interactive import cell_map, overview_map, render_html
-from maps.styles import FLAG_LABELS, classify
+from maps.styles import classify
 from tests.maps.fixtures import CellLayers, RealLayers, household_flag_counts
 
 PREFIX = "/static/vendor/"
@@ -52,7 +53,7 @@ def _full_cell_map(street: CellLayers, **kwargs) -> folium.Map:  # type: ignore[
         households=street.households,
         incidents=street.incidents,
         volunteers=street.volunteers,
-        **kwargs,
+        **{"flag_labels": FLAG_LABELS, **kwargs},
     )
 
 

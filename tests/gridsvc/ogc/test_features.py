@@ -449,6 +449,8 @@ BAD_QUERIES = [
     "after=1&before=2",
     "f=xml",
     "limit=ten",
+    "bbox=" + "1," * 5000 + "1",  # longer than any bbox: refused before it is parsed
+    "status=" + "x" * 10_000,  # a property filter's value too
 ]
 
 
@@ -458,3 +460,7 @@ def test_bad_parameters_are_400_problems(client: TestClient, street: SmallStreet
         r = client.get(f"/ogc/collections/incidents/items?{query}", headers=admin)
         assert r.status_code == 400, (query, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
+    long_id = client.get(f"/ogc/collections/cells/items/{'9' * 5000}", headers=admin)
+    assert long_id.status_code == 422 and long_id.headers["content-type"].startswith(
+        "application/problem+json"
+    )
