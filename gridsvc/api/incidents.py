@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import shapely
 from fastapi import APIRouter, Body, Depends, File, Header, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from geodata.china import convert_geometries
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
@@ -282,8 +283,6 @@ async def add_photo(
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"a photo may have at most {limit} bytes")
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(svc.add_photo, session, user, incident_id, data)
 
 

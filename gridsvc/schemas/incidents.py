@@ -98,7 +98,7 @@ class IncidentOut(BaseModel):
     suggested_cell_code: str | None = Field(description="the neighbour offered on a boundary")
     boundary_distance_m: float | None
     duplicate_of_id: int | None = Field(description="a possible earlier report of the same")
-    source: str = Field(description="api, open311 …")
+    source: str | None = Field(description="api, open311 … (null for older cases)")
     version: int = Field(description="the version its ETag names (If-Match)")
     cell_version_id: int | None = Field(description="the cell boundary version it was routed by")
 
