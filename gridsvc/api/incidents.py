@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import shapely
 from fastapi import APIRouter, Body, Depends, File, Header, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from geodata.china import convert_geometries
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
@@ -17,11 +18,16 @@ from gridsvc.api.responses import paging_links
 from gridsvc.auth.policy import require
 from gridsvc.domain import MAX_CODE
 from gridsvc.errors import InvalidInput, TooLarge
-from gridsvc.repositories import areas as area_repo
-from gridsvc.repositories import cells as cell_repo
-from gridsvc.repositories import incidents as repo
 from gridsvc.schemas import Code
-from gridsvc.schemas.incidents import ConfirmCellIn, IncidentIn, TransitionIn
+from gridsvc.schemas.incidents import (
+    ConfirmCellIn,
+    IncidentDetailOut,
+    IncidentIn,
+    IncidentOut,
+    IncidentPage,
+    PhotoOut,
+    TransitionIn,
+)
 from gridsvc.services import incidents as svc
 from gridsvc.services.clock import Clock, get_clock
 from gridsvc.settings import get_settings
@@ -37,7 +43,9 @@ def incident_categories(session: SessionDep, user: CurrentUser) -> list[dict[str
     return svc.categories(session)
 
 
-@router.post("/incidents", status_code=201)
+@router.post(
+    "/incidents", status_code=201, response_model=IncidentOut, response_model_exclude_unset=True
+)
 def report_incident(
     session: SessionDep,
     user: CurrentUser,
@@ -79,7 +87,7 @@ def _list_param(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v for raw in values or () for v in raw.split(",") if v)
 
 
-@router.get("/incidents")
+@router.get("/incidents", response_model=IncidentPage, response_model_exclude_unset=True)
 def list_incidents(
     request: Request,
     session: SessionDep,
@@ -100,20 +108,20 @@ def list_incidents(
     reported_to: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Incidents in your scope, newest first, with their overdue flag at the current time."""
-    f = repo.IncidentFilter(
+    query = svc.ListQuery(
         status=_list_param(status),
         category=_list_param(category),
-        cell_id=cell_repo.get_cell(session, cell).id if cell else None,
-        community_id=area_repo.get_community(session, community).id if community else None,
-        street_id=repo.street_id(session, street) if street else None,
+        cell=cell,
+        community=community,
+        street=street,
         queue=queue,
         overdue=overdue,
         needs_confirmation=needs_confirmation,
         reported_from=_aware(reported_from),
         reported_to=_aware(reported_to),
     )
-    items, total = repo.incident_list(
-        session, user, f, now=clock.now(), limit=page.limit, offset=page.offset
+    items, total = svc.list_incidents(
+        session, user, query, now=clock.now(), limit=page.limit, offset=page.offset
     )
     return {
         "items": items,
@@ -162,9 +170,9 @@ def incident_stats(
         now=clock.now(),
         start=_aware(start),
         end=_aware(end),
-        street_id=repo.street_id(session, street) if street else None,
-        community_id=area_repo.get_community(session, community).id if community else None,
-        cell_id=cell_repo.get_cell(session, cell).id if cell else None,
+        street=street,
+        community=community,
+        cell=cell,
     )
     if format == "json":
         return result
@@ -181,7 +189,11 @@ def incident_stats(
     )
 
 
-@router.get("/incidents/{incident_id}")
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetailOut,
+    response_model_exclude_unset=True,
+)
 def get_incident(
     session: SessionDep, user: CurrentUser, clock: ClockDep, incident_id: int, response: Response
 ) -> dict[str, Any]:
@@ -200,7 +212,11 @@ def _if_match(value: str | None) -> int | None:
     return int(raw)
 
 
-@router.post("/incidents/{incident_id}/transitions")
+@router.post(
+    "/incidents/{incident_id}/transitions",
+    response_model=IncidentOut,
+    response_model_exclude_unset=True,
+)
 def transition(
     session: SessionDep,
     user: CurrentUser,
@@ -239,7 +255,11 @@ def transition(
     return detail
 
 
-@router.post("/incidents/{incident_id}/confirm-cell")
+@router.post(
+    "/incidents/{incident_id}/confirm-cell",
+    response_model=IncidentOut,
+    response_model_exclude_unset=True,
+)
 def confirm_cell(
     session: SessionDep,
     user: CurrentUser,
@@ -251,7 +271,7 @@ def confirm_cell(
     return svc.confirm_cell(session, user, incident_id, body.cell, now=clock.now(), note=body.note)
 
 
-@router.post("/incidents/{incident_id}/photos", status_code=201)
+@router.post("/incidents/{incident_id}/photos", status_code=201, response_model=PhotoOut)
 async def add_photo(
     session: SessionDep,
     user: CurrentUser,
@@ -263,15 +283,21 @@ async def add_photo(
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"a photo may have at most {limit} bytes")
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(svc.add_photo, session, user, incident_id, data)
 
 
 @router.get(
     "/incidents/{incident_id}/photos/{photo_id}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+    responses={
+        200: {
+            "description": "the image, in the type it was checked to be when uploaded",
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("image/jpeg", "image/png", "image/webp")
+            },
+        }
+    },
 )
 def get_photo(session: SessionDep, user: CurrentUser, incident_id: int, photo_id: int) -> Response:
     """The photo itself."""

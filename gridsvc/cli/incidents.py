@@ -156,8 +156,6 @@ def incidents_stats(
     """Closure rate, on-time closure rate (按期结案率), time to dispatch/close, overdue counts."""
     import csv
 
-    from gridsvc.repositories import areas as area_repo
-    from gridsvc.repositories import incidents as repo
     from gridsvc.services import incidents as svc
     from gridsvc.services.clock import get_clock
 
@@ -168,8 +166,8 @@ def incidents_stats(
             by=by,
             period=period,
             now=get_clock().now(),
-            street_id=repo.street_id(session, street) if street else None,
-            community_id=area_repo.get_community(session, community).id if community else None,
+            street=street,
+            community=community,
         )
     rows = result["rows"]
     if csv_out is not None:

@@ -462,7 +462,29 @@ def item_options(collection_id: CollectionId, feature_id: FeatureId, user: Curre
     return _allow(*methods)
 
 
-@router.post("/collections/cells/items", status_code=201, response_model=None)
+@router.post(
+    "/collections/cells/items",
+    status_code=201,
+    response_model=None,
+    response_class=Response,
+    responses={
+        201: {
+            "description": "the cell was created; its URL is in Location, no body (OGC API "
+            "Features Part 4)",
+            "headers": {
+                "Location": {
+                    "description": "URL of the new cell (…/collections/cells/items/{code})",
+                    "schema": {"type": "string", "format": "uri"},
+                },
+                "ETag": {
+                    "description": "the community's boundary version, for If-Match on a "
+                    "later PUT, PATCH or DELETE",
+                    "schema": {"type": "string"},
+                },
+            },
+        }
+    },
+)
 def create_cell(
     request: Request,
     session: SessionDep,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from geodata.china import Datum
-from gridsvc.schemas import Code
+from gridsvc.schemas import Code, LinkOut
 
 
 class IncidentIn(BaseModel):
@@ -48,3 +48,103 @@ class ConfirmCellIn(BaseModel):
 
     cell: Code
     note: str | None = Field(None, max_length=2000)
+
+
+# -- responses --------------------------------------------------------------------------------
+
+#: A time as the API writes it: ISO 8601 with the zone offset, e.g. 2026-05-01T08:30:00+08:00
+#: (kept as the string the database's time was rendered to, so a replayed answer is identical).
+IsoTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class IncidentOut(BaseModel):
+    """An incident as lists, intake and the workflow steps return it: where it lies (WGS84
+    lon/lat), its cell, community and street codes, state, queue and deadlines at request time.
+
+    Who reported it (name, phone) is personal data: present only in the detail, and only for
+    roles that may see personal data (the key is absent otherwise, not null)."""
+
+    id: int
+    status: str = Field(description="filed, dispatched, handled, verified, closed, returned …")
+    category: str
+    category_label: str = Field(description="the category's Chinese label")
+    urgency: str
+    description: str | None
+    address: str | None
+    lon: float = Field(description="longitude (WGS84)")
+    lat: float = Field(description="latitude (WGS84)")
+    reporter_kind: str
+    reporter_name: str | None = Field(None, description="only for roles seeing personal data")
+    reporter_phone: str | None = Field(None, description="only for roles seeing personal data")
+    reported_at: IsoTime
+    dispatched_at: IsoTime | None
+    closed_at: IsoTime | None
+    updated_at: IsoTime | None
+    dispatch_due_at: IsoTime | None
+    close_due_at: IsoTime | None
+    due_at: IsoTime | None = Field(
+        description="the deadline worked towards now: dispatch until dispatched, then close"
+    )
+    overdue: bool | None = Field(description="past that deadline while open (at request time)")
+    queue: Literal["cell", "community", "street"]
+    cell_code: str | None = Field(description="the cell its point was routed to")
+    handling_cell_code: str | None = Field(description="the cell whose team works on it")
+    community_code: str | None
+    street_code: str | None
+    assignee: str | None = Field(description="name of the assigned 格长")
+    assignee_person_id: int | None
+    handling_unit: str | None
+    needs_confirmation: bool = Field(description="near a boundary: a cell awaits confirmation")
+    suggested_cell_code: str | None = Field(description="the neighbour offered on a boundary")
+    boundary_distance_m: float | None
+    duplicate_of_id: int | None = Field(description="a possible earlier report of the same")
+    source: str | None = Field(description="api, open311 … (null for older cases)")
+    version: int = Field(description="the version its ETag names (If-Match)")
+    cell_version_id: int | None = Field(description="the cell boundary version it was routed by")
+
+
+class IncidentEventOut(BaseModel):
+    """One step of the workflow record."""
+
+    id: int
+    action: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    at: IsoTime
+    note: str | None
+    data: dict[str, Any] | None
+
+
+class PhotoOut(BaseModel):
+    """A photo's metadata (GET …/photos/{id} gives the image)."""
+
+    id: int
+    media_type: Literal["image/jpeg", "image/png", "image/webp"]
+    size_bytes: int
+    width: int
+    height: int
+    sha256: str
+
+
+class IncidentPhotoOut(PhotoOut):
+    """A photo of an incident, with when it was uploaded."""
+
+    created_at: IsoTime
+
+
+class IncidentDetailOut(IncidentOut):
+    """One incident with its workflow record, photos and the steps you may take now."""
+
+    events: list[IncidentEventOut] = Field(description="oldest first")
+    photos: list[IncidentPhotoOut]
+    allowed_actions: list[str] = Field(description="the actions you may take on it now")
+
+
+class IncidentPage(BaseModel):
+    """A page of incidents (OGC API-style paging members)."""
+
+    items: list[IncidentOut]
+    numberMatched: int
+    numberReturned: int
+    links: list[LinkOut]

@@ -27,6 +27,7 @@ from gridsvc.domain import INCIDENT_STATUSES, REPORTER_KINDS
 from gridsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
 from gridsvc.models import Cell, Incident, IncidentCategory, IncidentEvent, IncidentPhoto
 from gridsvc.repositories import incidents as repo
+from gridsvc.repositories.areas import get_community
 from gridsvc.repositories.cells import get_cell
 from gridsvc.settings import get_settings
 
@@ -342,6 +343,42 @@ def _load(session: Session, principal: Principal, incident_id: int, *, lock: boo
         # Outside the scope looks the same as missing: ids are guessable.
         raise NotFound(f"no incident #{incident_id} in your scope")
     return inc
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What a client asks of the incident list: codes (resolved here) and filters."""
+
+    status: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    cell: str | None = None
+    community: str | None = None
+    street: str | None = None
+    queue: str | None = None
+    overdue: bool | None = None
+    needs_confirmation: bool | None = None
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+
+
+def list_incidents(
+    session: Session, principal: Principal, q: ListQuery, *, now: datetime, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """(incidents in scope matching `q`, newest first, number matched); NotFound for an
+    unknown cell, community or street code."""
+    f = repo.IncidentFilter(
+        status=q.status,
+        category=q.category,
+        cell_id=get_cell(session, q.cell).id if q.cell else None,
+        community_id=get_community(session, q.community).id if q.community else None,
+        street_id=repo.street_id(session, q.street) if q.street else None,
+        queue=q.queue,
+        overdue=q.overdue,
+        needs_confirmation=q.needs_confirmation,
+        reported_from=q.reported_from,
+        reported_to=q.reported_to,
+    )
+    return repo.incident_list(session, principal, f, now=now, limit=limit, offset=offset)
 
 
 def get_incident(
@@ -726,12 +763,13 @@ def stats(
     now: datetime,
     start: datetime | None = None,
     end: datetime | None = None,
-    street_id: int | None = None,
-    community_id: int | None = None,
-    cell_id: int | None = None,
+    street: str | None = None,
+    community: str | None = None,
+    cell: str | None = None,
 ) -> dict[str, Any]:
     """Closure rate, on-time closure rate (按期结案率), average time to dispatch and to close,
-    overdue counts — per cell, community or street and per period, within the scope."""
+    overdue counts — per cell, community or street and per period, within the scope; `street`,
+    `community`, `cell` (codes, NotFound when unknown) narrow it to one area."""
     if by not in repo.STAT_LEVELS:
         raise InvalidInput(f"by must be one of {', '.join(repo.STAT_LEVELS)}")
     if period not in repo.STAT_PERIODS:
@@ -749,9 +787,9 @@ def stats(
         tz=get_settings().app.local_timezone,
         start=start,
         end=end,
-        street_id=street_id,
-        community_id=community_id,
-        cell_id=cell_id,
+        street_id=repo.street_id(session, street) if street else None,
+        community_id=get_community(session, community).id if community else None,
+        cell_id=get_cell(session, cell).id if cell else None,
     )
     for r in rows:
         r["closure_rate"] = _rate(r["closed"], r["reported"])
