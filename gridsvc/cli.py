@@ -1308,7 +1308,6 @@ def people_end(
     with _session() as session:
         try:
             row = people.end_assignment(session, _principal(session), assignment_id, parse_date(on))
-            session.commit()
         except GridsvcError as exc:
             _fail(exc.detail)
         console.print(f"assignment #{row.id} ends on {row.ends_on}")
@@ -1359,7 +1358,6 @@ def people_duties(
                 if not text_:
                     _fail("give --text with --level")
                 people.set_level_duty(session, level, text_ or "", user="cli")
-                session.commit()
             rows = people.level_duties(session)
         except GridsvcError as exc:
             _fail(exc.detail)
@@ -1473,7 +1471,6 @@ def people_sector(
                 parent=parent,
                 cells=list(cells or []),
             )
-            session.commit()
         except GridsvcError as exc:
             _fail(exc.detail)
     console.print(f"sector {sector['code']} ({sector['name']}): {', '.join(sector['cells'])}")
@@ -1550,7 +1547,6 @@ def people_record(
                 )
             else:
                 _fail("record one of: visit, link, post, organisation")
-            session.commit()
         except GridsvcError as exc:
             _fail(exc.detail)
     sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")

@@ -66,11 +66,7 @@ def put_duty(
 ) -> dict[str, Any]:
     """Change a level's duty text (admin and street staff)."""
     require(user, "duties.edit")
-    result = people.set_level_duty(
-        session, level, body.duties, user=user.username, title=body.title
-    )
-    session.commit()
-    return result
+    return people.set_level_duty(session, level, body.duties, user=user.username, title=body.title)
 
 
 # -- persons and assignments ------------------------------------------------------------------
@@ -79,9 +75,7 @@ def create_person(
     session: SessionDep, user: PeopleManager, body: Annotated[PersonIn, Body()]
 ) -> dict[str, Any]:
     """Register a person (resident, worker, party member, volunteer)."""
-    person = people.create_person(session, user, **body.model_dump())
-    session.commit()
-    return people.person_dict(session, person)
+    return people.register_person(session, user, **body.model_dump())
 
 
 @router.get("/communities/{code}/people")
@@ -123,9 +117,11 @@ def create_assignment(
     session: SessionDep, user: PeopleManager, body: Annotated[AssignmentIn, Body()]
 ) -> dict[str, Any]:
     """Give a person a role (409 if the cell already has an active 格长)."""
-    target = people.resolve_target(
+    return people.give_role(
         session,
-        body.role,
+        user,
+        person_id=body.person_id,
+        role=body.role,
         community=body.community,
         sector=body.sector,
         cell=body.cell,
@@ -133,19 +129,10 @@ def create_assignment(
         household=body.household_id,
         unit=body.unit,
         room=body.room,
-    )
-    row = people.assign(
-        session,
-        user,
-        person_id=body.person_id,
-        role=body.role,
-        target=target,
         starts_on=body.starts_on,
         ends_on=body.ends_on,
         employment=body.employment,
     )
-    session.commit()
-    return people.assignment_dict(session, row)
 
 
 @router.post("/assignments/{assignment_id}/end")
@@ -157,7 +144,6 @@ def end_assignment(
 ) -> dict[str, Any]:
     """End an assignment (it stays in the history)."""
     row = people.end_assignment(session, user, assignment_id, body.ends_on)
-    session.commit()
     return people.assignment_dict(session, row)
 
 
@@ -183,7 +169,7 @@ def create_sector(
     body: Annotated[SectorIn, Body()],
 ) -> dict[str, Any]:
     """Create a 片区 (level 2) or 党支部 area (level 3) and put cells in it."""
-    result = people.create_sector(
+    return people.create_sector(
         session,
         user,
         community=community.code,
@@ -193,8 +179,6 @@ def create_sector(
         code=body.code,
         cells=body.cells,
     )
-    session.commit()
-    return result
 
 
 @router.get("/communities/{code}/sectors")
@@ -211,11 +195,7 @@ def create_organisation(
     body: Annotated[OrganisationIn, Body()],
 ) -> dict[str, Any]:
     """Register a 辖区单位 with its contact."""
-    result = people.create_organisation(
-        session, user, community=community.code, **body.model_dump()
-    )
-    session.commit()
-    return result
+    return people.create_organisation(session, user, community=community.code, **body.model_dump())
 
 
 @router.get("/communities/{code}/organisations")
@@ -237,11 +217,9 @@ def create_team(
     body: Annotated[TeamIn, Body()],
 ) -> dict[str, Any]:
     """Create a 志愿服务队 (党员, 老年, 巾帼, 家政, 治安 …)."""
-    result = people.create_team(
+    return people.create_team(
         session, user, community=community.code, name=body.name, kind=body.kind
     )
-    session.commit()
-    return result
 
 
 @router.get("/communities/{code}/volunteer-teams")
@@ -256,11 +234,9 @@ def link_household(
     session: SessionDep, user: PeopleManager, person_id: int, body: Annotated[LinkIn, Body()]
 ) -> dict[str, Any]:
     """Link a party member to a household (联系户)."""
-    result = people.link_household(
+    return people.link_household(
         session, user, person_id=person_id, household_id=body.household_id, starts_on=body.starts_on
     )
-    session.commit()
-    return result
 
 
 @router.get("/people/{person_id}/linked-households")
@@ -276,9 +252,7 @@ def unlink_household(
     session: SessionDep, user: PeopleManager, link_id: int, body: Annotated[EndIn, Body()] = EndIn()
 ) -> dict[str, Any]:
     """End a 联系户 link."""
-    result = people.unlink_household(session, user, link_id, body.ends_on)
-    session.commit()
-    return result
+    return people.unlink_household(session, user, link_id, body.ends_on)
 
 
 @router.post("/people/{person_id}/posts", status_code=201)
@@ -286,9 +260,7 @@ def claim_post(
     session: SessionDep, user: PeopleManager, person_id: int, body: Annotated[PostIn, Body()]
 ) -> dict[str, Any]:
     """A member claims a 公益岗位."""
-    result = people.claim_post(session, user, person_id=person_id, **body.model_dump())
-    session.commit()
-    return result
+    return people.claim_post(session, user, person_id=person_id, **body.model_dump())
 
 
 @router.get("/people/{person_id}/posts")
@@ -302,9 +274,7 @@ def post_activity(
     session: SessionDep, user: PeopleManager, post_id: int, body: Annotated[ActivityIn, Body()]
 ) -> dict[str, Any]:
     """Record an activity on a post."""
-    result = people.record_post_activity(session, user, post_id, **body.model_dump())
-    session.commit()
-    return result
+    return people.record_post_activity(session, user, post_id, **body.model_dump())
 
 
 @router.post("/visits", status_code=201)
@@ -320,9 +290,7 @@ def record_visit(
     require(user, "visits.record")
 
     def write() -> dict[str, Any]:
-        result = people.record_visit(session, user, **body.model_dump())
-        session.commit()
-        return result
+        return people.record_visit(session, user, **body.model_dump())
 
     return once(
         session,
