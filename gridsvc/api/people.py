@@ -29,6 +29,7 @@ from gridsvc.schemas.people import (
     AssignmentOut,
     CellAssignmentOut,
     CoverageOut,
+    DutyChangeOut,
     DutyIn,
     DutyOut,
     EndIn,
@@ -76,7 +77,7 @@ def get_duties(session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
     return people.level_duties(session)
 
 
-@router.put("/duties/{level}", response_model=DutyOut)
+@router.put("/duties/{level}", response_model=DutyChangeOut)
 def put_duty(
     session: SessionDep, user: CurrentUser, level: int, body: Annotated[DutyIn, Body()]
 ) -> dict[str, Any]:

@@ -127,14 +127,19 @@ class TeamIn(_Body):
 
 # -- responses --------------------------------------------------------------------------------
 # Fields a viewer sees masked (names 张**, phones 138****1234) or withheld (null) are nullable.
-class DutyOut(BaseModel):
-    """The duty text of one level (一级 community … 四级 cell)."""
+class DutyChangeOut(BaseModel):
+    """A level's duty text as just changed."""
 
     level: int
     title: str
     duties: str
-    updated_at: datetime | None = None
     updated_by: str | None = None
+
+
+class DutyOut(DutyChangeOut):
+    """The duty text of one level (一级 community … 四级 cell) and when it last changed."""
+
+    updated_at: datetime
 
 
 class AssignmentOut(BaseModel):
@@ -230,7 +235,7 @@ class TeamOut(BaseModel):
 
     id: int
     name: str
-    kind: str
+    kind: str | None = None
     members: int
 
 
