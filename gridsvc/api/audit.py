@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 
 from gridsvc.api.deps import CurrentUser, PageDep, SessionDep
 from gridsvc.domain import MAX_CODE
+from gridsvc.schemas.audit import AuditPage
 from gridsvc.services import audit
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditPage)
 def audit_events(
     session: SessionDep,
     user: CurrentUser,

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gridsvc import csp
 from gridsvc.api.deps import allowed
 from gridsvc.errors import InvalidInput, TooLarge
+from gridsvc.schemas import CspSummaryOut
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,11 @@ async def report_violation(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.get(csp.REPORT_PATH, dependencies=[Depends(allowed("audit.read"))])
+@router.get(
+    csp.REPORT_PATH,
+    dependencies=[Depends(allowed("audit.read"))],
+    response_model=CspSummaryOut,
+)
 def violation_summary() -> dict[str, Any]:
     """How many Content-Security-Policy violations browsers reported since the server started,
     per directive, and the latest ones (staff who may read the audit log)."""

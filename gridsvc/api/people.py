@@ -26,15 +26,32 @@ from gridsvc.domain import MAX_CODE
 from gridsvc.schemas.people import (
     ActivityIn,
     AssignmentIn,
+    AssignmentOut,
+    CellAssignmentOut,
+    CoverageOut,
+    DutyChangeOut,
     DutyIn,
+    DutyOut,
     EndIn,
     LinkIn,
+    LinkOut,
     OrganisationIn,
+    OrganisationOut,
+    OrganisationPage,
     PersonIn,
+    PersonOut,
+    PersonPage,
     PostIn,
+    PostOut,
+    ResponsibilityChartOut,
+    RosterReportOut,
     SectorIn,
+    SectorOut,
     TeamIn,
+    TeamOut,
     VisitIn,
+    VisitOut,
+    VisitPage,
 )
 from gridsvc.services import coverage as coverage_service
 from gridsvc.services import people
@@ -54,37 +71,31 @@ def _page(items: list[dict[str, Any]], total: int, page: PageDep) -> dict[str, A
 
 
 # -- duties -----------------------------------------------------------------------------------
-@router.get("/duties")
+@router.get("/duties", response_model=list[DutyOut])
 def get_duties(session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
     """The duties of the four levels (一级 community … 四级 cell)."""
     return people.level_duties(session)
 
 
-@router.put("/duties/{level}")
+@router.put("/duties/{level}", response_model=DutyChangeOut)
 def put_duty(
     session: SessionDep, user: CurrentUser, level: int, body: Annotated[DutyIn, Body()]
 ) -> dict[str, Any]:
     """Change a level's duty text (admin and street staff)."""
     require(user, "duties.edit")
-    result = people.set_level_duty(
-        session, level, body.duties, user=user.username, title=body.title
-    )
-    session.commit()
-    return result
+    return people.set_level_duty(session, level, body.duties, user=user.username, title=body.title)
 
 
 # -- persons and assignments ------------------------------------------------------------------
-@router.post("/people", status_code=201)
+@router.post("/people", status_code=201, response_model=PersonOut)
 def create_person(
     session: SessionDep, user: PeopleManager, body: Annotated[PersonIn, Body()]
 ) -> dict[str, Any]:
     """Register a person (resident, worker, party member, volunteer)."""
-    person = people.create_person(session, user, **body.model_dump())
-    session.commit()
-    return people.person_dict(session, person)
+    return people.register_person(session, user, **body.model_dump())
 
 
-@router.get("/communities/{code}/people")
+@router.get("/communities/{code}/people", response_model=PersonPage)
 def community_people(
     session: SessionDep,
     user: CurrentUser,
@@ -110,7 +121,7 @@ def community_people(
     return _page([mask_person(user, i) for i in items], total, page)
 
 
-@router.get("/people/{person_id}")
+@router.get("/people/{person_id}", response_model=PersonOut)
 def get_person(session: SessionDep, user: CurrentUser, person_id: int) -> dict[str, Any]:
     """A person with their active roles (phone masked for viewers)."""
     return mask_person(
@@ -118,14 +129,16 @@ def get_person(session: SessionDep, user: CurrentUser, person_id: int) -> dict[s
     )
 
 
-@router.post("/assignments", status_code=201)
+@router.post("/assignments", status_code=201, response_model=AssignmentOut)
 def create_assignment(
     session: SessionDep, user: PeopleManager, body: Annotated[AssignmentIn, Body()]
 ) -> dict[str, Any]:
     """Give a person a role (409 if the cell already has an active 格长)."""
-    target = people.resolve_target(
+    return people.give_role(
         session,
-        body.role,
+        user,
+        person_id=body.person_id,
+        role=body.role,
         community=body.community,
         sector=body.sector,
         cell=body.cell,
@@ -133,22 +146,13 @@ def create_assignment(
         household=body.household_id,
         unit=body.unit,
         room=body.room,
-    )
-    row = people.assign(
-        session,
-        user,
-        person_id=body.person_id,
-        role=body.role,
-        target=target,
         starts_on=body.starts_on,
         ends_on=body.ends_on,
         employment=body.employment,
     )
-    session.commit()
-    return people.assignment_dict(session, row)
 
 
-@router.post("/assignments/{assignment_id}/end")
+@router.post("/assignments/{assignment_id}/end", response_model=AssignmentOut)
 def end_assignment(
     session: SessionDep,
     user: PeopleManager,
@@ -157,11 +161,10 @@ def end_assignment(
 ) -> dict[str, Any]:
     """End an assignment (it stays in the history)."""
     row = people.end_assignment(session, user, assignment_id, body.ends_on)
-    session.commit()
     return people.assignment_dict(session, row)
 
 
-@router.get("/cells/{code}/assignments")
+@router.get("/cells/{code}/assignments", response_model=list[CellAssignmentOut])
 def cell_assignments(
     session: SessionDep,
     user: CurrentUser,
@@ -175,7 +178,7 @@ def cell_assignments(
 
 
 # -- sectors and organisations ----------------------------------------------------------------
-@router.post("/communities/{code}/sectors", status_code=201)
+@router.post("/communities/{code}/sectors", status_code=201, response_model=SectorOut)
 def create_sector(
     session: SessionDep,
     user: PeopleManager,
@@ -183,7 +186,7 @@ def create_sector(
     body: Annotated[SectorIn, Body()],
 ) -> dict[str, Any]:
     """Create a 片区 (level 2) or 党支部 area (level 3) and put cells in it."""
-    result = people.create_sector(
+    return people.create_sector(
         session,
         user,
         community=community.code,
@@ -193,17 +196,15 @@ def create_sector(
         code=body.code,
         cells=body.cells,
     )
-    session.commit()
-    return result
 
 
-@router.get("/communities/{code}/sectors")
+@router.get("/communities/{code}/sectors", response_model=list[SectorOut])
 def list_sectors(session: SessionDep, community: ScopedCommunity) -> list[dict[str, Any]]:
     """The sectors of a community with their cells."""
     return people.list_sectors(session, community.id)
 
 
-@router.post("/communities/{code}/organisations", status_code=201)
+@router.post("/communities/{code}/organisations", status_code=201, response_model=OrganisationOut)
 def create_organisation(
     session: SessionDep,
     user: PeopleManager,
@@ -211,14 +212,10 @@ def create_organisation(
     body: Annotated[OrganisationIn, Body()],
 ) -> dict[str, Any]:
     """Register a 辖区单位 with its contact."""
-    result = people.create_organisation(
-        session, user, community=community.code, **body.model_dump()
-    )
-    session.commit()
-    return result
+    return people.create_organisation(session, user, community=community.code, **body.model_dump())
 
 
-@router.get("/communities/{code}/organisations")
+@router.get("/communities/{code}/organisations", response_model=OrganisationPage)
 def list_organisations(
     session: SessionDep, user: CurrentUser, community: ScopedCommunity, page: PageDep
 ) -> dict[str, Any]:
@@ -229,7 +226,7 @@ def list_organisations(
     return _page([mask_contact(user, i) for i in items], total, page)
 
 
-@router.post("/communities/{code}/volunteer-teams", status_code=201)
+@router.post("/communities/{code}/volunteer-teams", status_code=201, response_model=TeamOut)
 def create_team(
     session: SessionDep,
     user: PeopleManager,
@@ -237,33 +234,29 @@ def create_team(
     body: Annotated[TeamIn, Body()],
 ) -> dict[str, Any]:
     """Create a 志愿服务队 (党员, 老年, 巾帼, 家政, 治安 …)."""
-    result = people.create_team(
+    return people.create_team(
         session, user, community=community.code, name=body.name, kind=body.kind
     )
-    session.commit()
-    return result
 
 
-@router.get("/communities/{code}/volunteer-teams")
+@router.get("/communities/{code}/volunteer-teams", response_model=list[TeamOut])
 def list_teams(session: SessionDep, community: ScopedCommunity) -> list[dict[str, Any]]:
     """The volunteer teams of a community with their member counts."""
     return people.list_teams(session, community.id)
 
 
 # -- 联系户, 公益岗位, 走访 -------------------------------------------------------------------------
-@router.post("/people/{person_id}/linked-households", status_code=201)
+@router.post("/people/{person_id}/linked-households", status_code=201, response_model=LinkOut)
 def link_household(
     session: SessionDep, user: PeopleManager, person_id: int, body: Annotated[LinkIn, Body()]
 ) -> dict[str, Any]:
     """Link a party member to a household (联系户)."""
-    result = people.link_household(
+    return people.link_household(
         session, user, person_id=person_id, household_id=body.household_id, starts_on=body.starts_on
     )
-    session.commit()
-    return result
 
 
-@router.get("/people/{person_id}/linked-households")
+@router.get("/people/{person_id}/linked-households", response_model=list[LinkOut])
 def linked_households(
     session: SessionDep, user: CurrentUser, person_id: int
 ) -> list[dict[str, Any]]:
@@ -271,43 +264,37 @@ def linked_households(
     return people.linked_households(session, user, person_id)
 
 
-@router.post("/linked-households/{link_id}/end")
+@router.post("/linked-households/{link_id}/end", response_model=LinkOut)
 def unlink_household(
     session: SessionDep, user: PeopleManager, link_id: int, body: Annotated[EndIn, Body()] = EndIn()
 ) -> dict[str, Any]:
     """End a 联系户 link."""
-    result = people.unlink_household(session, user, link_id, body.ends_on)
-    session.commit()
-    return result
+    return people.unlink_household(session, user, link_id, body.ends_on)
 
 
-@router.post("/people/{person_id}/posts", status_code=201)
+@router.post("/people/{person_id}/posts", status_code=201, response_model=PostOut)
 def claim_post(
     session: SessionDep, user: PeopleManager, person_id: int, body: Annotated[PostIn, Body()]
 ) -> dict[str, Any]:
     """A member claims a 公益岗位."""
-    result = people.claim_post(session, user, person_id=person_id, **body.model_dump())
-    session.commit()
-    return result
+    return people.claim_post(session, user, person_id=person_id, **body.model_dump())
 
 
-@router.get("/people/{person_id}/posts")
+@router.get("/people/{person_id}/posts", response_model=list[PostOut])
 def posts(session: SessionDep, user: CurrentUser, person_id: int) -> list[dict[str, Any]]:
     """A member's 公益岗位 with their activity records."""
     return people.posts_of(session, user, person_id)
 
 
-@router.post("/posts/{post_id}/activities", status_code=201)
+@router.post("/posts/{post_id}/activities", status_code=201, response_model=PostOut)
 def post_activity(
     session: SessionDep, user: PeopleManager, post_id: int, body: Annotated[ActivityIn, Body()]
 ) -> dict[str, Any]:
     """Record an activity on a post."""
-    result = people.record_post_activity(session, user, post_id, **body.model_dump())
-    session.commit()
-    return result
+    return people.record_post_activity(session, user, post_id, **body.model_dump())
 
 
-@router.post("/visits", status_code=201)
+@router.post("/visits", status_code=201, response_model=VisitOut)
 def record_visit(
     session: SessionDep,
     user: CurrentUser,
@@ -320,9 +307,7 @@ def record_visit(
     require(user, "visits.record")
 
     def write() -> dict[str, Any]:
-        result = people.record_visit(session, user, **body.model_dump())
-        session.commit()
-        return result
+        return people.record_visit(session, user, **body.model_dump())
 
     return once(
         session,
@@ -335,7 +320,7 @@ def record_visit(
     )
 
 
-@router.get("/cells/{code}/visits")
+@router.get("/cells/{code}/visits", response_model=VisitPage)
 def cell_visits(
     session: SessionDep, user: CurrentUser, cell: ScopedCell, page: PageDep
 ) -> dict[str, Any]:
@@ -347,7 +332,7 @@ def cell_visits(
 # -- coverage ----------------------------------------------------------------------------------
 _CSV = "text/csv; charset=utf-8"
 _COVERAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/json": {}, _CSV: {}}, "description": "JSON or CSV"}
+    200: {"model": CoverageOut, "content": {_CSV: {}}, "description": "JSON or CSV"}
 }
 
 
@@ -364,6 +349,7 @@ def _coverage_response(report: dict[str, Any], fmt: str, name: str) -> Any:
 @router.get(
     "/streets/{code}/coverage",
     responses=_COVERAGE_RESPONSES,
+    response_model=None,
     description="Coverage per cell, community and the street; every figure names its "
     f"denominator.\n\n{coverage_service.VISIT_WINDOW_RULE}",
 )
@@ -387,6 +373,7 @@ def street_coverage(
 @router.get(
     "/communities/{code}/coverage",
     responses=_COVERAGE_RESPONSES,
+    response_model=None,
     description="Coverage per cell of one community, and the community's totals.\n\n"
     f"{coverage_service.VISIT_WINDOW_RULE}",
 )
@@ -408,9 +395,11 @@ def community_coverage(
 # -- 责任网络图 -----------------------------------------------------------------------------------
 @router.get(
     "/streets/{code}/responsibility-chart",
+    response_model=None,
     responses={
         200: {
-            "content": {"application/json": {}, "image/svg+xml": {}, "image/png": {}},
+            "model": ResponsibilityChartOut,
+            "content": {"image/svg+xml": {}, "image/png": {}},
             "description": "the tree as JSON, or drawn as SVG or PNG",
         }
     },
@@ -434,7 +423,7 @@ def responsibility_chart(
 
 
 # -- roster import -----------------------------------------------------------------------------
-@router.post("/imports/roster", tags=["imports"])
+@router.post("/imports/roster", tags=["imports"], response_model=RosterReportOut)
 def import_roster(
     session: SessionDep,
     user: PeopleManager,

@@ -14,14 +14,24 @@ from gridsvc.api.deps import (
     StaffUser,
 )
 from gridsvc.domain import MAX_CODE
-from gridsvc.schemas.redraw import ProposalRequest, RedrawIn, RedrawOut
+from gridsvc.schemas.redraw import (
+    ChangesOut,
+    DiffOut,
+    ProblemCollectionOut,
+    ProposalOut,
+    ProposalRequest,
+    RedrawIn,
+    RedrawOut,
+    ValidationOut,
+    VersionsOut,
+)
 from gridsvc.services import history, redraw
 from gridsvc.services.validation import validate_community
 
 router = APIRouter(prefix="/api/v1", tags=["redraw"])
 
 
-@router.get("/communities/{code}/validation")
+@router.get("/communities/{code}/validation", response_model=ValidationOut | ProblemCollectionOut)
 def validation(
     session: SessionDep,
     community: ScopedCommunity,
@@ -96,19 +106,19 @@ def commit(
     )
 
 
-@router.get("/communities/{code}/changes")
+@router.get("/communities/{code}/changes", response_model=ChangesOut)
 def changes(session: SessionDep, community: ScopedCommunity, page: PageDep) -> dict[str, Any]:
     """The audit log of redraws in the community: who, when, why, what (newest first)."""
     return history.changes(session, community.id, limit=page.limit, offset=page.offset)
 
 
-@router.get("/cells/{code}/versions")
+@router.get("/cells/{code}/versions", response_model=VersionsOut)
 def versions(session: SessionDep, cell: ScopedCell) -> dict[str, Any]:
     """Every boundary version of a cell, with its lineage (parents and children)."""
     return history.versions(session, cell.id)
 
 
-@router.get("/cells/{code}/diff")
+@router.get("/cells/{code}/diff", response_model=DiffOut)
 def diff(
     session: SessionDep,
     cell: ScopedCell,
@@ -119,7 +129,7 @@ def diff(
     return history.diff(session, cell.id, from_version, to_version)
 
 
-@router.post("/communities/{code}/proposal")
+@router.post("/communities/{code}/proposal", response_model=ProposalOut)
 def proposal(
     session: SessionDep,
     user: StaffUser,

@@ -115,7 +115,6 @@ def people_end(
 
     with open_session() as session:
         row = people.end_assignment(session, acting_as(session), assignment_id, parse_date(on))
-        session.commit()
         console.print(f"assignment #{row.id} ends on {row.ends_on}")
 
 
@@ -160,7 +159,6 @@ def people_duties(
             if not text_:
                 fail("give --text with --level")
             people.set_level_duty(session, level, text_ or "", user="cli")
-            session.commit()
         rows = people.level_duties(session)
     for r in rows:
         console.print(f"[bold]{r['title']}[/]: {r['duties']}")
@@ -263,7 +261,6 @@ def people_sector(
             parent=parent,
             cells=list(cells or []),
         )
-        session.commit()
     console.print(f"sector {sector['code']} ({sector['name']}): {', '.join(sector['cells'])}")
 
 
@@ -337,5 +334,4 @@ def people_record(
             )
         else:
             fail("record one of: visit, link, post, organisation")
-        session.commit()
     sys.stdout.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")

@@ -197,3 +197,20 @@ class ProblemOut(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, Any]] | None = None
+
+
+class CspViolationOut(BaseModel):
+    """One Content-Security-Policy violation a browser reported (each field cut at 300 chars)."""
+
+    directive: str
+    blocked: str
+    document: str
+    sample: str
+
+
+class CspSummaryOut(BaseModel):
+    """CSP violations reported since the server started: the count, per directive, the latest."""
+
+    count: int
+    by_directive: dict[str, int]
+    recent: list[CspViolationOut]

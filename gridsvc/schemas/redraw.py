@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from geodata.china import Datum
 from gridsvc.domain import MAX_TEXT
@@ -100,3 +101,153 @@ class ProposalRequest(BaseModel):
     keep_current: bool = Field(
         False, description="start from today's cells and move only what the band requires"
     )
+
+
+# -- responses of validation, history and proposals -------------------------------------------
+class GeoJSONGeometryOut(BaseModel):
+    """A GeoJSON geometry (RFC 7946, WGS84 lon/lat). Open on purpose: a Polygon carries
+    `coordinates`, a GeometryCollection (a diff can be one) `geometries`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["Polygon"])
+
+
+class ProblemPropertiesOut(BaseModel):
+    """One thing wrong with a community's cells (a gap, an overlap, a sliver …)."""
+
+    kind: str
+    label: str = Field(description="the kind in Chinese (缝隙, 重叠 …)")
+    cells: list[str]
+    detail: str
+    area_m2: float | None = None
+    building: str | None = None
+    location: list[float] | None = Field(None, description="a point inside it (lon, lat)")
+
+
+class ValidationOut(BaseModel):
+    """The validation report of a community's cells (format=json)."""
+
+    ok: bool
+    counts: dict[str, int] = Field(description="problems per kind, zeros included")
+    problems: list[ProblemPropertiesOut]
+    cells_checked: int
+    tolerance_m: float
+    min_area_m2: float
+
+
+class ProblemFeatureOut(BaseModel):
+    """A located problem as a GeoJSON Feature."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: GeoJSONGeometryOut
+    properties: ProblemPropertiesOut
+
+
+class ProblemCollectionOut(BaseModel):
+    """The located problems as a GeoJSON FeatureCollection (format=geojson), to draw."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[ProblemFeatureOut]
+
+
+class ChangeOut(BaseModel):
+    """One redraw in the audit record: who, when, why, the request and its impact."""
+
+    id: int
+    kind: str
+    reason: str | None = None
+    changed_by: str | None = None
+    changed_at: datetime
+    revision: int | None = None
+    request: dict[str, Any] | None = Field(None, description="the redraw request as sent")
+    impact: dict[str, Any] | None = Field(None, description="what the redraw changed")
+
+
+class ChangesOut(BaseModel):
+    """A community's redraws, newest first, paged."""
+
+    number_matched: int
+    items: list[ChangeOut]
+
+
+class VersionOut(BaseModel):
+    """One boundary version of a cell."""
+
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None = None
+    reason: str | None = None
+    changed_by: str | None = None
+    change_id: int | None = None
+    area_m2: float
+
+
+class VersionsOut(BaseModel):
+    """Every boundary version of a cell (oldest first) with its lineage."""
+
+    cell: str
+    parents: list[str] = Field(description="cells this one was made from")
+    children: list[str] = Field(description="cells made from this one")
+    versions: list[VersionOut]
+
+
+class DiffBuildingOut(BaseModel):
+    """A building whose majority side changed between two versions."""
+
+    id: int
+    name: str | None = None
+    households: int
+
+
+class DiffOut(BaseModel):
+    """What changed between two versions of a cell."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_version: int = Field(alias="from")
+    to: int
+    gained_m2: float
+    lost_m2: float
+    gained: GeoJSONGeometryOut | None = None
+    lost: GeoJSONGeometryOut | None = None
+    buildings_gained: list[DiffBuildingOut]
+    buildings_lost: list[DiffBuildingOut]
+
+
+class ProposalSummaryOut(BaseModel):
+    """Figures of a proposed partition."""
+
+    cells: int
+    households: int
+    buildings: int
+    target: int | None = None
+    band: list[int]
+    min_households: int
+    max_households: int
+    mean_households: float
+    in_band: int
+    share_in_band: float
+    share_in_band_divisible: float
+    mean_polsby_popper: float
+    min_polsby_popper: float
+    out_of_band_reasons: dict[str, int]
+
+
+class ProposedCellOut(BaseModel):
+    """A proposed cell as a GeoJSON Feature; its properties are the partition's columns
+    (households, compactness, in_band, reason …), open on purpose."""
+
+    type: Literal["Feature"] = "Feature"
+    geometry: GeoJSONGeometryOut
+    properties: dict[str, Any]
+
+
+class ProposalOut(BaseModel):
+    """A balanced partition of a community (自动划格), not committed."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[ProposedCellOut]
+    summary: ProposalSummaryOut
+    target: int | None = None
+    band: list[int]

@@ -79,8 +79,8 @@ def record_visit(
     note: str | None,
     follow_up: str | None,
 ) -> dict[str, Any]:
-    """Record a 走访 (what was heard, what is to follow) and commit; the people service
-    checks the scope, the visitor and the date."""
+    """Record a 走访 (what was heard, what is to follow); the people service checks the
+    scope, the visitor and the date, and commits."""
     policy.require(principal, "visits.record")
     visit = people.record_visit(
         session,
@@ -91,7 +91,6 @@ def record_visit(
         note=(note or "").strip() or None,
         follow_up=(follow_up or "").strip() or None,
     )
-    session.commit()
     return visit
 
 

@@ -372,6 +372,14 @@ def create_person(
     return person
 
 
+def register_person(session: Session, principal: Principal, **fields: Any) -> dict[str, Any]:
+    """The API's "register a person": `create_person` in its own transaction, committed,
+    returned as JSON with the person's roles."""
+    person = create_person(session, principal, **fields)
+    session.commit()
+    return person_dict(session, person)
+
+
 def _team_id(session: Session, team: str | int | None, community_id: int | None) -> int | None:
     if team is None or str(team).strip() == "":
         return None
@@ -537,6 +545,50 @@ def assign(
     return row
 
 
+def give_role(
+    session: Session,
+    principal: Principal,
+    *,
+    person_id: int,
+    role: str,
+    community: str | None = None,
+    sector: str | None = None,
+    cell: str | None = None,
+    building: str | None = None,
+    household: int | None = None,
+    unit: str | None = None,
+    room: str | None = None,
+    starts_on: date | None = None,
+    ends_on: date | None = None,
+    employment: str | None = None,
+) -> dict[str, Any]:
+    """The API's "give a person a role": find the target the role names, `assign` it in its
+    own transaction, commit, and return the assignment as JSON."""
+    target = resolve_target(
+        session,
+        role,
+        community=community,
+        sector=sector,
+        cell=cell,
+        building=building,
+        household=household,
+        unit=unit,
+        room=room,
+    )
+    row = assign(
+        session,
+        principal,
+        person_id=person_id,
+        role=role,
+        target=target,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        employment=employment,
+    )
+    session.commit()
+    return assignment_dict(session, row)
+
+
 def _holder(session: Session, role: str, target: Target) -> str | None:
     roles = ("sector_head", "branch_head") if role in ("sector_head", "branch_head") else (role,)
     return session.scalar(
@@ -583,7 +635,7 @@ def end_assignment(
     if day < row.starts_on:
         raise InvalidInput(f"an assignment cannot end ({day}) before it starts ({row.starts_on})")
     row.ends_on = day
-    session.flush()
+    session.commit()
     return row
 
 
@@ -764,6 +816,7 @@ def set_level_duty(
     row.updated_at = func.now()
     session.flush()
     session.refresh(row)
+    session.commit()
     return {"level": row.level, "title": row.title, "duties": row.duties, "updated_by": user}
 
 
@@ -808,6 +861,7 @@ def create_sector(
     session.flush()
     if cells:
         put_cells_in_sector(session, sector, cells)
+    session.commit()
     return sector_dict(session, sector)
 
 
@@ -875,7 +929,7 @@ def create_team(
         community_id=community_id,
     )
     session.add(team)
-    session.flush()
+    session.commit()
     return {"id": team.id, "name": team.name, "kind": team.kind, "members": 0}
 
 
@@ -924,7 +978,7 @@ def create_organisation(
         contact_phone=check_phone(contact_phone),
     )
     session.add(org)
-    session.flush()
+    session.commit()
     return _org_dict(org)
 
 
@@ -974,6 +1028,7 @@ def link_household(
             session.flush()
     except IntegrityError:
         raise Conflict(f"{person.name} is already linked to household #{household_id}") from None
+    session.commit()
     return _link_dict(link)
 
 
@@ -1001,7 +1056,7 @@ def unlink_household(
     if day < link.starts_on:
         raise InvalidInput("a link cannot end before it starts")
     link.ends_on = day
-    session.flush()
+    session.commit()
     return _link_dict(link)
 
 
@@ -1037,7 +1092,7 @@ def claim_post(
         starts_on=starts_on or local_today(),
     )
     session.add(post)
-    session.flush()
+    session.commit()
     return post_dict(session, post)
 
 
@@ -1087,7 +1142,7 @@ def record_post_activity(
     if hours is not None and hours < 0:
         raise InvalidInput("hours must not be negative")
     session.add(PostActivity(post_id=post_id, happened_on=happened_on, hours=hours, note=note))
-    session.flush()
+    session.commit()
     return post_dict(session, post)
 
 
@@ -1111,7 +1166,7 @@ def record_visit(
     follow_up: str | None = None,
 ) -> dict[str, Any]:
     """Record a 走访: who visited which household, when, what was heard (the note) and what
-    is to follow (not in the future)."""
+    is to follow (not in the future), and commit."""
     require_in_scope(principal, _household_place(session, household_id), "this household")
     if visited_on > local_today():
         raise InvalidInput(f"a visit cannot be in the future ({visited_on})")
@@ -1125,7 +1180,7 @@ def record_visit(
         follow_up=follow_up,
     )
     session.add(visit)
-    session.flush()
+    session.commit()
     return _visit_dict(visit, None)
 
 
