@@ -20,12 +20,14 @@ from gridsvc.domain import MAX_CODE
 from gridsvc.errors import InvalidInput, TooLarge
 from gridsvc.schemas import Code
 from gridsvc.schemas.incidents import (
+    CategoryOut,
     ConfirmCellIn,
     IncidentDetailOut,
     IncidentIn,
     IncidentOut,
     IncidentPage,
     PhotoOut,
+    StatsOut,
     TransitionIn,
 )
 from gridsvc.services import incidents as svc
@@ -37,7 +39,7 @@ router = APIRouter(prefix="/api/v1", tags=["incidents"])
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-@router.get("/incident-categories")
+@router.get("/incident-categories", response_model=list[CategoryOut])
 def incident_categories(session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
     """The categories: deadlines to dispatch and close, urgency, handling unit."""
     return svc.categories(session)
@@ -142,8 +144,9 @@ def _aware(value: datetime | None) -> datetime | None:
     response_model=None,
     responses={
         200: {
+            "model": StatsOut,
             "description": "JSON by default; CSV (UTF-8 with BOM, for Excel) with format=csv",
-            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+            "content": {"text/csv": {"schema": {"type": "string"}}},
         }
     },
 )

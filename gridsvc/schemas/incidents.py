@@ -148,3 +148,49 @@ class IncidentPage(BaseModel):
     numberMatched: int
     numberReturned: int
     links: list[LinkOut]
+
+
+class CategoryOut(BaseModel):
+    """An incident category: its deadlines, urgency and handling unit."""
+
+    code: str
+    label: str
+    description: str | None = None
+    dispatch_minutes: int | None = None
+    close_minutes: int | None = None
+    urgency: str | None = None
+    handling_unit: str | None = None
+    active: bool
+    public: bool
+
+
+class StatsRowOut(BaseModel):
+    """One area and period of the incident statistics; the area's code is under the key named
+    by ``by`` (cell, community or street)."""
+
+    cell: str | None = None
+    community: str | None = None
+    street: str | None = None
+    name: str | None = None
+    period: str | None = None
+    reported: int
+    closed: int
+    closed_on_time: int
+    open: int
+    parked: int
+    overdue_open: int
+    overdue_dispatch: int
+    closure_rate: float | None = None
+    on_time_closure_rate: float | None = None
+    avg_minutes_to_dispatch: float | None = None
+    avg_hours_to_close: float | None = None
+
+
+class StatsOut(BaseModel):
+    """The incident statistics (JSON; format=csv gives the rows as CSV)."""
+
+    by: Literal["cell", "community", "street"]
+    period: str
+    as_of: str
+    definitions: dict[str, str]
+    rows: list[StatsRowOut]
