@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from gridsvc.auth.policy import scope_filter
 from gridsvc.auth.principal import Place, Principal
+from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.errors import NotFound
 from gridsvc.models import Building, Cell, CellVersion, Community, Household, Person, RoleAssignment
 from gridsvc.repositories.geojson import feature, json_array
@@ -201,6 +202,22 @@ def building_features(
     return (*json_array(session, stmt), total)
 
 
+def household_columns() -> list[Any]:
+    """The columns of a household row as the API and the 台账 show it: ids, building name,
+    unit, room, size, head, phone and every flag of the vocabulary."""
+    return [
+        Household.id,
+        Household.building_id,
+        Building.name.label("building_name"),
+        Household.unit,
+        Household.room,
+        Household.size,
+        Household.head_name,
+        Household.phone,
+        *(getattr(Household, key).label(key) for key in HOUSEHOLD_FLAGS),
+    ]
+
+
 def households(
     session: Session, cell_id: int, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
@@ -212,22 +229,7 @@ def households(
     )
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.execute(
-        select(
-            Household.id,
-            Household.building_id,
-            Building.name.label("building_name"),
-            Household.unit,
-            Household.room,
-            Household.size,
-            Household.head_name,
-            Household.phone,
-            Household.low_income,
-            Household.elderly_alone,
-            Household.disabled,
-            Household.extreme_poverty,
-            Household.floating,
-            Household.rental,
-        )
+        select(*household_columns())
         .join(Building, Building.id == Household.building_id)
         .where(Building.cell_id == cell_id)
         .order_by(Household.building_id, Household.unit, Household.room, Household.id)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from gridsvc.domain import HOUSEHOLD_FLAGS
 from gridsvc.models import Building, Cell, Household, Person, RoleAssignment, Visit
+from gridsvc.repositories.cells import household_columns
 
 
 def _last_visit() -> Any:
@@ -42,20 +43,8 @@ def households(
         conds.append(or_(*fields))
     base = select(Household.id).join(Building, Building.id == Household.building_id).where(*conds)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    flags = [getattr(Household, key).label(key) for key in HOUSEHOLD_FLAGS]
     rows = session.execute(
-        select(
-            Household.id,
-            Household.building_id,
-            Building.name.label("building_name"),
-            Household.unit,
-            Household.room,
-            Household.size,
-            Household.head_name,
-            Household.phone,
-            *flags,
-            _last_visit().label("last_visit"),
-        )
+        select(*household_columns(), _last_visit().label("last_visit"))
         .join(Building, Building.id == Household.building_id)
         .where(*conds)
         .order_by(Building.name, Household.unit, Household.room, Household.id)
