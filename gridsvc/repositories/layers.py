@@ -172,8 +172,6 @@ def incidents_layer(session: Session, area: Area) -> gpd.GeoDataFrame:
     frame = _frame(session, sql, {"area_id": area.id, "open": list(OPEN_STATUSES)})
     frame["category_label"] = frame["category"].map(INCIDENT_CATEGORIES).fillna(frame["category"])
     frame["status_label"] = frame["status"].map(INCIDENT_STATUSES).fillna(frame["status"])
-    # the workflow's order of states, which maps colour in turn
-    frame["status_rank"] = frame["status"].map({s: i for i, s in enumerate(INCIDENT_STATUSES)})
     return frame
 
 

@@ -12,7 +12,7 @@ from geodata.datum import Datum
 from gridsvc.auth.masking import mask_name, mask_phone, mask_phones, sees_personal_data
 from gridsvc.auth.policy import require_in_scope
 from gridsvc.auth.principal import Principal
-from gridsvc.domain import HOUSEHOLD_FLAGS
+from gridsvc.domain import HOUSEHOLD_FLAGS, INCIDENT_STATUSES
 from gridsvc.errors import Forbidden, InvalidInput, NotFound
 from gridsvc.repositories import areas as area_repo
 from gridsvc.repositories import cells as cell_repo
@@ -226,6 +226,8 @@ def _incident_points(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return incidents
     return incidents.assign(
         category=incidents["category_label"],
+        # the workflow's order of states, which the map colours in turn
+        status_rank=incidents["status"].map({s: i for i, s in enumerate(INCIDENT_STATUSES)}),
         reported_at=incidents["reported_at"]
         .dt.tz_convert(local_zone())
         .dt.strftime("%Y-%m-%d %H:%M"),

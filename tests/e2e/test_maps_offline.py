@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gridsvc.domain import HOUSEHOLD_FLAGS
 from maps.interactive import cell_map, overview_map, render_html
 from tests.e2e.conftest import ARTIFACTS
 from tests.maps.fixtures import CellLayers, ensure_assets, household_flag_counts, synthetic_layers
@@ -63,6 +64,7 @@ def _full_cell_map(street: CellLayers):  # type: ignore[no-untyped-def]
         households=street.households,
         incidents=street.incidents,
         volunteers=street.volunteers,
+        flag_labels=HOUSEHOLD_FLAGS,  # as gridsvc passes them
     )
 
 
