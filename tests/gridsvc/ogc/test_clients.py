@@ -24,7 +24,11 @@ PASSWORD = "ogc-live-password-1"
 #: Buildings seeded: more than two GDAL pages of 100.
 BUILDINGS = 230
 
-pytestmark = pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="needs gdal-bin")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="needs gdal-bin"),
+    # Live servers and clients in child processes: not for the faked clock of the second pass.
+    pytest.mark.live,
+]
 
 #: What each collection holds in the database, for an admin (the SQL nobody else wrote).
 DB_COUNTS = {
